@@ -1,0 +1,29 @@
+#pragma once
+// The exceptions typegrad throws. Every message names the op, the leaf and the shapes involved.
+#include <stdexcept>
+#include <string>
+
+namespace typegrad {
+
+// Base of all typegrad errors.
+struct error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Tensors bound to a program do not fit the graph: an op's shape rule rejected its inputs.
+struct shape_error : error {
+  using error::error;
+};
+
+// A leaf of a program has no tensor bound when the program runs, or a binding is unusable.
+struct binding_error : error {
+  using error::error;
+};
+
+// Thrown by an op's shape rule with the bare reason; the runtime rethrows it as shape_error
+// with the op, its arguments (leaf names) and their shapes.
+struct shape_rule_violation : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+}  // namespace typegrad

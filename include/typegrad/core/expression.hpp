@@ -1,0 +1,182 @@
+#pragma once
+// Expressions: the graph is the type. Leaves (var, constant) and op nodes are empty structs, so
+// two subexpressions of the same type are the same computation (fan-out and CSE follow).
+#include <concepts>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <fmt/format.h>
+
+#include "typegrad/core/fixed_string.hpp"
+
+namespace typegrad {
+
+struct expression_base {};
+
+// Anything that can appear in a graph: a var, a constant or an op node.
+template <class E>
+concept Expression = std::derived_from<E, expression_base> && std::is_empty_v<E>;
+
+// A named input of rank Rank (rank 0 = a runtime scalar). Bound to a tensor when a program runs.
+template <fixed_string Name, std::size_t Rank>
+struct var : expression_base {
+  static constexpr std::size_t rank = Rank;
+  static constexpr std::string_view name = Name.view();
+  static_assert(Rank <= 8, "var<name, rank>: rank must not exceed typegrad::max_rank (8)");
+  static_assert(Name.view().size() > 0, "var<name, rank>: the name must not be empty");
+};
+
+// A compile-time scalar literal; write lit<0.5f> or lit<2>.
+template <double Value>
+struct constant : expression_base {
+  static constexpr std::size_t rank = 0;
+  static constexpr double value = Value;
+};
+template <auto Value>
+  requires std::is_arithmetic_v<decltype(Value)>
+inline constexpr constant<static_cast<double>(Value)> lit{};
+
+// An op applied to argument expressions. Op is a stateless struct holding the op's rules
+// (see docs/adding-an-op.md); compile-time attributes are Op's template parameters.
+template <class Op, Expression... Args>
+struct node : expression_base {
+  using op = Op;
+  static constexpr std::size_t rank = Op::rank(Args::rank...);
+};
+
+// The structural zero of reverse mode: "no adjoint reaches here". Never part of a user graph.
+struct no_adjoint {};
+
+template <class E> struct is_var : std::false_type {};
+template <fixed_string N, std::size_t R> struct is_var<var<N, R>> : std::true_type {};
+template <class E> inline constexpr bool is_var_v = is_var<E>::value;
+
+template <class E> struct is_constant : std::false_type {};
+template <double V> struct is_constant<constant<V>> : std::true_type {};
+template <class E> inline constexpr bool is_constant_v = is_constant<E>::value;
+
+template <class E, double V>
+inline constexpr bool is_constant_value_v = std::is_same_v<E, constant<V>>;
+
+// Leaf = var or constant; the concept user-facing "wrt(...)" arguments must satisfy.
+template <class E>
+concept Variable = Expression<E> && is_var_v<E>;
+
+// ---- shape sources -------------------------------------------------------------------------
+// shape_source_t<E> is an expression known (at compile time) to have the same runtime extents as
+// E. Elementwise ops inherit their argument's; this lets the gradient builder drop broadcasts
+// that would be no-ops, keeping symbolic gradients small and readable.
+template <class E>
+struct shape_source {
+  using type = E;
+};
+// An op declares `template <class... Args> using shape_source = ...;` to name such an expression,
+// or void when the shape is only known at run time.
+template <class Op, class... Args>
+  requires requires { typename Op::template shape_source<Args...>; }
+struct shape_source<node<Op, Args...>> {
+  using declared = typename Op::template shape_source<Args...>;
+  using type = std::conditional_t<std::is_void_v<declared>, node<Op, Args...>, declared>;
+};
+template <class E>
+using shape_source_t = typename shape_source<E>::type;
+
+template <class A, class B>
+inline constexpr bool same_shape_v =
+    (A::rank == 0 && B::rank == 0) || std::is_same_v<shape_source_t<A>, shape_source_t<B>>;
+
+// ---- printing ------------------------------------------------------------------------------
+// Every node prints itself: conv[same, stride=2](relu(x), w), x * y + 1, sum[axes=(0)](x).
+namespace detail {
+using print_buffer = fmt::memory_buffer;
+inline constexpr int precedence_atom = 100;
+
+template <class E> struct printer;
+
+template <fixed_string N, std::size_t R>
+struct printer<var<N, R>> {
+  static constexpr int precedence = precedence_atom;
+  static void print(print_buffer& out) { fmt::format_to(std::back_inserter(out), "{}", N.view()); }
+};
+template <double V>
+struct printer<constant<V>> {
+  static constexpr int precedence = V < 0 ? 0 : precedence_atom;
+  static void print(print_buffer& out) { fmt::format_to(std::back_inserter(out), "{:g}", V); }
+};
+
+template <class Op>
+concept Infix = requires {
+  { Op::infix } -> std::convertible_to<std::string_view>;
+  { Op::precedence } -> std::convertible_to<int>;
+};
+template <class Op>
+concept Prefix = requires {
+  { Op::prefix } -> std::convertible_to<std::string_view>;
+};
+template <class Op>
+concept HasAttributes = requires { { Op::attributes() } -> std::convertible_to<std::string>; };
+
+template <class E>
+void print_operand(print_buffer& out, int min_precedence) {
+  bool parens = printer<E>::precedence < min_precedence;
+  if (parens) out.push_back('(');
+  printer<E>::print(out);
+  if (parens) out.push_back(')');
+}
+
+template <class Op, class... Args>
+struct printer<node<Op, Args...>> {
+  static constexpr int precedence = [] {
+    if constexpr (Infix<Op>) return int(Op::precedence);
+    else if constexpr (Prefix<Op>) return 90;
+    else return precedence_atom;
+  }();
+  static void print(print_buffer& out) {
+    auto it = std::back_inserter(out);
+    if constexpr (Infix<Op> && sizeof...(Args) == 2) {
+      // Left-associative: the right operand needs parentheses at equal precedence.
+      [&]<class A, class B>(std::type_identity<A>, std::type_identity<B>) {
+        print_operand<A>(out, precedence);
+        fmt::format_to(it, " {} ", Op::infix);
+        print_operand<B>(out, precedence + 1);
+      }(std::type_identity<Args>{}...);
+    } else if constexpr (Prefix<Op> && sizeof...(Args) == 1) {
+      fmt::format_to(it, "{}", Op::prefix);
+      (print_operand<Args>(out, precedence), ...);
+    } else {
+      fmt::format_to(it, "{}", Op::name);
+      if constexpr (HasAttributes<Op>) fmt::format_to(it, "[{}]", Op::attributes());
+      out.push_back('(');
+      bool first = true;
+      ((fmt::format_to(it, "{}", first ? "" : ", "), first = false, printer<Args>::print(out)), ...);
+      out.push_back(')');
+    }
+  }
+};
+}  // namespace detail
+
+template <Expression E>
+std::string to_string(E) {
+  detail::print_buffer out;
+  detail::printer<E>::print(out);
+  return fmt::to_string(out);
+}
+
+// The op's own label with placeholders for its arguments, e.g. "sum[axes=(1)]" or "+".
+template <class Op>
+std::string op_label() {
+  if constexpr (detail::HasAttributes<Op>) return fmt::format("{}[{}]", Op::name, Op::attributes());
+  else return std::string(Op::name);
+}
+
+}  // namespace typegrad
+
+template <typegrad::Expression E>
+struct fmt::formatter<E> : fmt::formatter<std::string_view> {
+  template <class Ctx>
+  auto format(E e, Ctx& ctx) const {
+    return fmt::formatter<std::string_view>::format(typegrad::to_string(e), ctx);
+  }
+};

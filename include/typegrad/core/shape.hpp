@@ -1,0 +1,95 @@
+#pragma once
+// Runtime extents. Ranks are compile-time in expressions; extents are bound at run time.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <ostream>
+#include <span>
+
+#include <fmt/format.h>
+
+#include "typegrad/core/errors.hpp"
+
+namespace typegrad {
+
+inline constexpr std::size_t max_rank = 8;
+
+// A small, fixed-capacity shape with a runtime rank (used where ops of any rank meet: the runtime).
+class shape {
+ public:
+  constexpr shape() = default;
+  constexpr shape(std::initializer_list<std::size_t> dims) {
+    if (dims.size() > max_rank) throw shape_rule_violation("shape: rank above typegrad::max_rank (8)");
+    for (auto d : dims) dims_[rank_++] = d;
+  }
+  constexpr explicit shape(std::span<const std::size_t> dims) {
+    if (dims.size() > max_rank) throw shape_rule_violation("shape: rank above typegrad::max_rank (8)");
+    for (auto d : dims) dims_[rank_++] = d;
+  }
+  static constexpr shape of_rank(std::size_t r, std::size_t fill = 1) {
+    shape s;
+    s.rank_ = r;
+    for (std::size_t i = 0; i < r; ++i) s.dims_[i] = fill;
+    return s;
+  }
+  constexpr std::size_t rank() const { return rank_; }
+  constexpr std::size_t operator[](std::size_t i) const { return dims_[i]; }
+  constexpr std::size_t& operator[](std::size_t i) { return dims_[i]; }
+  constexpr std::size_t numel() const {
+    std::size_t n = 1;
+    for (std::size_t i = 0; i < rank_; ++i) n *= dims_[i];
+    return n;
+  }
+  constexpr std::span<const std::size_t> dims() const { return {dims_.data(), rank_}; }
+  constexpr void push_back(std::size_t d) {
+    if (rank_ == max_rank) throw shape_rule_violation("shape: rank above typegrad::max_rank (8)");
+    dims_[rank_++] = d;
+  }
+  // Row-major strides in elements.
+  constexpr std::array<std::size_t, max_rank> strides() const {
+    std::array<std::size_t, max_rank> s{};
+    std::size_t acc = 1;
+    for (std::size_t i = rank_; i-- > 0;) {
+      s[i] = acc;
+      acc *= dims_[i];
+    }
+    return s;
+  }
+  friend constexpr bool operator==(const shape& a, const shape& b) {
+    if (a.rank_ != b.rank_) return false;
+    for (std::size_t i = 0; i < a.rank_; ++i)
+      if (a.dims_[i] != b.dims_[i]) return false;
+    return true;
+  }
+
+ private:
+  std::array<std::size_t, max_rank> dims_{};
+  std::size_t rank_ = 0;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const shape& s) {
+  os << '(';
+  for (std::size_t i = 0; i < s.rank(); ++i) os << (i ? ", " : "") << s[i];
+  return os << ')';
+}
+
+// A non-owning view of dense row-major data, as kernels see it.
+template <class T>
+struct view {
+  T* data = nullptr;
+  typegrad::shape shape;
+  std::size_t size() const { return shape.numel(); }
+};
+
+}  // namespace typegrad
+
+template <>
+struct fmt::formatter<typegrad::shape> : fmt::formatter<std::string_view> {
+  template <class Ctx>
+  auto format(const typegrad::shape& s, Ctx& ctx) const {
+    auto out = fmt::format_to(ctx.out(), "(");
+    for (std::size_t i = 0; i < s.rank(); ++i) out = fmt::format_to(out, fmt::runtime(i ? ", {}" : "{}"), s[i]);
+    return fmt::format_to(out, ")");
+  }
+};

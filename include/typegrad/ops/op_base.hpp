@@ -1,0 +1,49 @@
+#pragma once
+// What every op header includes. An op is a stateless struct holding, in one place:
+//   name / infix / attributes()    how it prints
+//   rank(arg ranks...)             compile-time rank rule (constexpr)
+//   infer_shape(span<shape>)       runtime shape rule; throws shape_rule_violation with the reason
+//   forward<T>(out, span<inputs>)  the kernel call
+//   vjp<I>(g, y, args...)          the adjoint for argument I, as an expression of other ops
+//                                  (g: the output's adjoint, y: the node itself)
+// plus a user-facing function that builds node<op, args...> (and simplifies where it can).
+// See docs/adding-an-op.md.
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "typegrad/core/errors.hpp"
+#include "typegrad/core/expression.hpp"
+#include "typegrad/core/shape.hpp"
+#include "typegrad/runtime/kernels.hpp"
+
+namespace typegrad {
+
+template <class T>
+using inputs = std::span<const view<const T>>;
+using input_shapes = std::span<const shape>;
+
+// Ops whose adjoint input may be any tensor broadcastable to the op's output (elementwise ops).
+// Every other op receives an adjoint of exactly its output's shape.
+struct elementwise_tag {};
+template <class Op>
+inline constexpr bool accepts_broadcast_adjoint_v = std::is_base_of_v<elementwise_tag, Op>;
+
+// A compile-time list of axes, printed as (0, 2).
+template <std::size_t... Axes>
+struct axes_t {
+  static constexpr std::size_t count = sizeof...(Axes);
+  static constexpr std::array<std::size_t, sizeof...(Axes)> values{Axes...};
+  static std::string to_string() {
+    std::string s = "(";
+    bool first = true;
+    ((s += fmt::format("{}{}", first ? "" : ", ", Axes), first = false), ...);
+    return s + ")";
+  }
+};
+template <std::size_t... Axes>
+inline constexpr axes_t<Axes...> axes{};
+
+}  // namespace typegrad

@@ -1,0 +1,143 @@
+#pragma once
+// Reductions over given axes (or all): sum, mean. The reduced axes are dropped from the shape.
+// Their adjoints broadcast back with expand (sum) or expand-and-divide (mean); the two pairs are
+// each other's transposes, so higher derivatives stay within these four ops.
+#include <array>
+#include <cstddef>
+#include <string>
+
+#include "typegrad/ops/arithmetic.hpp"
+
+namespace typegrad {
+
+// Reduce every axis: sum(x), mean(x).
+struct all_axes {
+  static std::string to_string() { return "all"; }
+};
+
+namespace detail {
+// Which axes of a rank-r input an axes list reduces.
+template <class Axes>
+constexpr std::array<bool, 8> reduced_mask(std::size_t r) {
+  std::array<bool, 8> m{};
+  if constexpr (std::is_same_v<Axes, all_axes>) {
+    for (std::size_t i = 0; i < r; ++i) m[i] = true;
+  } else {
+    for (auto a : Axes::values) m[a] = true;
+  }
+  return m;
+}
+template <class Axes>
+constexpr std::size_t reduced_rank(std::size_t r) {
+  if constexpr (std::is_same_v<Axes, all_axes>) return 0;
+  else return r - Axes::count;
+}
+// The input's shape with reduced axes set to 1 (same memory layout as the reduced output).
+template <class Axes>
+shape keepdims_shape(const shape& in) {
+  auto m = reduced_mask<Axes>(in.rank());
+  shape k = in;
+  for (std::size_t i = 0; i < in.rank(); ++i)
+    if (m[i]) k[i] = 1;
+  return k;
+}
+template <class Axes>
+shape reduced_shape(const shape& in) {
+  auto m = reduced_mask<Axes>(in.rank());
+  shape r;
+  for (std::size_t i = 0; i < in.rank(); ++i)
+    if (!m[i]) r.push_back(in[i]);
+  return r;
+}
+template <class Axes, std::size_t Rank>
+constexpr bool valid_axes() {
+  if constexpr (std::is_same_v<Axes, all_axes>) return true;
+  else {
+    for (std::size_t i = 0; i < Axes::count; ++i) {
+      if (Axes::values[i] >= Rank) return false;
+      for (std::size_t j = 0; j < i; ++j)
+        if (Axes::values[j] == Axes::values[i]) return false;
+    }
+    return true;
+  }
+}
+
+template <class Axes, bool Mean>
+struct reduce_op {
+  static constexpr std::string_view name = Mean ? "mean" : "sum";
+  static std::string attributes() {
+    if constexpr (std::is_same_v<Axes, all_axes>) return "all";
+    else return "axes=" + Axes::to_string();
+  }
+  static constexpr std::size_t rank(std::size_t r) { return reduced_rank<Axes>(r); }
+  static shape infer_shape(input_shapes in) { return reduced_shape<Axes>(in[0]); }
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {
+    kernels::sum_to<T>(view<T>{out.data, keepdims_shape<Axes>(in[0].shape)}, in[0]);
+    if constexpr (Mean) {
+      const std::size_t count = out.size() ? in[0].size() / out.size() : 1;
+      T scale[1] = {T(1) / T(count ? count : 1)};
+      kernels::binary<T>(kernels::binary_kind::mul, out, view<const T>{out.data, out.shape},
+                         view<const T>{scale, shape{}});
+    }
+  }
+  template <std::size_t I, class G, class Y, class X>
+  static auto vjp(G g, Y, X x);
+};
+
+// expand(g, like): g (a reduction's result) broadcast back over the reduced axes to like's
+// shape; for Mean, also divided by the number of reduced elements.
+template <class Axes, bool Mean>
+struct expand_op {
+  static constexpr std::string_view name = Mean ? "expand_mean" : "expand";
+  static std::string attributes() { return reduce_op<Axes, Mean>::attributes(); }
+  static constexpr std::size_t rank(std::size_t, std::size_t like) { return like; }
+  template <class G, class Like>
+  using shape_source = shape_source_t<Like>;
+  static shape infer_shape(input_shapes in) {
+    if (!(reduced_shape<Axes>(in[1]) == in[0]))
+      throw shape_rule_violation(fmt::format("the reduced shape {} does not match {}", in[0], in[1]));
+    return in[1];
+  }
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {
+    kernels::sum_to<T>(out, view<const T>{in[0].data, keepdims_shape<Axes>(out.shape)});
+    if constexpr (Mean) {
+      const std::size_t count = in[0].size() ? out.size() / in[0].size() : 1;
+      T scale[1] = {T(1) / T(count ? count : 1)};
+      kernels::binary<T>(kernels::binary_kind::mul, out, view<const T>{out.data, out.shape},
+                         view<const T>{scale, shape{}});
+    }
+  }
+  template <std::size_t I, class G, class Y, class Gin, class Like>
+  static auto vjp(G g, Y, Gin, Like) {
+    if constexpr (I == 0) return node<reduce_op<Axes, Mean>, decltype(sum_to(g, Y{}))>{};
+    else return no_adjoint{};
+  }
+};
+
+template <class Axes, bool Mean>
+template <std::size_t I, class G, class Y, class X>
+auto reduce_op<Axes, Mean>::vjp(G g, Y, X x) {
+  if constexpr (std::is_same_v<Axes, all_axes> && !Mean) return g;  // a scalar broadcasts by itself
+  else return node<expand_op<Axes, Mean>, G, X>{};
+}
+
+template <class Axes, bool Mean, Expression X>
+constexpr auto reduce(X) {
+  static_assert(valid_axes<Axes, X::rank>(), "sum/mean(x, axes<...>): every axis must be distinct and below x.rank");
+  return node<reduce_op<Axes, Mean>, X>{};
+}
+}  // namespace detail
+
+// sum(x): all elements; sum(x, axes<0, 2>): over axes 0 and 2 (they are dropped from the shape).
+template <Expression X>
+constexpr auto sum(X x) { return detail::reduce<all_axes, false>(x); }
+template <Expression X, std::size_t... A>
+constexpr auto sum(X x, axes_t<A...>) { return detail::reduce<axes_t<A...>, false>(x); }
+template <Expression X>
+constexpr auto mean(X x) { return detail::reduce<all_axes, true>(x); }
+template <Expression X, std::size_t... A>
+constexpr auto mean(X x, axes_t<A...>) { return detail::reduce<axes_t<A...>, true>(x); }
+
+}  // namespace typegrad

@@ -1,0 +1,68 @@
+#pragma once
+// The type-erased half of a program, compiled once in src/runtime/executor.cpp: it knows nodes
+// only as indices, shape rules and kernel pointers. The typed half (program.hpp) lowers a graph
+// type into this form; keeping scheduling and buffer planning out of the templates keeps
+// user compile times down.
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "typegrad/core/shape.hpp"
+#include "typegrad/ops/op_base.hpp"
+
+namespace typegrad::runtime {
+
+enum class node_kind { leaf, constant, op };
+
+struct node_spec {
+  node_kind kind = node_kind::op;
+  std::string label;                    // leaf name, literal, or op label such as "sum[axes=(1)]"
+  std::vector<std::size_t> inputs;      // indices of argument nodes (earlier in the list)
+  double constant_value = 0;            // for constants
+  std::size_t rank = 0;                 // compile-time rank
+  bool adjoint = false;                 // part of a gradient (not of the forward outputs)
+  shape (*infer_shape)(input_shapes) = nullptr;
+  std::string (*describe)() = nullptr;  // the node's full expression, for error messages
+};
+
+template <class T>
+using kernel_fn = void (*)(view<T>, inputs<T>);
+
+template <class T>
+class executor {
+ public:
+  executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> kernels, std::vector<std::size_t> outputs);
+  ~executor();
+  executor(executor&&) noexcept;
+  executor& operator=(executor&&) noexcept;
+
+  // Binds a leaf (by node index) to caller-owned data; the data is read, never copied.
+  void bind(std::size_t leaf, view<const T> data);
+  // Runs forward and adjoint nodes; re-plans shapes and buffers only when a leaf's shape changed.
+  void run();
+  view<const T> output(std::size_t i) const;
+
+  // 0 = TBB's default (all cores). Results do not depend on this number.
+  void set_threads(int threads);
+  int threads() const;
+
+  std::size_t node_count() const;
+  std::size_t op_count() const;
+  std::size_t plan_count() const;      // how many times shapes/buffers were planned
+  std::size_t arena_bytes() const;     // the reused intermediate storage
+  std::size_t unplanned_bytes() const; // what it would take without buffer reuse
+  const std::vector<node_spec>& nodes() const;
+  shape node_shape(std::size_t i) const;  // after a run
+  std::string listing() const;         // one line per node: %i = op(%a, %b) : shape
+  std::string dot() const;             // Graphviz; adjoint nodes drawn differently
+
+ private:
+  struct state;
+  std::unique_ptr<state> s_;
+};
+
+extern template class executor<float>;
+extern template class executor<double>;
+
+}  // namespace typegrad::runtime

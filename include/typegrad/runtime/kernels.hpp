@@ -1,0 +1,37 @@
+#pragma once
+// Kernels compiled once in src/kernels/ (float and double), called by the ops' forward rules.
+// Each is parallel over TBB and deterministic: the result does not depend on the thread count.
+#include <cstddef>
+
+#include "typegrad/core/shape.hpp"
+
+namespace typegrad::kernels {
+
+enum class binary_kind { add, sub, mul, div, maximum, minimum, greater, equal };
+
+// out = a (op) b with NumPy broadcasting; out.shape must be the broadcast shape.
+template <class T>
+void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b);
+
+// The NumPy broadcast shape of a and b; throws shape_rule_violation when incompatible.
+shape broadcast_shapes(const shape& a, const shape& b);
+
+// out = sum of in over the dimensions where out is 1 (or absent on the left) and in is not,
+// broadcast along the dimensions where in is 1 (or absent) and out is not.
+// This one kernel is sum-over-axes, unbroadcast (reverse of broadcasting) and expand.
+template <class T>
+void sum_to(view<T> out, view<const T> in);
+
+// out = max of in over the dimensions where out is 1 and in is not (shapes of equal rank).
+template <class T>
+void max_to(view<T> out, view<const T> in);
+
+// Fills out with value.
+template <class T>
+void fill(view<T> out, T value);
+
+// Copies in to out (same number of elements).
+template <class T>
+void copy(view<T> out, view<const T> in);
+
+}  // namespace typegrad::kernels

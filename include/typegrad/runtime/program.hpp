@@ -1,0 +1,213 @@
+#pragma once
+// compile<T>(outputs..., wrt(vars...)) lowers a graph type into a runnable program:
+// the distinct nodes of all outputs (and of the gradients of the first output with respect to
+// vars) in topological order, each with its shape rule and kernel. Binding is by leaf and is
+// checked at compile time (unknown leaf, wrong rank); extents are checked when the program runs.
+#include <array>
+#include <cstddef>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "typegrad/core/grad.hpp"
+#include "typegrad/core/graph.hpp"
+#include "typegrad/runtime/executor.hpp"
+#include "typegrad/tensor.hpp"
+
+namespace typegrad {
+
+// The variables to differentiate the first output with respect to: compile(loss, wrt(w, b)).
+template <Variable... Vs>
+struct wrt_t {};
+template <Variable... Vs>
+constexpr wrt_t<Vs...> wrt(Vs...) {
+  return {};
+}
+
+namespace detail {
+template <class E> struct lower;
+template <fixed_string N, std::size_t R>
+struct lower<var<N, R>> {
+  static runtime::node_spec spec() {
+    runtime::node_spec s;
+    s.kind = runtime::node_kind::leaf;
+    s.label = std::string(N.view());
+    s.rank = R;
+    return s;
+  }
+  template <class T> static constexpr runtime::kernel_fn<T> kernel = nullptr;
+};
+template <double V>
+struct lower<constant<V>> {
+  static runtime::node_spec spec() {
+    runtime::node_spec s;
+    s.kind = runtime::node_kind::constant;
+    s.label = fmt::format("{:g}", V);
+    s.constant_value = V;
+    return s;
+  }
+  template <class T> static constexpr runtime::kernel_fn<T> kernel = nullptr;
+};
+template <class Op, class... Args>
+struct lower<node<Op, Args...>> {
+  static std::string describe() { return to_string(node<Op, Args...>{}); }
+  static runtime::node_spec spec() {
+    runtime::node_spec s;
+    s.kind = runtime::node_kind::op;
+    s.label = op_label<Op>();
+    s.rank = node<Op, Args...>::rank;
+    s.infer_shape = &Op::infer_shape;
+    s.describe = &describe;
+    return s;
+  }
+  template <class T> static constexpr runtime::kernel_fn<T> kernel = &Op::template forward<T>;
+};
+
+template <class Nodes, class E>
+std::vector<std::size_t> input_indices() {
+  if constexpr (requires { typename E::op; })
+    return []<class Op, class... Args>(node<Op, Args...>) {
+      return std::vector<std::size_t>{graph::index_of_v<Nodes, Args>...};
+    }(E{});
+  else
+    return {};
+}
+}  // namespace detail
+
+// A compiled program over scalar type T. Outputs is a type_list of output expressions, Vars the
+// variables whose gradients are outputs too (the last Vars::size outputs).
+template <Scalar T, class Outputs, class Vars>
+class program;
+
+template <Scalar T, class... Outs, class... Vars>
+class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
+ public:
+  using nodes = graph::nodes_of_all_t<Outs...>;
+  using outputs = graph::type_list<Outs...>;
+  static constexpr std::size_t output_count = sizeof...(Outs);
+  static constexpr std::size_t gradient_count = sizeof...(Vars);
+
+  program() : exec_(make_executor()) {}
+
+  // Binds a leaf to a tensor by reference: the tensor must outlive the runs that read it.
+  template <fixed_string N, std::size_t R, std::size_t TR>
+  program& bind(var<N, R>, const tensor<T, TR>& t) {
+    static_assert(graph::contains_v<nodes, var<N, R>>,
+                  "program.bind(x, t): x is not a leaf of this program's graph");
+    static_assert(TR == R, "program.bind(x, t): t's rank differs from the rank declared in var<name, rank>");
+    exec_.bind(graph::index_of_v<nodes, var<N, R>>, t.as_view());
+    return *this;
+  }
+  // Binding by name: prog.bind<"x">(t).
+  template <fixed_string N, std::size_t TR>
+  program& bind(const tensor<T, TR>& t) {
+    return bind(var<N, TR>{}, t);
+  }
+  template <fixed_string N, std::size_t R>
+  program& bind(var<N, R>, tensor<T, R>&&) = delete;  // a temporary would dangle
+
+  // Runs forward and gradients. Re-plans only when a bound tensor's shape changed.
+  program& run() {
+    exec_.run();
+    return *this;
+  }
+
+  // The value of an output expression after run().
+  template <Expression E>
+  view<const T> value(E) const {
+    constexpr std::size_t i = graph::index_of_v<outputs, E>;
+    static_assert(i < output_count, "program.value(e): e is not an output of this program");
+    return exec_.output(i);
+  }
+  template <std::size_t I>
+  view<const T> output() const {
+    static_assert(I < output_count, "program.output<I>(): I is beyond the number of outputs");
+    return exec_.output(I);
+  }
+  // The value of a rank-0 output.
+  template <Expression E>
+  T scalar(E e) const {
+    static_assert(E::rank == 0, "program.scalar(e): e must be rank 0; use value(e) for tensors");
+    return value(e).data[0];
+  }
+  // The gradient of the first output with respect to a variable listed in wrt(...).
+  template <Variable V>
+  view<const T> gradient(V) const {
+    constexpr std::size_t i = graph::index_of_v<graph::type_list<Vars...>, V>;
+    static_assert(i < gradient_count, "program.gradient(x): x is not among the wrt(...) variables of compile()");
+    return exec_.output(output_count - gradient_count + i);
+  }
+
+  program& set_threads(int n) {
+    exec_.set_threads(n);
+    return *this;
+  }
+  int threads() const { return exec_.threads(); }
+  static constexpr std::size_t node_count() { return nodes::size; }
+  std::size_t plan_count() const { return exec_.plan_count(); }
+  std::size_t arena_bytes() const { return exec_.arena_bytes(); }
+  std::size_t unplanned_bytes() const { return exec_.unplanned_bytes(); }
+  std::string listing() const { return exec_.listing(); }
+  std::string dot() const { return exec_.dot(); }
+  const runtime::executor<T>& executor() const { return exec_; }
+
+ private:
+  static runtime::executor<T> make_executor() {
+    std::vector<runtime::node_spec> specs;
+    std::vector<runtime::kernel_fn<T>> kernels;
+    constexpr std::size_t n_forward = output_count - gradient_count;
+    [&]<class... Ns>(graph::type_list<Ns...>) {
+      (
+          [&] {
+            auto s = detail::lower<Ns>::spec();
+            s.inputs = detail::input_indices<nodes, Ns>();
+            specs.push_back(std::move(s));
+            kernels.push_back(detail::lower<Ns>::template kernel<T>);
+          }(),
+          ...);
+    }(nodes{});
+    // Mark adjoint nodes: those not reachable from the non-gradient outputs.
+    std::vector<bool> forward(specs.size(), false);
+    std::array<std::size_t, output_count> outs{graph::index_of_v<nodes, Outs>...};
+    for (std::size_t o = 0; o < n_forward; ++o) forward[outs[o]] = true;
+    for (std::size_t i = specs.size(); i-- > 0;)
+      if (forward[i])
+        for (auto j : specs[i].inputs) forward[j] = true;
+    for (std::size_t i = 0; i < specs.size(); ++i) specs[i].adjoint = !forward[i];
+    return runtime::executor<T>(std::move(specs), std::move(kernels), std::vector<std::size_t>(outs.begin(), outs.end()));
+  }
+  runtime::executor<T> exec_;
+};
+
+namespace detail {
+template <class W> inline constexpr bool is_wrt_v = false;
+template <class... Vs> inline constexpr bool is_wrt_v<wrt_t<Vs...>> = true;
+
+template <Scalar T, class F, class... Os, class... Vs>
+constexpr auto compile_with_gradients(std::tuple<F, Os...>, wrt_t<Vs...>) {
+  static_assert(F::rank == 0, "compile(f, ..., wrt(x...)): f, the first output, must be a scalar (rank 0)");
+  (void)grad(F{}, Vs{}...);  // instantiates the adjoints top-down (see grad.hpp)
+  return program<T, graph::type_list<F, Os..., decltype(gradient_of<F, Vs>())...>, graph::type_list<Vs...>>{};
+}
+}  // namespace detail
+
+// compile<T>(f, g, ..., wrt(x, y)) -> program computing f, g, ... and df/dx, df/dy.
+// compile<T>(f, g) -> forward only. Gradients are of the first output, which must be a scalar.
+template <Scalar T = float, class... Args>
+auto compile(Args... args) {
+  static_assert(sizeof...(Args) > 0, "compile(outputs..., wrt(vars...)): give at least one output");
+  using last = std::tuple_element_t<sizeof...(Args) - 1, std::tuple<Args...>>;
+  if constexpr (detail::is_wrt_v<last>) {
+    static_assert(sizeof...(Args) > 1, "compile(f, wrt(x...)): give the function to differentiate before wrt(...)");
+    auto all = std::tuple{args...};
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return detail::compile_with_gradients<T>(std::tuple{std::get<I>(all)...}, last{});
+    }(std::make_index_sequence<sizeof...(Args) - 1>{});
+  } else {
+    static_assert((Expression<Args> && ...), "compile(outputs...): every output must be an expression");
+    return program<T, graph::type_list<Args...>, graph::type_list<>>{};
+  }
+}
+
+}  // namespace typegrad

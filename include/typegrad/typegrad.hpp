@@ -1,0 +1,9 @@
+#pragma once
+// typegrad: symbolic reverse-mode automatic differentiation over compile-time expression graphs.
+#include "typegrad/core/expression.hpp"
+#include "typegrad/core/grad.hpp"
+#include "typegrad/core/graph.hpp"
+#include "typegrad/ops/arithmetic.hpp"
+#include "typegrad/ops/reduce.hpp"
+#include "typegrad/runtime/program.hpp"
+#include "typegrad/tensor.hpp"

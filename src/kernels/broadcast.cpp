@@ -1,0 +1,255 @@
+// Broadcasting binary arithmetic, the strided reductions behind sum/unbroadcast/max, fill and copy.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include <fmt/format.h>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include "typegrad/runtime/kernels.hpp"
+
+namespace typegrad::kernels {
+namespace {
+
+// Below this many elements a kernel runs serially: a TBB task costs more than the work.
+constexpr std::size_t serial_cutoff = 1 << 15;
+
+template <class F>
+void parallel_chunks(std::size_t n, std::size_t grain, F&& body) {
+  if (n * grain < serial_cutoff || n < 2) {
+    body(std::size_t{0}, n);
+    return;
+  }
+  // simple_partitioner with a fixed grain: the chunking, and so any per-chunk arithmetic order,
+  // does not depend on the number of threads.
+  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, std::max<std::size_t>(1, serial_cutoff / grain)),
+                    [&](const tbb::blocked_range<std::size_t>& r) { body(r.begin(), r.end()); },
+                    tbb::simple_partitioner{});
+}
+
+// Strides of `s` aligned to an output of rank r, 0 where s broadcasts.
+std::array<std::ptrdiff_t, max_rank> broadcast_strides(const shape& s, const shape& out) {
+  std::array<std::ptrdiff_t, max_rank> st{};
+  auto own = s.strides();
+  std::size_t off = out.rank() - s.rank();
+  for (std::size_t i = 0; i < s.rank(); ++i) st[off + i] = s[i] == 1 ? 0 : std::ptrdiff_t(own[i]);
+  return st;
+}
+
+template <class T, class F>
+void binary_loop(view<T> out, view<const T> a, view<const T> b, F f) {
+  const std::size_t n = out.size();
+  if (n == 0) return;
+  // Fast paths: equal shapes, or one side a single value.
+  if (a.size() == n && b.size() == n) {
+    parallel_chunks(n, 1, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t i = lo; i < hi; ++i) out.data[i] = f(a.data[i], b.data[i]);
+    });
+    return;
+  }
+  if (b.size() == 1 && a.size() == n) {
+    const T bv = b.data[0];
+    parallel_chunks(n, 1, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t i = lo; i < hi; ++i) out.data[i] = f(a.data[i], bv);
+    });
+    return;
+  }
+  if (a.size() == 1 && b.size() == n) {
+    const T av = a.data[0];
+    parallel_chunks(n, 1, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t i = lo; i < hi; ++i) out.data[i] = f(av, b.data[i]);
+    });
+    return;
+  }
+  // General case: rows of the last output dimension; the outer index walks the other dims.
+  const std::size_t r = out.shape.rank();
+  auto sa = broadcast_strides(a.shape, out.shape);
+  auto sb = broadcast_strides(b.shape, out.shape);
+  const std::size_t inner = out.shape[r - 1];
+  const std::ptrdiff_t ia = sa[r - 1], ib = sb[r - 1];
+  const std::size_t rows = n / inner;
+  parallel_chunks(rows, inner, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t row = lo; row < hi; ++row) {
+      std::ptrdiff_t oa = 0, ob = 0;
+      std::size_t rest = row;
+      for (std::size_t d = r - 1; d-- > 0;) {
+        std::size_t idx = rest % out.shape[d];
+        rest /= out.shape[d];
+        oa += std::ptrdiff_t(idx) * sa[d];
+        ob += std::ptrdiff_t(idx) * sb[d];
+      }
+      T* o = out.data + row * inner;
+      const T* pa = a.data + oa;
+      const T* pb = b.data + ob;
+      if (ia == 1 && ib == 1)
+        for (std::size_t j = 0; j < inner; ++j) o[j] = f(pa[j], pb[j]);
+      else if (ia == 1)
+        for (std::size_t j = 0; j < inner; ++j) o[j] = f(pa[j], pb[0]);
+      else if (ib == 1)
+        for (std::size_t j = 0; j < inner; ++j) o[j] = f(pa[0], pb[j]);
+      else
+        for (std::size_t j = 0; j < inner; ++j) o[j] = f(pa[0], pb[0]);
+    }
+  });
+}
+
+// Reduction plan: for every output element, the input offset of its first term (out_strides,
+// 0 along broadcast dims) and the reduced dims walked from there (red_extents, red_strides).
+struct reduction {
+  shape out;
+  std::array<std::ptrdiff_t, max_rank> out_strides{};
+  std::array<std::size_t, max_rank> red_extents{};
+  std::array<std::ptrdiff_t, max_rank> red_strides{};
+  std::size_t red_rank = 0;
+  std::size_t red_count = 1;
+};
+
+reduction plan_reduction(const shape& out, const shape& in, const char* what) {
+  reduction p;
+  p.out = out;
+  const std::size_t r = std::max(out.rank(), in.rank());
+  auto in_strides = in.strides();
+  const std::size_t in_off = r - in.rank(), out_off = r - out.rank();
+  for (std::size_t d = 0; d < r; ++d) {
+    std::size_t ie = d >= in_off ? in[d - in_off] : 1;
+    std::size_t oe = d >= out_off ? out[d - out_off] : 1;
+    std::ptrdiff_t is = d >= in_off ? std::ptrdiff_t(in_strides[d - in_off]) : 0;
+    if (ie == oe) {
+      if (d >= out_off) p.out_strides[d - out_off] = ie == 1 ? 0 : is;
+    } else if (oe == 1) {
+      p.red_extents[p.red_rank] = ie;
+      p.red_strides[p.red_rank++] = is;
+      p.red_count *= ie;
+    } else if (ie == 1) {
+      if (d >= out_off) p.out_strides[d - out_off] = 0;
+    } else {
+      throw shape_rule_violation(fmt::format("{}: cannot fit shape {} to {}", what, in, out));
+    }
+  }
+  return p;
+}
+
+template <class T, class Combine>
+void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Combine combine) {
+  const std::size_t n = out.size();
+  if (n == 0) return;
+  const std::size_t r = out.shape.rank();
+  const std::size_t inner = r ? out.shape[r - 1] : 1;
+  const bool row_contiguous = r && p.out_strides[r - 1] == 1 && inner > 1;
+  auto base_offset = [&](std::size_t flat_out) {
+    std::ptrdiff_t off = 0;
+    for (std::size_t d = r; d-- > 0;) {
+      off += std::ptrdiff_t(flat_out % out.shape[d]) * p.out_strides[d];
+      flat_out /= out.shape[d];
+    }
+    return off;
+  };
+  auto for_each_reduced = [&](auto&& body) {
+    std::array<std::size_t, max_rank> idx{};
+    std::ptrdiff_t off = 0;
+    for (std::size_t k = 0; k < p.red_count; ++k) {
+      body(off);
+      for (std::size_t d = p.red_rank; d-- > 0;) {
+        off += p.red_strides[d];
+        if (++idx[d] < p.red_extents[d]) break;
+        off -= std::ptrdiff_t(idx[d]) * p.red_strides[d];
+        idx[d] = 0;
+      }
+    }
+  };
+  if (row_contiguous) {
+    // Output rows contiguous in the input: vector combine of whole rows per reduced index.
+    const std::size_t rows = n / inner;
+    parallel_chunks(rows, inner * p.red_count, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t row = lo; row < hi; ++row) {
+        T* o = out.data + row * inner;
+        const T* base = in.data + base_offset(row * inner);
+        std::fill_n(o, inner, init);
+        for_each_reduced([&](std::ptrdiff_t off) {
+          const T* src = base + off;
+          for (std::size_t j = 0; j < inner; ++j) o[j] = combine(o[j], src[j]);
+        });
+      }
+    });
+  } else {
+    parallel_chunks(n, p.red_count, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t i = lo; i < hi; ++i) {
+        const T* base = in.data + base_offset(i);
+        T acc = init;
+        if (p.red_rank && p.red_strides[p.red_rank - 1] == 1 && p.red_rank == 1) {
+          for (std::size_t k = 0; k < p.red_count; ++k) acc = combine(acc, base[k]);
+        } else {
+          for_each_reduced([&](std::ptrdiff_t off) { acc = combine(acc, base[off]); });
+        }
+        out.data[i] = acc;
+      }
+    });
+  }
+}
+
+}  // namespace
+
+shape broadcast_shapes(const shape& a, const shape& b) {
+  const std::size_t r = std::max(a.rank(), b.rank());
+  shape out = shape::of_rank(r);
+  for (std::size_t d = 0; d < r; ++d) {
+    std::size_t ea = d + a.rank() >= r ? a[d + a.rank() - r] : 1;
+    std::size_t eb = d + b.rank() >= r ? b[d + b.rank() - r] : 1;
+    if (ea != eb && ea != 1 && eb != 1)
+      throw shape_rule_violation(
+          fmt::format("shapes {} and {} do not broadcast (dimension {} of the result: {} vs {})", a, b, d, ea, eb));
+    out[d] = ea == 1 ? eb : ea;
+  }
+  return out;
+}
+
+template <class T>
+void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b) {
+  switch (kind) {
+    case binary_kind::add: return binary_loop(out, a, b, [](T x, T y) { return x + y; });
+    case binary_kind::sub: return binary_loop(out, a, b, [](T x, T y) { return x - y; });
+    case binary_kind::mul: return binary_loop(out, a, b, [](T x, T y) { return x * y; });
+    case binary_kind::div: return binary_loop(out, a, b, [](T x, T y) { return x / y; });
+    case binary_kind::maximum: return binary_loop(out, a, b, [](T x, T y) { return x > y ? x : y; });
+    case binary_kind::minimum: return binary_loop(out, a, b, [](T x, T y) { return x < y ? x : y; });
+    case binary_kind::greater: return binary_loop(out, a, b, [](T x, T y) { return T(x > y); });
+    case binary_kind::equal: return binary_loop(out, a, b, [](T x, T y) { return T(x == y); });
+  }
+}
+
+template <class T>
+void sum_to(view<T> out, view<const T> in) {
+  auto p = plan_reduction(out.shape, in.shape, "sum_to");
+  reduce_loop<T>(out, in, p, T(0), [](T x, T y) { return x + y; });
+}
+
+template <class T>
+void max_to(view<T> out, view<const T> in) {
+  auto p = plan_reduction(out.shape, in.shape, "max_to");
+  reduce_loop<T>(out, in, p, -std::numeric_limits<T>::infinity(), [](T x, T y) { return y > x ? y : x; });
+}
+
+template <class T>
+void fill(view<T> out, T value) {
+  parallel_chunks(out.size(), 1, [&](std::size_t lo, std::size_t hi) { std::fill(out.data + lo, out.data + hi, value); });
+}
+
+template <class T>
+void copy(view<T> out, view<const T> in) {
+  parallel_chunks(out.size(), 1, [&](std::size_t lo, std::size_t hi) { std::copy(in.data + lo, in.data + hi, out.data + lo); });
+}
+
+#define TYPEGRAD_INSTANTIATE(T)                                              \
+  template void binary<T>(binary_kind, view<T>, view<const T>, view<const T>); \
+  template void sum_to<T>(view<T>, view<const T>);                           \
+  template void max_to<T>(view<T>, view<const T>);                           \
+  template void fill<T>(view<T>, T);                                         \
+  template void copy<T>(view<T>, view<const T>);
+TYPEGRAD_INSTANTIATE(float)
+TYPEGRAD_INSTANTIATE(double)
+#undef TYPEGRAD_INSTANTIATE
+
+}  // namespace typegrad::kernels

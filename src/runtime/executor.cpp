@@ -1,0 +1,353 @@
+// Shape inference, liveness-based buffer planning and TBB execution of a lowered program.
+#include "typegrad/runtime/executor.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <new>
+#include <optional>
+
+#include <fmt/format.h>
+#include <tbb/flow_graph.h>
+#include <tbb/task_arena.h>
+
+#include "typegrad/tensor.hpp"
+
+namespace typegrad::runtime {
+
+namespace {
+constexpr std::size_t alignment_elems = 64;  // 64-byte alignment for both float and double
+
+std::size_t round_up(std::size_t n) { return (n + alignment_elems - 1) / alignment_elems * alignment_elems; }
+
+// A dense bitset per node: bit j of ancestors[i] set when node i (transitively) reads node j.
+struct reachability {
+  std::size_t words = 0;
+  std::vector<std::uint64_t> bits;
+  bool test(std::size_t i, std::size_t j) const { return bits[i * words + j / 64] >> (j % 64) & 1; }
+};
+}  // namespace
+
+template <class T>
+struct executor<T>::state {
+  std::vector<node_spec> nodes;
+  std::vector<kernel_fn<T>> kernels;
+  std::vector<std::size_t> outputs;
+  std::vector<std::vector<std::size_t>> consumers;
+  std::vector<bool> is_output;
+  reachability ancestors;
+
+  std::vector<view<const T>> bound;       // per node (leaves only)
+  std::vector<bool> is_bound;
+  std::vector<T> constants;               // per node (constants only)
+  std::vector<shape> shapes;              // per node, current plan
+  std::vector<shape> planned_leaf_shapes; // per node (leaves only)
+  bool planned = false;
+  std::size_t plans = 0;
+
+  std::vector<std::size_t> offsets;       // per op node, into the arena
+  detail::aligned_array<T> arena;
+  std::size_t arena_capacity = 0, arena_used = 0, unplanned = 0;
+  std::vector<T*> data;                   // per node
+  std::vector<std::vector<view<const T>>> input_views;  // per op node, refreshed each run
+
+  int threads = 0;
+  std::unique_ptr<tbb::task_arena> task_arena;
+  std::unique_ptr<tbb::flow::graph> graph;
+  std::unique_ptr<tbb::flow::broadcast_node<tbb::flow::continue_msg>> start;
+  std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> flow_nodes;
+
+  std::string describe_arg(std::size_t j) const {
+    const auto& n = nodes[j];
+    if (n.kind == node_kind::leaf) return fmt::format("leaf '{}'", n.label);
+    std::string text = n.describe ? n.describe() : n.label;
+    if (text.size() > 72) text = text.substr(0, 69) + "...";
+    return text;
+  }
+
+  void infer_shapes() {
+    std::vector<shape> in;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const auto& n = nodes[i];
+      if (n.kind == node_kind::leaf) {
+        shapes[i] = bound[i].shape;
+        continue;
+      }
+      if (n.kind == node_kind::constant) {
+        shapes[i] = shape{};
+        continue;
+      }
+      in.clear();
+      for (auto j : n.inputs) in.push_back(shapes[j]);
+      try {
+        shapes[i] = n.infer_shape(in);
+      } catch (const shape_rule_violation& e) {
+        std::string args;
+        for (std::size_t k = 0; k < n.inputs.size(); ++k)
+          args += fmt::format("\n  argument {}: {} has shape {}", k, describe_arg(n.inputs[k]), shapes[n.inputs[k]]);
+        throw shape_error(fmt::format("{}: {}\n  in node %{}: {}{}", n.label, e.what(), i,
+                                      n.describe ? n.describe() : n.label, args));
+      }
+      if (shapes[i].rank() != n.rank)
+        throw shape_error(fmt::format("{}: shape rule produced rank {} for a node of rank {} (a bug in the op)",
+                                      n.label, shapes[i].rank(), n.rank));
+    }
+  }
+
+  // Greedy best-fit reuse: a node may take the block of an earlier node once every consumer of
+  // that node is an ancestor of it. That ordering is enforced by the graph's own edges, so reuse
+  // is race-free under any parallel schedule and needs no extra synchronisation.
+  void plan_buffers() {
+    struct block {
+      std::size_t offset, capacity, owner;
+    };
+    std::vector<block> blocks;
+    std::size_t total = 0;
+    unplanned = 0;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (nodes[i].kind != node_kind::op) continue;
+      const std::size_t need = round_up(shapes[i].numel());
+      unplanned += need;
+      std::optional<std::size_t> best;
+      for (std::size_t b = 0; b < blocks.size(); ++b) {
+        const auto owner = blocks[b].owner;
+        if (blocks[b].capacity < need || is_output[owner]) continue;
+        bool dead = std::all_of(consumers[owner].begin(), consumers[owner].end(),
+                                [&](std::size_t c) { return c != i && ancestors.test(i, c); });
+        if (dead && (!best || blocks[b].capacity < blocks[*best].capacity)) best = b;
+      }
+      if (!best) {
+        blocks.push_back({total, need, i});
+        total += need;
+        best = blocks.size() - 1;
+      }
+      blocks[*best].owner = i;
+      offsets[i] = blocks[*best].offset;
+    }
+    unplanned *= sizeof(T);
+    if (total > arena_capacity) {
+      arena = detail::allocate_aligned<T>(total);
+      std::fill_n(arena.get(), total, T(0));  // touch the pages now, not during the first run
+      arena_capacity = total;
+    }
+    arena_used = total;
+  }
+
+  void refresh_pointers() {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      switch (nodes[i].kind) {
+        case node_kind::leaf: data[i] = const_cast<T*>(bound[i].data); break;
+        case node_kind::constant: data[i] = &constants[i]; break;
+        case node_kind::op: data[i] = arena.get() + offsets[i]; break;
+      }
+    }
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      auto& iv = input_views[i];
+      for (std::size_t k = 0; k < nodes[i].inputs.size(); ++k) {
+        auto j = nodes[i].inputs[k];
+        iv[k] = view<const T>{data[j], shapes[j]};
+      }
+    }
+  }
+
+  void run_node(std::size_t i) {
+    kernels[i](view<T>{data[i], shapes[i]}, inputs<T>(input_views[i]));
+  }
+
+  void build_flow_graph() {
+    using namespace tbb::flow;
+    graph = std::make_unique<tbb::flow::graph>();
+    start = std::make_unique<broadcast_node<continue_msg>>(*graph);
+    flow_nodes.clear();
+    flow_nodes.resize(nodes.size());
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (nodes[i].kind != node_kind::op) continue;
+      flow_nodes[i] = std::make_unique<continue_node<continue_msg>>(
+          *graph, [this, i](const continue_msg&) { run_node(i); });
+      std::vector<std::size_t> preds;
+      for (auto j : nodes[i].inputs)
+        if (nodes[j].kind == node_kind::op && std::find(preds.begin(), preds.end(), j) == preds.end())
+          preds.push_back(j);
+      if (preds.empty()) make_edge(*start, *flow_nodes[i]);
+      for (auto j : preds) make_edge(*flow_nodes[j], *flow_nodes[i]);
+    }
+  }
+
+  void make_arena() {
+    flow_nodes.clear();
+    start.reset();
+    graph.reset();
+    task_arena = threads > 0 ? std::make_unique<tbb::task_arena>(threads) : std::make_unique<tbb::task_arena>();
+    task_arena->initialize();
+    if (task_arena->max_concurrency() > 1) task_arena->execute([&] { build_flow_graph(); });
+  }
+};
+
+template <class T>
+executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> kernels, std::vector<std::size_t> outputs)
+    : s_(std::make_unique<state>()) {
+  auto& s = *s_;
+  const std::size_t n = nodes.size();
+  s.nodes = std::move(nodes);
+  s.kernels = std::move(kernels);
+  s.outputs = std::move(outputs);
+  s.consumers.resize(n);
+  s.is_output.assign(n, false);
+  for (auto o : s.outputs) s.is_output[o] = true;
+  s.ancestors.words = (n + 63) / 64;
+  s.ancestors.bits.assign(n * s.ancestors.words, 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (auto j : s.nodes[i].inputs) {
+      if (std::find(s.consumers[j].begin(), s.consumers[j].end(), i) == s.consumers[j].end())
+        s.consumers[j].push_back(i);
+      for (std::size_t w = 0; w < s.ancestors.words; ++w)
+        s.ancestors.bits[i * s.ancestors.words + w] |= s.ancestors.bits[j * s.ancestors.words + w];
+      s.ancestors.bits[i * s.ancestors.words + j / 64] |= std::uint64_t{1} << (j % 64);
+    }
+  }
+  s.bound.resize(n);
+  s.is_bound.assign(n, false);
+  s.constants.assign(n, T(0));
+  for (std::size_t i = 0; i < n; ++i)
+    if (s.nodes[i].kind == node_kind::constant) s.constants[i] = static_cast<T>(s.nodes[i].constant_value);
+  s.shapes.resize(n);
+  s.planned_leaf_shapes.resize(n);
+  s.offsets.assign(n, 0);
+  s.data.assign(n, nullptr);
+  s.input_views.resize(n);
+  for (std::size_t i = 0; i < n; ++i) s.input_views[i].resize(s.nodes[i].inputs.size());
+  s.make_arena();
+}
+
+template <class T> executor<T>::~executor() = default;
+template <class T> executor<T>::executor(executor&&) noexcept = default;
+template <class T> executor<T>& executor<T>::operator=(executor&&) noexcept = default;
+
+template <class T>
+void executor<T>::bind(std::size_t leaf, view<const T> data) {
+  auto& s = *s_;
+  s.bound[leaf] = data;
+  s.is_bound[leaf] = true;
+}
+
+template <class T>
+void executor<T>::run() {
+  auto& s = *s_;
+  bool replan = !s.planned;
+  for (std::size_t i = 0; i < s.nodes.size(); ++i) {
+    if (s.nodes[i].kind != node_kind::leaf) continue;
+    if (!s.is_bound[i]) {
+      std::string users;
+      for (auto c : s.consumers[i]) users += fmt::format("{}{}", users.empty() ? "" : ", ", s.nodes[c].label);
+      throw binding_error(fmt::format("run: leaf '{}' (rank {}) is not bound; it is read by {}. Bind it with "
+                                      "program.bind({}, tensor) before run()",
+                                      s.nodes[i].label, s.nodes[i].rank, users.empty() ? "the outputs" : users,
+                                      s.nodes[i].label));
+    }
+    if (!(s.bound[i].shape == s.planned_leaf_shapes[i])) replan = true;
+  }
+  if (replan) {
+    s.planned = false;
+    s.infer_shapes();
+    s.plan_buffers();
+    for (std::size_t i = 0; i < s.nodes.size(); ++i)
+      if (s.nodes[i].kind == node_kind::leaf) s.planned_leaf_shapes[i] = s.bound[i].shape;
+    s.planned = true;
+    ++s.plans;
+  }
+  s.refresh_pointers();
+  if (s.task_arena->max_concurrency() == 1) {
+    s.task_arena->execute([&] {
+      for (std::size_t i = 0; i < s.nodes.size(); ++i)
+        if (s.nodes[i].kind == node_kind::op) s.run_node(i);
+    });
+  } else {
+    s.task_arena->execute([&] {
+      s.start->try_put(tbb::flow::continue_msg{});
+      s.graph->wait_for_all();
+    });
+  }
+}
+
+template <class T>
+view<const T> executor<T>::output(std::size_t i) const {
+  const auto& s = *s_;
+  auto n = s.outputs.at(i);
+  if (!s.planned) throw binding_error("program: outputs are available only after run()");
+  return {s.data[n], s.shapes[n]};
+}
+
+template <class T>
+void executor<T>::set_threads(int threads) {
+  s_->threads = threads;
+  s_->make_arena();
+}
+template <class T> int executor<T>::threads() const { return s_->task_arena->max_concurrency(); }
+template <class T> std::size_t executor<T>::node_count() const { return s_->nodes.size(); }
+template <class T>
+std::size_t executor<T>::op_count() const {
+  return std::count_if(s_->nodes.begin(), s_->nodes.end(), [](auto& n) { return n.kind == node_kind::op; });
+}
+template <class T> std::size_t executor<T>::plan_count() const { return s_->plans; }
+template <class T> std::size_t executor<T>::arena_bytes() const { return s_->arena_used * sizeof(T); }
+template <class T> std::size_t executor<T>::unplanned_bytes() const { return s_->unplanned; }
+template <class T> const std::vector<node_spec>& executor<T>::nodes() const { return s_->nodes; }
+template <class T> shape executor<T>::node_shape(std::size_t i) const { return s_->shapes.at(i); }
+
+template <class T>
+std::string executor<T>::listing() const {
+  const auto& s = *s_;
+  std::string out;
+  for (std::size_t i = 0; i < s.nodes.size(); ++i) {
+    const auto& n = s.nodes[i];
+    std::string args;
+    for (auto j : n.inputs) args += fmt::format("{}%{}", args.empty() ? "" : ", ", j);
+    std::string rhs = n.kind == node_kind::op ? fmt::format("{}({})", n.label, args)
+                      : n.kind == node_kind::leaf ? fmt::format("leaf {}", n.label)
+                                                 : fmt::format("literal {}", n.label);
+    out += fmt::format("%{} = {}", i, rhs);
+    if (s.planned) out += fmt::format(" : {}", s.shapes[i]);
+    if (n.adjoint) out += "  [adjoint]";
+    auto it = std::find(s.outputs.begin(), s.outputs.end(), i);
+    if (it != s.outputs.end()) out += fmt::format("  -> output {}", it - s.outputs.begin());
+    out += '\n';
+  }
+  return out;
+}
+
+template <class T>
+std::string executor<T>::dot() const {
+  const auto& s = *s_;
+  auto escape = [](std::string text) {
+    std::string r;
+    for (char c : text) {
+      if (c == '"' || c == '\\') r += '\\';
+      r += c;
+    }
+    return r;
+  };
+  std::string out = "digraph program {\n  rankdir=TB;\n  node [fontname=\"Helvetica\"];\n";
+  for (std::size_t i = 0; i < s.nodes.size(); ++i) {
+    const auto& n = s.nodes[i];
+    std::string label = escape(n.label);
+    if (s.planned) label += fmt::format("\\n{}", s.shapes[i]);
+    std::string attrs;
+    if (n.kind == node_kind::leaf) attrs = "shape=ellipse, style=filled, fillcolor=\"#fff2cc\"";
+    else if (n.kind == node_kind::constant) attrs = "shape=plaintext";
+    else if (n.adjoint) attrs = "shape=box, style=\"filled,dashed\", fillcolor=\"#dae8fc\"";
+    else attrs = "shape=box, style=filled, fillcolor=\"#f5f5f5\"";
+    if (s.is_output[i]) attrs += ", penwidth=3";
+    out += fmt::format("  n{} [label=\"{}\", {}];\n", i, label, attrs);
+  }
+  for (std::size_t i = 0; i < s.nodes.size(); ++i)
+    for (std::size_t k = 0; k < s.nodes[i].inputs.size(); ++k)
+      out += fmt::format("  n{} -> n{}{};\n", s.nodes[i].inputs[k], i,
+                         s.nodes[i].inputs.size() > 1 ? fmt::format(" [label=\"{}\"]", k) : "");
+  for (std::size_t o = 0; o < s.outputs.size(); ++o)
+    out += fmt::format("  out{0} [shape=plaintext, label=\"output {0}\"];\n  n{1} -> out{0};\n", o, s.outputs[o]);
+  return out + "}\n";
+}
+
+template class executor<float>;
+template class executor<double>;
+
+}  // namespace typegrad::runtime
