@@ -6,29 +6,11 @@
 #include <limits>
 
 #include <fmt/format.h>
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-
+#include "parallel.hpp"
 #include "typegrad/runtime/kernels.hpp"
 
 namespace typegrad::kernels {
 namespace {
-
-// Below this many elements a kernel runs serially: a TBB task costs more than the work.
-constexpr std::size_t serial_cutoff = 1 << 15;
-
-template <class F>
-void parallel_chunks(std::size_t n, std::size_t grain, F&& body) {
-  if (n * grain < serial_cutoff || n < 2) {
-    body(std::size_t{0}, n);
-    return;
-  }
-  // simple_partitioner with a fixed grain: the chunking, and so any per-chunk arithmetic order,
-  // does not depend on the number of threads.
-  tbb::parallel_for(tbb::blocked_range<std::size_t>(0, n, std::max<std::size_t>(1, serial_cutoff / grain)),
-                    [&](const tbb::blocked_range<std::size_t>& r) { body(r.begin(), r.end()); },
-                    tbb::simple_partitioner{});
-}
 
 // Strides of `s` aligned to an output of rank r, 0 where s broadcasts.
 std::array<std::ptrdiff_t, max_rank> broadcast_strides(const shape& s, const shape& out) {
