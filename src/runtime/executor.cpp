@@ -56,12 +56,46 @@ struct executor<T>::state {
   std::unique_ptr<tbb::flow::broadcast_node<tbb::flow::continue_msg>> start;
   std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> flow_nodes;
 
-  std::string describe_arg(std::size_t j) const {
-    const auto& n = nodes[j];
-    if (n.kind == node_kind::leaf) return fmt::format("leaf '{}'", n.label);
-    std::string text = n.describe ? n.describe() : n.label;
-    if (text.size() > 72) text = text.substr(0, 69) + "...";
+  // The node's expression as text, printed from the lowered graph (so compile() instantiates no
+  // printers); cut after `limit` characters, which also bounds the walk on large DAGs.
+  void print_node(std::string& out, std::size_t i, std::size_t limit) const {
+    if (out.size() > limit) return;
+    const auto& n = nodes[i];
+    auto operand = [&](std::size_t j, int min_precedence) {
+      bool parens = nodes[j].kind == node_kind::op && (!nodes[j].infix.empty() || !nodes[j].prefix.empty()) &&
+                    nodes[j].precedence < min_precedence;
+      if (nodes[j].kind == node_kind::constant && nodes[j].constant_value < 0) parens = min_precedence > 0;
+      if (parens) out += '(';
+      print_node(out, j, limit);
+      if (parens) out += ')';
+    };
+    if (n.kind != node_kind::op) {
+      out += n.label;
+    } else if (!n.infix.empty() && n.inputs.size() == 2) {
+      operand(n.inputs[0], n.precedence);
+      out += fmt::format(" {} ", n.infix);
+      operand(n.inputs[1], n.precedence + 1);
+    } else if (!n.prefix.empty() && n.inputs.size() == 1) {
+      out += n.prefix;
+      operand(n.inputs[0], 90);
+    } else {
+      out += n.label + '(';
+      for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+        if (k) out += ", ";
+        print_node(out, n.inputs[k], limit);
+      }
+      out += ')';
+    }
+  }
+  std::string describe(std::size_t i, std::size_t limit = 160) const {
+    std::string text;
+    print_node(text, i, limit);
+    if (text.size() > limit) text = text.substr(0, limit - 3) + "...";
     return text;
+  }
+  std::string describe_arg(std::size_t j) const {
+    if (nodes[j].kind == node_kind::leaf) return fmt::format("leaf '{}'", nodes[j].label);
+    return describe(j, 72);
   }
 
   void infer_shapes() {
@@ -84,8 +118,7 @@ struct executor<T>::state {
         std::string args;
         for (std::size_t k = 0; k < n.inputs.size(); ++k)
           args += fmt::format("\n  argument {}: {} has shape {}", k, describe_arg(n.inputs[k]), shapes[n.inputs[k]]);
-        throw shape_error(fmt::format("{}: {}\n  in node %{}: {}{}", n.label, e.what(), i,
-                                      n.describe ? n.describe() : n.label, args));
+        throw shape_error(fmt::format("{}: {}\n  in node %{}: {}{}", n.label, e.what(), i, describe(i), args));
       }
       if (shapes[i].rank() != n.rank)
         throw shape_error(fmt::format("{}: shape rule produced rank {} for a node of rank {} (a bug in the op)",

@@ -20,6 +20,12 @@ struct binding_error : error {
   using error::error;
 };
 
+// A tensor's values are invalid for an op (e.g. a class label that is not an integer in [0, C)).
+// Thrown while a program runs; the message names the op, the offending index and the value.
+struct value_error : error {
+  using error::error;
+};
+
 // Thrown by an op's shape rule with the bare reason; the runtime rethrows it as shape_error
 // with the op, its arguments (leaf names) and their shapes.
 struct shape_rule_violation : std::invalid_argument {

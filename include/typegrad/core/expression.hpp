@@ -40,10 +40,20 @@ inline constexpr constant<static_cast<double>(Value)> lit{};
 
 // An op applied to argument expressions. Op is a stateless struct holding the op's rules
 // (see docs/adding-an-op.md); compile-time attributes are Op's template parameters.
+namespace graph {
+template <class E> struct nodes_of;
+}
+template <class E> struct shape_source;
+
 template <class Op, Expression... Args>
 struct node : expression_base {
   using op = Op;
   static constexpr std::size_t rank = Op::rank(Args::rank...);
+  // Computed as soon as the node type is formed. Expressions are built bottom-up, so every
+  // argument's traits already exist and the type-level traversals recurse one level at a time
+  // instead of through the whole graph (which would hit the compiler's template depth limit).
+  using memoized_shape_source = typename shape_source<node>::type;
+  using memoized_nodes = typename graph::nodes_of<node>::type;
 };
 
 // The structural zero of reverse mode: "no adjoint reaches here". Never part of a user graph.
@@ -72,6 +82,8 @@ template <class E>
 struct shape_source {
   using type = E;
 };
+template <class E>
+using shape_source_t = typename shape_source<E>::type;
 // An op declares `template <class... Args> using shape_source = ...;` to name such an expression,
 // or void when the shape is only known at run time.
 template <class Op, class... Args>
@@ -80,9 +92,6 @@ struct shape_source<node<Op, Args...>> {
   using declared = typename Op::template shape_source<Args...>;
   using type = std::conditional_t<std::is_void_v<declared>, node<Op, Args...>, declared>;
 };
-template <class E>
-using shape_source_t = typename shape_source<E>::type;
-
 template <class A, class B>
 inline constexpr bool same_shape_v =
     (A::rank == 0 && B::rank == 0) || std::is_same_v<shape_source_t<A>, shape_source_t<B>>;
@@ -180,3 +189,6 @@ struct fmt::formatter<E> : fmt::formatter<std::string_view> {
     return fmt::formatter<std::string_view>::format(typegrad::to_string(e), ctx);
   }
 };
+
+// node<> memoizes graph::nodes_of, whose definition needs the node template above.
+#include "typegrad/core/graph.hpp"

@@ -22,84 +22,91 @@ namespace detail {
 template <class Root, class X> struct adjoint;
 template <class Root, class X> using adjoint_t = typename adjoint<Root, X>::type;
 
-// P's contribution to the adjoint of X (no_adjoint when X is not an argument of P).
-template <class Root, class X, class P>
-struct contribution {
-  using type = no_adjoint;
-};
-template <class Root, class X, class Op, class... Args>
-  requires(std::is_same_v<Args, X> || ...)
-struct contribution<Root, X, node<Op, Args...>> {
+// Consumer P's contribution, through argument slot I, to the adjoint of its I-th argument.
+template <class Root, class P, std::size_t I>
+struct contribution;
+template <class Root, class Op, class... Args, std::size_t I>
+struct contribution<Root, node<Op, Args...>, I> {
   using P = node<Op, Args...>;
   static auto compute() {
     using G = adjoint_t<Root, P>;
     if constexpr (std::is_same_v<G, no_adjoint>) {
       return no_adjoint{};
+    } else if constexpr (accepts_broadcast_adjoint_v<Op> && (same_shape_v<Args, P> && ...)) {
+      // A smaller, broadcastable adjoint may pass only when no argument is broadcast: otherwise
+      // sum_to(g, arg) would not count the broadcast copies (d sum(s + x)/ds for a scalar s).
+      return Op::template vjp<I>(G{}, P{}, Args{}...);
     } else {
       // Non-elementwise ops receive an adjoint of exactly their output's shape.
-      auto g = [] {
-        if constexpr (accepts_broadcast_adjoint_v<Op>) return G{};
-        else return sum_to(G{}, P{});
-      }();
-      return [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return (no_adjoint{} + ... + [&] {
-          if constexpr (std::is_same_v<std::tuple_element_t<I, std::tuple<Args...>>, X>)
-            return Op::template vjp<I>(g, P{}, Args{}...);
-          else
-            return no_adjoint{};
-        }());
-      }(std::index_sequence_for<Args...>{});
+      return Op::template vjp<I>(sum_to(G{}, P{}), P{}, Args{}...);
     }
   }
   using type = decltype(compute());
 };
 
-template <class Root, class X, class Nodes> struct sum_contributions;
-template <class Root, class X, class... Ps>
-struct sum_contributions<Root, X, graph::type_list<Ps...>> {
-  using type = decltype((no_adjoint{} + ... + typename contribution<Root, X, Ps>::type{}));
+template <class Root>
+struct graph_of {
+  using nodes = graph::nodes_of_t<Root>;
+  using edges = graph::edges_of<nodes>;
 };
 
+// The adjoint of X: the sum of the contributions of the edges that read X.
 template <class Root, class X>
 struct adjoint {
-  using type = std::conditional_t<std::is_same_v<Root, X>, constant<1.0>,
-                                  typename sum_contributions<Root, X, graph::nodes_of_t<Root>>::type>;
+  using G = graph_of<Root>;
+  static constexpr std::size_t x = G::edges::template position_of<X>;
+  static constexpr std::size_t reads = [] {
+    std::size_t n = 0;
+    for (auto& e : G::edges::edges) n += e.arg == x;
+    return n;
+  }();
+  static constexpr std::array<graph::edge, reads> readers = [] {
+    std::array<graph::edge, reads> r{};
+    std::size_t n = 0;
+    for (auto& e : G::edges::edges)
+      if (e.arg == x) r[n++] = e;
+    return r;
+  }();
+  static auto compute() {
+    if constexpr (std::is_same_v<Root, X>) {
+      return constant<1.0>{};
+    } else {
+      return [&]<std::size_t... K>(std::index_sequence<K...>) {
+        return (no_adjoint{} + ... +
+                typename contribution<Root, typename G::edges::template at<readers[K].consumer>,
+                                      readers[K].slot>::type{});
+      }(std::make_index_sequence<reads>{});
+    }
+  }
+  using type = decltype(compute());
 };
 
 // Instantiating the adjoints from the root downwards keeps the compiler's instantiation depth
 // bounded by a constant instead of by the depth of the graph: when a node's adjoint is needed,
-// its consumers' adjoints already exist.
-template <class Root, class List> struct warm_adjoints;
-template <class Root, class... Ps>
-struct warm_adjoints<Root, graph::type_list<Ps...>> {
-  template <class P>
+// its consumers' adjoints already exist. Only nodes on a path from a requested variable to the
+// root are visited (found by a constexpr pass over the edges).
+template <class Root, class... Xs>
+struct warm_adjoints {
+  using G = graph_of<Root>;
+  static constexpr std::size_t n = G::nodes::size;
+  static constexpr std::array<bool, n> needed = [] {
+    std::array<bool, n> need{};
+    for (auto v : {G::edges::template position_of<Xs>...})
+      if (v < n) need[v] = true;  // v == n: f does not depend on that x
+    for (auto& e : G::edges::edges)  // edges are in topological order of their consumers
+      if (need[e.arg]) need[e.consumer] = true;
+    return need;
+  }();
+  template <std::size_t I>
   static constexpr int one() {
-    (void)sizeof(adjoint_t<Root, P>*);
+    if constexpr (needed[I]) (void)sizeof(adjoint_t<Root, typename G::edges::template at<I>>*);
     return 0;
   }
   static constexpr int value = [] {
     int sum = 0;
-    // Reverse topological order: the comma fold runs right to left over the reversed indices.
-    constexpr std::size_t n = sizeof...(Ps);
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((sum += one<std::tuple_element_t<n - 1 - I, std::tuple<Ps...>>>()), ...);
-    }(std::make_index_sequence<n>{});
+    [&]<std::size_t... I>(std::index_sequence<I...>) { ((sum += one<n - 1 - I>()), ...); }(std::make_index_sequence<n>{});
     return sum;
   }();
-};
-
-template <class Root, class... Xs>
-struct needed_nodes {
-  // Nodes of the graph on a path from some requested variable to the root.
-  template <class P>
-  static constexpr bool needed = (graph::depends_on_v<P, Xs> || ...);
-  template <class List> struct filter;
-  template <class... Ps>
-  struct filter<graph::type_list<Ps...>> {
-    using type = decltype((graph::type_list<>{} + ... +
-                           std::conditional_t<needed<Ps>, graph::type_list<Ps>, graph::type_list<>>{}));
-  };
-  using type = typename filter<graph::nodes_of_t<Root>>::type;
 };
 
 template <class F, class X>
@@ -117,7 +124,7 @@ constexpr auto grad(F, Xs...) {
   static_assert(F::rank == 0, "grad(f, x...): f must be a scalar (rank 0); reduce it first, e.g. grad(sum(f), x)");
   static_assert(sizeof...(Xs) > 0, "grad(f, x...): name at least one variable to differentiate with respect to");
   static_assert((is_var_v<Xs> && ...), "grad(f, x...): every x must be a leaf declared as var<\"name\", rank>");
-  constexpr int warmed = detail::warm_adjoints<F, typename detail::needed_nodes<F, Xs...>::type>::value;
+  constexpr int warmed = detail::warm_adjoints<F, Xs...>::value;
   (void)warmed;
   if constexpr (sizeof...(Xs) == 1) return detail::gradient_of<F, Xs...>();
   else return std::tuple{detail::gradient_of<F, Xs>()...};

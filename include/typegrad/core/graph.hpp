@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #include <boost/hana/tuple.hpp>
 #include <boost/hana/type.hpp>
@@ -29,17 +30,44 @@ namespace detail {
 template <class T> struct tag {};
 template <class... Ts> struct inherit_all : tag<Ts>... {};
 
+// Builtins rather than std traits: no class instantiation per (list, element) pair.
 template <class List, class X> struct contains;
 template <class... Ts, class X>
-struct contains<type_list<Ts...>, X> : std::is_base_of<tag<X>, inherit_all<Ts...>> {};
+struct contains<type_list<Ts...>, X> : std::bool_constant<__is_base_of(tag<X>, inherit_all<Ts...>)> {};
+
+// Pack indexing in O(1) per lookup: overload resolution against indexed bases.
+template <std::size_t I, class T> struct indexed {};
+template <class Seq, class... Ts> struct indexer;
+template <std::size_t... I, class... Ts>
+struct indexer<std::index_sequence<I...>, Ts...> : indexed<I, Ts>... {};
+template <std::size_t I, class T>
+T select(indexed<I, T>);  // declaration only: used in decltype
+template <class T, std::size_t I>
+std::integral_constant<std::size_t, I> position(indexed<I, T>);
 
 // Appends to Big the elements of Small that it lacks, in Small's order (which keeps a valid
-// topological order). One fold expression over graph::operator+: no recursion over the list.
+// topological order). The kept positions are computed as a constexpr array and selected in one
+// pack expansion, so a merge costs O(|Big| + |Small|) rather than one new list per element.
 template <class Big, class Small> struct merge;
-template <class Big, class... Ss>
-struct merge<Big, type_list<Ss...>> {
-  using type = decltype((Big{} + ... +
-                         std::conditional_t<contains<Big, Ss>::value, type_list<>, type_list<Ss>>{}));
+template <class... Bs, class... Ss>
+struct merge<type_list<Bs...>, type_list<Ss...>> {
+  static constexpr std::array<bool, sizeof...(Ss)> keep{!contains<type_list<Bs...>, Ss>::value...};
+  static constexpr std::size_t count = [] {
+    std::size_t c = 0;
+    for (bool k : keep) c += k;
+    return c;
+  }();
+  static constexpr std::array<std::size_t, count> positions = [] {
+    std::array<std::size_t, count> p{};
+    std::size_t c = 0;
+    for (std::size_t i = 0; i < keep.size(); ++i)
+      if (keep[i]) p[c++] = i;
+    return p;
+  }();
+  using all = indexer<std::index_sequence_for<Ss...>, Ss...>;
+  template <std::size_t... J>
+  static auto make(std::index_sequence<J...>) -> type_list<Bs..., decltype(select<positions[J]>(all{}))...>;
+  using type = decltype(make(std::make_index_sequence<count>{}));
 };
 
 template <class... Lists> struct merge_all {
@@ -86,10 +114,47 @@ template <class List, class X> struct index_of;
 template <class... Ts, class X>
 struct index_of<type_list<Ts...>, X> {
   static constexpr std::size_t value = [] {
-    constexpr std::array<bool, sizeof...(Ts) + 1> hits{std::is_same_v<Ts, X>..., true};
+    constexpr std::array<bool, sizeof...(Ts) + 1> hits{__is_same(Ts, X)..., true};
     std::size_t i = 0;
     while (!hits[i]) ++i;
     return i;
+  }();
+};
+
+// The graph's edges as constexpr data: edge k says node `consumer` reads node `arg` in argument
+// slot `slot` (positions in the list). Consumers of a node are then found by a constexpr loop
+// instead of by instantiating a template per (node, node) pair.
+struct edge {
+  std::size_t consumer, slot, arg;
+};
+template <class List> struct edges_of;
+template <class... Ns>
+struct edges_of<type_list<Ns...>> {
+  using all = detail::indexer<std::index_sequence_for<Ns...>, Ns...>;
+  template <class X>
+  // (index_of rather than decltype(detail::position<X>(all{})): that deduction crashes g++ 12,
+  // "internal compiler error: in unify", e.g. for hvp(sum(x * w / (x * x + lit<2>)), x, v).
+  // X absent gives size.)
+  static constexpr std::size_t position_of = index_of<type_list<Ns...>, X>::value;
+  template <std::size_t I>
+  using at = decltype(detail::select<I>(all{}));
+
+  template <class N> struct args {
+    static constexpr std::array<std::size_t, 0> positions{};
+  };
+  template <class Op, class... Args> struct args<node<Op, Args...>> {
+    static constexpr std::array<std::size_t, sizeof...(Args)> positions{position_of<Args>...};
+  };
+  static constexpr std::size_t count = (args<Ns>::positions.size() + ... + 0);
+  static constexpr std::array<edge, count> edges = [] {
+    std::array<edge, count> e{};
+    std::size_t k = 0, consumer = 0;
+    auto add = [&](const auto& positions) {
+      for (std::size_t slot = 0; slot < positions.size(); ++slot) e[k++] = {consumer, slot, positions[slot]};
+      ++consumer;
+    };
+    (add(args<Ns>::positions), ...);
+    return e;
   }();
 };
 template <class List, class X>

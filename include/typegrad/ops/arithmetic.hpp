@@ -96,7 +96,7 @@ struct neg_op : elementwise_tag {
 template <Expression A>
 constexpr auto operator-(A) {
   if constexpr (is_constant_v<A>) return constant<-A::value>{};
-  else if constexpr (requires { typename A::op; } && std::is_same_v<typename A::op, neg_op>)
+  else if constexpr (requires { requires std::is_same_v<typename A::op, neg_op>; })  // --x -> x
     return []<class X>(node<neg_op, X>) { return X{}; }(A{});
   else return node<neg_op, A>{};
 }
@@ -131,9 +131,11 @@ constexpr auto operator*(A a, B b) {
 
 template <Expression A, Expression B>
 constexpr auto operator/(A a, B b) {
-  if constexpr (is_constant_v<A> && is_constant_v<B> && B::value != 0.0) return constant<A::value / B::value>{};
-  else if constexpr (is_constant_value_v<B, 1.0>) return a;
-  else return node<div_op, A, B>{};
+  if constexpr (is_constant_value_v<B, 1.0>) return a;
+  else if constexpr (is_constant_v<A> && is_constant_v<B>) {
+    if constexpr (B::value != 0.0) return constant<A::value / B::value>{};
+    else return node<div_op, A, B>{};
+  } else return node<div_op, A, B>{};
 }
 
 // The structural zero of reverse mode disappears in sums and products.

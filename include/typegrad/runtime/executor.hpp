@@ -22,8 +22,9 @@ struct node_spec {
   double constant_value = 0;            // for constants
   std::size_t rank = 0;                 // compile-time rank
   bool adjoint = false;                 // part of a gradient (not of the forward outputs)
+  std::string infix, prefix;            // how the op prints: "+" (infix) or "-" (prefix), else label(args)
+  int precedence = 100;
   shape (*infer_shape)(input_shapes) = nullptr;
-  std::string (*describe)() = nullptr;  // the node's full expression, for error messages
 };
 
 template <class T>

@@ -26,6 +26,9 @@ constexpr wrt_t<Vs...> wrt(Vs...) {
 }
 
 namespace detail {
+// Lowering of one node type to its runtime description: one small function per node type,
+// reached through a constexpr table, and independent of the rest of the graph (symbol names and
+// code stay linear in the graph's size; inputs come from the constexpr edge table).
 template <class E> struct lower;
 template <fixed_string N, std::size_t R>
 struct lower<var<N, R>> {
@@ -49,30 +52,33 @@ struct lower<constant<V>> {
   }
   template <class T> static constexpr runtime::kernel_fn<T> kernel = nullptr;
 };
+template <class Op, std::size_t Rank>
+runtime::node_spec lower_op() {
+  runtime::node_spec s;
+  s.kind = runtime::node_kind::op;
+  s.label = op_label<Op>();
+  s.rank = Rank;
+  s.infer_shape = &Op::infer_shape;
+  if constexpr (detail::Infix<Op>) {
+    s.infix = Op::infix;
+    s.precedence = Op::precedence;
+  } else if constexpr (detail::Prefix<Op>) {
+    s.prefix = Op::prefix;
+  }
+  return s;
+}
 template <class Op, class... Args>
 struct lower<node<Op, Args...>> {
-  static std::string describe() { return to_string(node<Op, Args...>{}); }
-  static runtime::node_spec spec() {
-    runtime::node_spec s;
-    s.kind = runtime::node_kind::op;
-    s.label = op_label<Op>();
-    s.rank = node<Op, Args...>::rank;
-    s.infer_shape = &Op::infer_shape;
-    s.describe = &describe;
-    return s;
-  }
+  static constexpr auto spec = &lower_op<Op, node<Op, Args...>::rank>;
   template <class T> static constexpr runtime::kernel_fn<T> kernel = &Op::template forward<T>;
 };
 
-template <class Nodes, class E>
-std::vector<std::size_t> input_indices() {
-  if constexpr (requires { typename E::op; })
-    return []<class Op, class... Args>(node<Op, Args...>) {
-      return std::vector<std::size_t>{graph::index_of_v<Nodes, Args>...};
-    }(E{});
-  else
-    return {};
-}
+template <class T, class Nodes> struct lowering_table;
+template <class T, class... Ns>
+struct lowering_table<T, graph::type_list<Ns...>> {
+  static constexpr std::array<runtime::node_spec (*)(), sizeof...(Ns)> specs{lower<Ns>::spec...};
+  static constexpr std::array<runtime::kernel_fn<T>, sizeof...(Ns)> kernels{lower<Ns>::template kernel<T>...};
+};
 }  // namespace detail
 
 // A compiled program over scalar type T. Outputs is a type_list of output expressions, Vars the
@@ -154,28 +160,21 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
 
  private:
   static runtime::executor<T> make_executor() {
+    using table = detail::lowering_table<T, nodes>;
     std::vector<runtime::node_spec> specs;
-    std::vector<runtime::kernel_fn<T>> kernels;
-    constexpr std::size_t n_forward = output_count - gradient_count;
-    [&]<class... Ns>(graph::type_list<Ns...>) {
-      (
-          [&] {
-            auto s = detail::lower<Ns>::spec();
-            s.inputs = detail::input_indices<nodes, Ns>();
-            specs.push_back(std::move(s));
-            kernels.push_back(detail::lower<Ns>::template kernel<T>);
-          }(),
-          ...);
-    }(nodes{});
-    // Mark adjoint nodes: those not reachable from the non-gradient outputs.
+    specs.reserve(nodes::size);
+    for (auto make : table::specs) specs.push_back(make());
+    for (const auto& e : graph::edges_of<nodes>::edges) specs[e.consumer].inputs.push_back(e.arg);
+    std::vector<runtime::kernel_fn<T>> kernels(table::kernels.begin(), table::kernels.end());
+    const std::vector<std::size_t> outs{graph::edges_of<nodes>::template position_of<Outs>...};
+    // Nodes reachable from the non-gradient outputs are forward nodes; the rest are adjoint nodes.
     std::vector<bool> forward(specs.size(), false);
-    std::array<std::size_t, output_count> outs{graph::index_of_v<nodes, Outs>...};
-    for (std::size_t o = 0; o < n_forward; ++o) forward[outs[o]] = true;
+    for (std::size_t o = 0; o < output_count - gradient_count; ++o) forward[outs[o]] = true;
     for (std::size_t i = specs.size(); i-- > 0;)
       if (forward[i])
         for (auto j : specs[i].inputs) forward[j] = true;
     for (std::size_t i = 0; i < specs.size(); ++i) specs[i].adjoint = !forward[i];
-    return runtime::executor<T>(std::move(specs), std::move(kernels), std::vector<std::size_t>(outs.begin(), outs.end()));
+    return runtime::executor<T>(std::move(specs), std::move(kernels), outs);
   }
   runtime::executor<T> exec_;
 };
