@@ -32,9 +32,12 @@ struct contribution<Root, node<Op, Args...>, I> {
     using G = adjoint_t<Root, P>;
     if constexpr (std::is_same_v<G, no_adjoint>) {
       return no_adjoint{};
-    } else if constexpr (accepts_broadcast_adjoint_v<Op> && (same_shape_v<Args, P> && ...)) {
-      // A smaller, broadcastable adjoint may pass only when no argument is broadcast: otherwise
-      // sum_to(g, arg) would not count the broadcast copies (d sum(s + x)/ds for a scalar s).
+    } else if constexpr (accepts_broadcast_adjoint_v<Op> &&
+                         same_shape_v<std::tuple_element_t<I, std::tuple<Args...>>, P>) {
+      // A smaller, broadcastable adjoint may pass when the argument has the op's own shape: the
+      // elementwise vjp is then fitted to that shape by expansion. For a broadcast argument,
+      // sum_to(g, arg) would not count the broadcast copies (d sum(s + x)/ds for a scalar s),
+      // so it gets the expanded adjoint below.
       return Op::template vjp<I>(G{}, P{}, Args{}...);
     } else {
       // Non-elementwise ops receive an adjoint of exactly their output's shape.

@@ -30,10 +30,15 @@ namespace detail {
 template <class T> struct tag {};
 template <class... Ts> struct inherit_all : tag<Ts>... {};
 
-// Builtins rather than std traits: no class instantiation per (list, element) pair.
-template <class List, class X> struct contains;
-template <class... Ts, class X>
-struct contains<type_list<Ts...>, X> : std::bool_constant<__is_base_of(tag<X>, inherit_all<Ts...>)> {};
+// A list's membership set, made once per list. Membership tests use the __is_base_of builtin
+// on it directly: a template per (list, element) pair would deduce and store a copy of the
+// whole pack each time, which is what makes large graphs cost gigabytes to compile.
+template <class List> struct set_of;
+template <class... Ts>
+struct set_of<type_list<Ts...>> {
+  using type = inherit_all<Ts...>;
+};
+template <class List, class X> struct contains : std::bool_constant<__is_base_of(tag<X>, typename set_of<List>::type)> {};
 
 // Pack indexing in O(1) per lookup: overload resolution against indexed bases.
 template <std::size_t I, class T> struct indexed {};
@@ -51,7 +56,8 @@ std::integral_constant<std::size_t, I> position(indexed<I, T>);
 template <class Big, class Small> struct merge;
 template <class... Bs, class... Ss>
 struct merge<type_list<Bs...>, type_list<Ss...>> {
-  static constexpr std::array<bool, sizeof...(Ss)> keep{!contains<type_list<Bs...>, Ss>::value...};
+  using big_set = inherit_all<Bs...>;
+  static constexpr std::array<bool, sizeof...(Ss)> keep{!__is_base_of(tag<Ss>, big_set)...};
   static constexpr std::size_t count = [] {
     std::size_t c = 0;
     for (bool k : keep) c += k;
@@ -87,7 +93,7 @@ struct merge_all<L1, L2, Ls...> {
 template <class List, class X> struct push_back_unique;
 template <class... Ts, class X>
 struct push_back_unique<type_list<Ts...>, X> {
-  using type = std::conditional_t<contains<type_list<Ts...>, X>::value, type_list<Ts...>, type_list<Ts..., X>>;
+  using type = std::conditional_t<__is_base_of(tag<X>, inherit_all<Ts...>), type_list<Ts...>, type_list<Ts..., X>>;
 };
 }  // namespace detail
 
@@ -107,7 +113,7 @@ template <class... Roots>
 using nodes_of_all_t = typename detail::merge_all<nodes_of_t<Roots>...>::type;
 
 template <class List, class X>
-inline constexpr bool contains_v = detail::contains<List, X>::value;
+inline constexpr bool contains_v = __is_base_of(detail::tag<X>, typename detail::set_of<List>::type);
 
 // Position of X in List (List::size when absent).
 template <class List, class X> struct index_of;
@@ -131,11 +137,16 @@ template <class List> struct edges_of;
 template <class... Ns>
 struct edges_of<type_list<Ns...>> {
   using all = detail::indexer<std::index_sequence_for<Ns...>, Ns...>;
+  // Position of X (size when absent), expanded over the class's own pack: no per-X deduction of
+  // the whole list. (Not decltype(detail::position<X>(all{})): that deduction crashes g++ 12,
+  // "internal compiler error: in unify", e.g. for hvp(sum(x * w / (x * x + lit<2>)), x, v).)
   template <class X>
-  // (index_of rather than decltype(detail::position<X>(all{})): that deduction crashes g++ 12,
-  // "internal compiler error: in unify", e.g. for hvp(sum(x * w / (x * x + lit<2>)), x, v).
-  // X absent gives size.)
-  static constexpr std::size_t position_of = index_of<type_list<Ns...>, X>::value;
+  static constexpr std::size_t position_of = [] {
+    constexpr std::array<bool, sizeof...(Ns) + 1> hits{__is_same(Ns, X)..., true};
+    std::size_t i = 0;
+    while (!hits[i]) ++i;
+    return i;
+  }();
   template <std::size_t I>
   using at = decltype(detail::select<I>(all{}));
 
