@@ -140,4 +140,65 @@ constexpr auto mean(X x) { return detail::reduce<all_axes, true>(x); }
 template <Expression X, std::size_t... A>
 constexpr auto mean(X x, axes_t<A...>) { return detail::reduce<axes_t<A...>, true>(x); }
 
+// ---- max ----------------------------------------------------------------------------------------
+// max(x), max(x, axes<1>): the largest element (over the given axes, which are dropped like sum's).
+// The adjoint flows to the maximal elements; ties share it equally (as torch.amax does):
+//   dx = expand(g / count, x) * mask,  mask = equal(x, expand(y, x)),  count = sum(mask, axes)
+// equal() is a comparison with no adjoint, so second derivatives stay within these ops.
+
+// equal(a, b): 1 where a == b, else 0 (broadcasting). Piecewise constant: no adjoint.
+struct equal_op : detail::broadcasting_binary<kernels::binary_kind::equal> {
+  static constexpr std::string_view name = "equal";
+  template <std::size_t I, class G, class Y, class A, class B>
+  static no_adjoint vjp(G, Y, A, B) { return {}; }
+};
+template <Expression A, Expression B>
+constexpr auto equal(A, B) {
+  return node<equal_op, A, B>{};
+}
+
+namespace detail {
+template <class Axes>
+struct max_op {
+  static constexpr std::string_view name = "max";
+  static std::string attributes() { return reduce_op<Axes, false>::attributes(); }
+  static constexpr std::size_t rank(std::size_t r) { return reduced_rank<Axes>(r); }
+  static shape infer_shape(input_shapes in) {
+    auto m = reduced_mask<Axes>(in[0].rank());
+    for (std::size_t i = 0; i < in[0].rank(); ++i)
+      if (m[i] && in[0][i] == 0)
+        throw shape_rule_violation(fmt::format("cannot take the max over axis {} of extent 0 (shape {})", i, in[0]));
+    return reduced_shape<Axes>(in[0]);
+  }
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {
+    kernels::max_to<T>(view<T>{out.data, keepdims_shape<Axes>(in[0].shape)}, in[0]);
+  }
+  template <std::size_t I, class G, class Y, class X>
+  static auto vjp(G g, Y y, X x) {
+    if constexpr (std::is_same_v<Axes, all_axes>) {
+      auto mask = equal(x, y);  // y is a scalar: it broadcasts by itself
+      return g / sum(mask) * mask;
+    } else {
+      auto mask = equal(x, node<expand_op<Axes, false>, Y, X>{});
+      auto share = g / reduce<Axes, false>(mask);
+      return node<expand_op<Axes, false>, decltype(share), X>{} * mask;
+    }
+  }
+};
+}  // namespace detail
+
+// max(x): the largest element; max(x, axes<0, 2>): over axes 0 and 2 (dropped from the shape).
+template <Expression X>
+constexpr auto max(X) {
+  static_assert(X::rank > 0, "max(x): x must have rank >= 1 (the max of a scalar is the scalar)");
+  return node<detail::max_op<all_axes>, X>{};
+}
+template <Expression X, std::size_t... A>
+constexpr auto max(X, axes_t<A...>) {
+  static_assert(sizeof...(A) > 0, "max(x, axes<...>): give at least one axis, or call max(x) for all");
+  static_assert(detail::valid_axes<axes_t<A...>, X::rank>(), "max(x, axes<...>): every axis must be distinct and below x.rank");
+  return node<detail::max_op<axes_t<A...>>, X>{};
+}
+
 }  // namespace typegrad

@@ -1,0 +1,148 @@
+#define BOOST_TEST_MODULE reduce
+#include <boost/test/unit_test.hpp>
+
+#include <typegrad/tools/gradcheck.hpp>
+#include <typegrad/tools/gradcheck_boost.hpp>
+#include <typegrad/typegrad.hpp>
+
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace typegrad;
+
+namespace {
+constexpr var<"x", 2> x;
+constexpr var<"z", 3> z;
+constexpr var<"r", 1> r;
+constexpr var<"r2", 2> r2;
+constexpr var<"v", 2> v;
+
+// Distinct random values in +-[0.5, 1.5] (no ties, so max is differentiable everywhere).
+template <std::size_t R>
+tensor<double, R> random_tensor(std::array<std::size_t, R> extents, unsigned seed) {
+  tensor<double, R> t(extents);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(0.5, 1.5);
+  for (auto& e : t) e = (rng() & 1) ? u(rng) : -u(rng);
+  return t;
+}
+
+template <class T>
+std::vector<T> values(view<const T> v) {
+  return std::vector<T>(v.data, v.data + v.size());
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(max_prints) {
+  BOOST_TEST(to_string(max(x)) == "max[all](x)");
+  BOOST_TEST(to_string(max(z, axes<0, 2>)) == "max[axes=(0, 2)](z)");
+}
+
+BOOST_AUTO_TEST_CASE(max_forward_hand_values) {
+  auto all = max(x);
+  auto rows = max(x, axes<1>);
+  auto cols = max(x, axes<0>);
+  auto prog = compile<double>(all, rows, cols);
+  tensor<double, 2> xv({2, 3}, {1, 5, 3, -4, -2, -7});
+  prog.bind(x, xv).run();
+  BOOST_TEST(prog.scalar(all) == 5.0);
+  BOOST_TEST(prog.value(rows).shape == (shape{2}));
+  BOOST_TEST(values(prog.value(rows)) == (std::vector<double>{5, -2}), boost::test_tools::per_element());
+  BOOST_TEST(values(prog.value(cols)) == (std::vector<double>{1, 5, 3}), boost::test_tools::per_element());
+
+  // Rank 3 over two axes: z (2, 2, 3), max over axes 0 and 2 -> (2).
+  auto m02 = max(z, axes<0, 2>);
+  auto prog3 = compile<float>(m02);
+  tensor<float, 3> zv({2, 2, 3}, {1, 2, 3, -1, -2, -3, 0, 9, 1, -5, -0.5f, -6});
+  prog3.bind(z, zv).run();
+  BOOST_TEST(values(prog3.value(m02)) == (std::vector<float>{9, -0.5f}), boost::test_tools::per_element());
+}
+
+// The adjoint is split equally between tied maxima (like torch.amax); checked against hand values,
+// since finite differences are meaningless at a tie.
+BOOST_AUTO_TEST_CASE(max_gradient_splits_between_ties) {
+  auto f = sum(max(x, axes<1>) * r);
+  auto prog = compile<double>(f, wrt(x, r));
+  tensor<double, 2> xv({2, 3}, {1, 5, 5, 4, 2, 4});
+  tensor<double, 1> rv({2}, {2, 3});
+  prog.bind(x, xv).bind(r, rv).run();
+  BOOST_TEST(prog.scalar(f) == 2 * 5 + 3 * 4);
+  BOOST_TEST(values(prog.gradient(x)) == (std::vector<double>{0, 1, 1, 1.5, 0, 1.5}),
+             boost::test_tools::per_element());
+  BOOST_TEST(values(prog.gradient(r)) == (std::vector<double>{5, 4}), boost::test_tools::per_element());
+
+  // All axes, a three-way tie.
+  auto g = max(x) * lit<6>;
+  auto prog_all = compile<float>(g, wrt(x));
+  tensor<float, 2> tied({2, 3}, {3, 1, 3, 0, 3, -1});
+  prog_all.bind(x, tied).run();
+  BOOST_TEST(prog_all.scalar(g) == 18.0f);
+  BOOST_TEST(values(prog_all.gradient(x)) == (std::vector<float>{2, 0, 2, 0, 2, 0}), boost::test_tools::per_element());
+
+  // Rank 3 over axes 0 and 2: a single maximum for index 0 of the middle axis, a tie for index 1.
+  auto h = sum(max(z, axes<0, 2>) * r);
+  auto prog3 = compile<double>(h, wrt(z));
+  tensor<double, 3> zv({2, 2, 3}, {1, 2, 3, -1, -2, -3, 0, 9, 1, -5, -0.5, -0.5});
+  prog3.bind(z, zv).bind(r, rv).run();
+  // Column 1 of the middle axis: -0.5 appears twice (z[1][1][1], z[1][1][2]): split 3 -> 1.5 each.
+  BOOST_TEST(values(prog3.gradient(z)) == (std::vector<double>{0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 1.5, 1.5}),
+             boost::test_tools::per_element());
+}
+
+template <class T>
+void check_max_gradients() {
+  auto xv = random_tensor<2>({3, 5}, 11);
+  auto zv = random_tensor<3>({2, 3, 4}, 12);
+  auto r1 = random_tensor<1>({3}, 13);
+  auto r3 = random_tensor<1>({3}, 14);
+  auto rows = check_gradients<T>(sum(max(x, axes<1>) * r), wrt(x), given(x, xv), given(r, r1));
+  BOOST_TEST(testing::gradients_ok(rows));
+  auto all = check_gradients<T>(max(x) * max(x), wrt(x), given(x, xv));
+  BOOST_TEST(testing::gradients_ok(all));
+  auto two_axes = check_gradients<T>(sum(max(z, axes<0, 2>) * r), wrt(z), given(z, zv), given(r, r3));
+  BOOST_TEST(testing::gradients_ok(two_axes));
+  auto rv2 = random_tensor<2>({3, 4}, 15);
+  auto first_axis = check_gradients<T>(sum(max(z, axes<0>) * r2), wrt(z), given(z, zv), given(r2, rv2));
+  BOOST_TEST(testing::gradients_ok(first_axis));
+}
+BOOST_AUTO_TEST_CASE(max_gradient_float) { check_max_gradients<float>(); }
+BOOST_AUTO_TEST_CASE(max_gradient_double) { check_max_gradients<double>(); }
+
+// Second derivative through max's adjoint: f = sum(max(x, axes<1>)^2 * r); the checker applied to
+// <grad f, v> checks the Hessian-vector product.
+BOOST_AUTO_TEST_CASE(max_second_derivative) {
+  auto m = max(x, axes<1>);
+  auto f = sum(m * m * r);
+  auto hv = sum(grad(f, x) * v);
+  auto xv = random_tensor<2>({3, 4}, 21);
+  auto report = check_gradients<double>(hv, wrt(x), given(x, xv), given(r, random_tensor<1>({3}, 22)),
+                                        given(v, random_tensor<2>({3, 4}, 23)));
+  BOOST_TEST(testing::gradients_ok(report));
+  auto report_f = check_gradients<float>(hv, wrt(x), given(x, xv), given(r, random_tensor<1>({3}, 22)),
+                                         given(v, random_tensor<2>({3, 4}, 23)));
+  BOOST_TEST(testing::gradients_ok(report_f));
+}
+
+// sum and mean over axes (the worked examples) with broadcasting back.
+BOOST_AUTO_TEST_CASE(sum_mean_gradients) {
+  auto zv = random_tensor<3>({2, 3, 4}, 31);
+  auto f = sum(mean(z, axes<1>) * sum(z, axes<1>)) + mean(z) * sum(z);
+  BOOST_TEST(testing::gradients_ok(check_gradients<float>(f, wrt(z), given(z, zv))));
+  BOOST_TEST(testing::gradients_ok(check_gradients<double>(f, wrt(z), given(z, zv))));
+}
+
+BOOST_AUTO_TEST_CASE(max_over_empty_axis_is_a_shape_error) {
+  auto prog = compile<float>(max(x, axes<1>));
+  tensor<float, 2> empty({2, 0});
+  prog.bind(x, empty);
+  try {
+    prog.run();
+    BOOST_FAIL("expected shape_error");
+  } catch (const shape_error& e) {
+    std::string msg = e.what();
+    BOOST_TEST_MESSAGE(msg);
+    BOOST_TEST(msg.find("max") != std::string::npos);
+    BOOST_TEST(msg.find("extent 0") != std::string::npos);
+  }
+}
