@@ -100,16 +100,17 @@ struct warm_adjoints {
       if (need[e.arg]) need[e.consumer] = true;
     return need;
   }();
-  template <std::size_t I>
-  static constexpr int one() {
-    if constexpr (needed[I]) (void)sizeof(adjoint_t<Root, typename G::edges::template at<I>>*);
-    return 0;
-  }
-  static constexpr int value = [] {
-    int sum = 0;
-    [&]<std::size_t... I>(std::index_sequence<I...>) { ((sum += one<n - 1 - I>()), ...); }(std::make_index_sequence<n>{});
-    return sum;
-  }();
+  // Pure class templates (no constexpr functions or lambdas): nothing here is ever a function the
+  // compiler has to lower, whose symbol would spell out the whole graph.
+  template <bool Needed, class P>
+  struct warm_one : std::true_type {};
+  template <class P>
+  struct warm_one<true, P> : std::bool_constant<(sizeof(adjoint_t<Root, P>*) > 0)> {};
+  template <class Seq> struct warm_all;
+  template <std::size_t... I>
+  struct warm_all<std::index_sequence<I...>>
+      : std::bool_constant<(warm_one<needed[n - 1 - I], typename G::edges::template at<n - 1 - I>>::value && ...)> {};
+  static constexpr bool value = warm_all<std::make_index_sequence<n>>::value;
 };
 
 template <class F, class X>
@@ -127,8 +128,7 @@ constexpr auto grad(F, Xs...) {
   static_assert(F::rank == 0, "grad(f, x...): f must be a scalar (rank 0); reduce it first, e.g. grad(sum(f), x)");
   static_assert(sizeof...(Xs) > 0, "grad(f, x...): name at least one variable to differentiate with respect to");
   static_assert((is_var_v<Xs> && ...), "grad(f, x...): every x must be a leaf declared as var<\"name\", rank>");
-  constexpr int warmed = detail::warm_adjoints<F, Xs...>::value;
-  (void)warmed;
+  static_assert(detail::warm_adjoints<F, Xs...>::value);
   if constexpr (sizeof...(Xs) == 1) return detail::gradient_of<F, Xs...>();
   else return std::tuple{detail::gradient_of<F, Xs>()...};
 }

@@ -54,7 +54,7 @@ struct add_op : detail::broadcasting_binary<kernels::binary_kind::add> {
   static constexpr std::string_view name = "add", infix = "+";
   static constexpr int precedence = 10;
   template <std::size_t I, class G, class Y, class A, class B>
-  static auto vjp(G g, Y, A a, B b) {
+  static auto vjp(G g, Y, [[maybe_unused]] A a, [[maybe_unused]] B b) {
     if constexpr (I == 0) return sum_to(g, a);
     else return sum_to(g, b);
   }
@@ -149,7 +149,7 @@ constexpr no_adjoint operator-(no_adjoint) { return {}; }
 
 // ---- gradient rules that need the operators above ---------------------------------------------
 template <std::size_t I, class G, class Y, class A, class B>
-auto sub_op::vjp(G g, Y, A a, B b) {
+auto sub_op::vjp(G g, Y, [[maybe_unused]] A a, [[maybe_unused]] B b) {
   if constexpr (I == 0) return sum_to(g, a);
   else return sum_to(-g, b);
 }

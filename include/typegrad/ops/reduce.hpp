@@ -82,7 +82,7 @@ struct reduce_op {
     }
   }
   template <std::size_t I, class G, class Y, class X>
-  static auto vjp(G g, Y, X x);
+  static auto vjp(G g, Y, X);
 };
 
 // expand(g, like): g (a reduction's result) broadcast back over the reduced axes to like's
@@ -118,7 +118,7 @@ struct expand_op {
 
 template <class Axes, bool Mean>
 template <std::size_t I, class G, class Y, class X>
-auto reduce_op<Axes, Mean>::vjp(G g, Y, X x) {
+auto reduce_op<Axes, Mean>::vjp(G g, Y, X) {
   if constexpr (std::is_same_v<Axes, all_axes> && !Mean) return g;  // a scalar broadcasts by itself
   else return node<expand_op<Axes, Mean>, G, X>{};
 }
