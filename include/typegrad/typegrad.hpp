@@ -5,6 +5,7 @@
 #include "typegrad/core/graph.hpp"
 #include "typegrad/ops/arithmetic.hpp"
 #include "typegrad/ops/loss.hpp"
+#include "typegrad/ops/matmul.hpp"
 #include "typegrad/ops/reduce.hpp"
 #include "typegrad/ops/softmax.hpp"
 #include "typegrad/ops/unary.hpp"
