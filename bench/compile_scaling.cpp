@@ -1,0 +1,33 @@
+// Compile-time scaling probe: a chain of DEPTH dense+tanh layers and the gradient of its sum with
+// respect to every weight and bias, compiled into one program. Built by bench/compile_scaling.sh
+// with -DDEPTH=16/32/64, which records the compiler's time and peak memory (docs/compile-time.md).
+#include <cstddef>
+#include <utility>
+
+#include <typegrad/typegrad.hpp>
+
+using namespace typegrad;
+
+namespace {
+constexpr var<"x", 2> x;
+// Leaf names w01, w02, ... and b01, b02, ...: distinct compile-time names per layer.
+template <char Prefix, std::size_t I>
+constexpr fixed_string<4> layer_name({Prefix, char('0' + I / 10), char('0' + I % 10), 0});
+template <std::size_t I> constexpr var<layer_name<'w', I>, 2> w{};
+template <std::size_t I> constexpr var<layer_name<'b', I>, 1> b{};
+
+template <std::size_t N>
+constexpr auto mlp() {
+  if constexpr (N == 0) return x;
+  else return tanh(dense(mlp<N - 1>(), w<N>, b<N>));
+}
+template <std::size_t... I>
+auto build(std::index_sequence<I...>) {
+  return compile<float>(sum(mlp<DEPTH>()), wrt(w<I + 1>..., b<I + 1>...));
+}
+}  // namespace
+
+int main() {
+  auto program = build(std::make_index_sequence<DEPTH>{});
+  return program.node_count() > 0 ? 0 : 1;
+}

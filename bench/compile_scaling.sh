@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Compile time and peak compiler memory of a DEPTH-layer dense+tanh chain with its full gradient.
+# Usage: bench/compile_scaling.sh [depth...]   (default: 16 32 64), from the repository root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+depths=("${@:-16 32 64}")
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+printf '%-6s %-10s %-12s\n' depth seconds peak_MiB
+for d in ${depths[@]}; do
+  /usr/bin/time -f '%e %M' -o "$out/t" g++ -std=c++20 -O2 -Iinclude -DDEPTH="$d" -c bench/compile_scaling.cpp -o "$out/o.o"
+  read -r secs kib < "$out/t"
+  printf '%-6s %-10s %-12s\n' "$d" "$secs" "$((kib / 1024))"
+done
