@@ -63,3 +63,16 @@ BOOST_AUTO_TEST_CASE(shape_mismatch_names_op_and_leaves) {
     BOOST_TEST(msg.find("(3, 2)") != std::string::npos);
   }
 }
+
+BOOST_AUTO_TEST_CASE(tensor_construction_access_and_formatting) {
+  tensor<float, 2> t({2, 3}, {1, 2, 3, 4, 5, 6});
+  BOOST_TEST(t(1, 2) == 6.0f);
+  BOOST_TEST(reinterpret_cast<std::uintptr_t>(t.data()) % 64 == 0u);
+  BOOST_TEST(fmt::format("{}", t) == "tensor<float>(2, 3) [[1, 2, 3], [4, 5, 6]]");
+  tensor<double, 1> big({100});
+  for (std::size_t i = 0; i < 100; ++i) big[i] = double(i);
+  BOOST_TEST(fmt::format("{}", big) == "tensor<double>(100) [0, 1, 2, ..., 97, 98, 99]");
+  BOOST_CHECK_THROW((tensor<float, 1>({3}, {1, 2})), shape_error);
+  tensor<double, 0> s(2.5);
+  BOOST_TEST(fmt::format("{}", s) == "tensor<double>() 2.5");
+}
