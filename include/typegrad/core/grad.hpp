@@ -23,28 +23,30 @@ template <class Root, class X> struct adjoint;
 template <class Root, class X> using adjoint_t = typename adjoint<Root, X>::type;
 
 // Consumer P's contribution, through argument slot I, to the adjoint of its I-th argument.
+// Types only (partial specializations instead of helper functions or lambdas): the compiler never
+// has to lower a function whose symbol spells out the graph.
 template <class Root, class P, std::size_t I>
 struct contribution;
 template <class Root, class Op, class... Args, std::size_t I>
 struct contribution<Root, node<Op, Args...>, I> {
   using P = node<Op, Args...>;
-  static auto compute() {
-    using G = adjoint_t<Root, P>;
-    if constexpr (std::is_same_v<G, no_adjoint>) {
-      return no_adjoint{};
-    } else if constexpr (accepts_broadcast_adjoint_v<Op> &&
-                         same_shape_v<std::tuple_element_t<I, std::tuple<Args...>>, P>) {
-      // A smaller, broadcastable adjoint may pass when the argument has the op's own shape: the
-      // elementwise vjp is then fitted to that shape by expansion. For a broadcast argument,
-      // sum_to(g, arg) would not count the broadcast copies (d sum(s + x)/ds for a scalar s),
-      // so it gets the expanded adjoint below.
-      return Op::template vjp<I>(G{}, P{}, Args{}...);
-    } else {
-      // Non-elementwise ops receive an adjoint of exactly their output's shape.
-      return Op::template vjp<I>(sum_to(G{}, P{}), P{}, Args{}...);
-    }
-  }
-  using type = decltype(compute());
+  using G = adjoint_t<Root, P>;
+  // A smaller, broadcastable adjoint may pass when the argument has the op's own shape: the
+  // elementwise vjp is then fitted to that shape by expansion. For a broadcast argument,
+  // sum_to(g, arg) would not count the broadcast copies (d sum(s + x)/ds for a scalar s), and
+  // non-elementwise ops always need it, so those get the adjoint expanded to the op's shape.
+  static constexpr bool pass_as_is =
+      accepts_broadcast_adjoint_v<Op> && same_shape_v<std::tuple_element_t<I, std::tuple<Args...>>, P>;
+  template <bool Zero, bool AsIs, class Gin> struct apply {
+    using type = decltype(Op::template vjp<I>(Gin{}, P{}, Args{}...));
+  };
+  template <class Gin> struct apply<false, false, Gin> {
+    using type = decltype(Op::template vjp<I>(sum_to(Gin{}, P{}), P{}, Args{}...));
+  };
+  template <bool AsIs, class Gin> struct apply<true, AsIs, Gin> {
+    using type = no_adjoint;
+  };
+  using type = typename apply<std::is_same_v<G, no_adjoint>, pass_as_is, G>::type;
 };
 
 template <class Root>
@@ -70,18 +72,15 @@ struct adjoint {
       if (e.arg == x) r[n++] = e;
     return r;
   }();
-  static auto compute() {
-    if constexpr (std::is_same_v<Root, X>) {
-      return constant<1.0>{};
-    } else {
-      return [&]<std::size_t... K>(std::index_sequence<K...>) {
-        return (no_adjoint{} + ... +
-                typename contribution<Root, typename G::edges::template at<readers[K].consumer>,
-                                      readers[K].slot>::type{});
-      }(std::make_index_sequence<reads>{});
-    }
-  }
-  using type = decltype(compute());
+  template <class Seq> struct sum_readers;
+  template <std::size_t... K>
+  struct sum_readers<std::index_sequence<K...>> {
+    using type = decltype((no_adjoint{} + ... +
+                           typename contribution<Root, typename G::edges::template at<readers[K].consumer>,
+                                                 readers[K].slot>::type{}));
+  };
+  using type = std::conditional_t<std::is_same_v<Root, X>, constant<1.0>,
+                                  typename sum_readers<std::make_index_sequence<reads>>::type>;
 };
 
 // Instantiating the adjoints from the root downwards keeps the compiler's instantiation depth
