@@ -2,7 +2,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
-#include <random>
 #include <string>
 
 #include <typegrad/tools/gradcheck.hpp>
@@ -10,6 +9,8 @@
 #include <typegrad/core/grad.hpp>
 #include <typegrad/ops/unary.hpp>
 #include <typegrad/runtime/program.hpp>
+
+#include "support.hpp"
 
 using namespace typegrad;
 
@@ -20,13 +21,7 @@ constexpr var<"b", 1> b;
 constexpr var<"v", 2> v;
 constexpr var<"s", 0> s;
 
-tensor<double, 2> random2(std::size_t m, std::size_t n, unsigned seed) {
-  tensor<double, 2> t({m, n});
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(0.5, 1.5);
-  for (auto& e : t) e = (rng() & 1) ? u(rng) : -u(rng);
-  return t;
-}
+using test_support::random_away_from_zero;
 const tensor<double, 1> bv({3}, {0.5, -0.25, 1.0});
 
 bool contains(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
@@ -113,7 +108,8 @@ constexpr auto times_data(A, K) { return node<times_data_op, A, K>{}; }
 
 BOOST_AUTO_TEST_CASE(correct_gradients_pass_in_double) {
   auto f = sum((x + b) * w / (w * w + lit<1>)) - mean(x * x);
-  auto report = check_gradients(f, wrt(x, w, b), given(x, random2(2, 3, 1)), given(w, random2(2, 3, 2)), given(b, bv));
+  auto report = check_gradients(f, wrt(x, w, b), given(x, random_away_from_zero<2>({2, 3}, 1)),
+                                given(w, random_away_from_zero<2>({2, 3}, 2)), given(b, bv));
   BOOST_TEST(testing::gradients_ok(report));
   BOOST_TEST(report.precision == "double");
   BOOST_TEST(report.variables.size() == 3u);
@@ -129,8 +125,9 @@ BOOST_AUTO_TEST_CASE(correct_gradients_pass_in_float) {
   // Broadcasting both ways, a scalar leaf, and a leaf (s) that is given but not checked.
   auto f = sum((x + b) * w * s - sq(w - b) / (x * x + lit<1>)) + mean(x, axes<0>) * lit<0.5>;
   auto g = sum(f);
-  auto report = check_gradients<float>(g, wrt(x, w, b), given(x, random2(4, 3, 3)), given(w, random2(4, 3, 4)),
-                                       given(b, bv), given(s, tensor<double, 0>(1.5)));
+  auto report = check_gradients<float>(g, wrt(x, w, b), given(x, random_away_from_zero<2>({4, 3}, 3)),
+                                       given(w, random_away_from_zero<2>({4, 3}, 4)), given(b, bv),
+                                       given(s, tensor<double, 0>(1.5)));
   BOOST_TEST(testing::gradients_ok(report));
   BOOST_TEST(report.precision == "float");
   BOOST_TEST(report.rtol == 1e-3);
@@ -138,7 +135,7 @@ BOOST_AUTO_TEST_CASE(correct_gradients_pass_in_float) {
 }
 
 BOOST_AUTO_TEST_CASE(wrong_gradient_is_detected_and_located) {
-  const auto xv = random2(2, 3, 5), wv = random2(2, 3, 6);
+  const auto xv = random_away_from_zero<2>({2, 3}, 5), wv = random_away_from_zero<2>({2, 3}, 6);
   auto f = sum(bad_square(x + b) * w) + sum(x * w);
   for (bool use_float : {false, true}) {
     auto report = use_float ? check_gradients<float>(f, wrt(x, w, b), given(x, xv), given(w, wv), given(b, bv),
@@ -169,23 +166,25 @@ BOOST_AUTO_TEST_CASE(locating_differentiates_only_what_depends_on_the_checked_va
   // times_data(x, w) has no adjoint for w; w does not depend on x, so isolating that node must not
   // differentiate w (it would "disagree"); the culprit is the later bad_square node.
   auto f = sum(bad_square(times_data(x, w)) * b);
-  auto report = check_gradients<float>(f, wrt(x), given(x, random2(2, 3, 25)), given(w, random2(2, 3, 26)),
-                                       given(b, bv), locate_failing_node);
+  auto report =
+      check_gradients<float>(f, wrt(x), given(x, random_away_from_zero<2>({2, 3}, 25)),
+                             given(w, random_away_from_zero<2>({2, 3}, 26)), given(b, bv), locate_failing_node);
   BOOST_TEST(!report.ok());
   BOOST_TEST(report.first_failing_node.value_or("") == "bad_square(times_data(x, w))");
 }
 
 BOOST_AUTO_TEST_CASE(locating_without_the_tag_leaves_the_node_empty) {
   auto f = sum(bad_square(x) * w);
-  auto report = check_gradients(f, wrt(x), given(x, random2(2, 2, 7)), given(w, random2(2, 2, 8)));
+  auto report = check_gradients(f, wrt(x), given(x, random_away_from_zero<2>({2, 2}, 7)),
+                                given(w, random_away_from_zero<2>({2, 2}, 8)));
   BOOST_TEST(!report.ok());
   BOOST_TEST(!report.first_failing_node);
 }
 
 BOOST_AUTO_TEST_CASE(kinks_are_counted_and_warned_not_failed) {
-  auto xv = random2(2, 3, 9);
+  auto xv = random_away_from_zero<2>({2, 3}, 9);
   xv(0, 1) = 0;  // relu and abs have a kink at 0
-  const auto wv = random2(2, 3, 10);
+  const auto wv = random_away_from_zero<2>({2, 3}, 10);
   for (bool use_float : {false, true}) {
     // relu at 0: central difference w/2, analytic 0: a failure without kink detection.
     auto f = sum(relu_(x) * w) + sum(x * w);
@@ -231,7 +230,7 @@ BOOST_AUTO_TEST_CASE(smooth_functions_with_strong_curvature_are_not_kinks) {
 
 BOOST_AUTO_TEST_CASE(random_directions_mode) {
   constexpr var<"big", 2> big;
-  const auto bigv = random2(60, 50, 11), wv = random2(60, 50, 12);
+  const auto bigv = random_away_from_zero<2>({60, 50}, 11), wv = random_away_from_zero<2>({60, 50}, 12);
   const check_options dirs{.mode = check_mode::random_directions, .directions = 8};
   auto f = mean(sq(big) * w) + sum(big * w) * lit<1e-3>;
   auto report = check_gradients<float>(f, wrt(big, w), given(big, bigv), given(w, wv), dirs);
@@ -259,7 +258,8 @@ BOOST_AUTO_TEST_CASE(every_element_detects_tiny_wrong_gradients) {
   // Every element of d mean(x^2 * w)/dx is ~1e-3: atol is relative to the gradient's scale.
   constexpr var<"m", 2> m;
   auto wrong = mean(bad_square(m) * w);
-  auto report = check_gradients<float>(wrong, wrt(m), given(m, random2(20, 30, 13)), given(w, random2(20, 30, 14)));
+  auto report = check_gradients<float>(wrong, wrt(m), given(m, random_away_from_zero<2>({20, 30}, 13)),
+                                       given(w, random_away_from_zero<2>({20, 30}, 14)));
   BOOST_TEST(!report.ok());
   BOOST_TEST(report["m"].failed == 600u);
 }
@@ -268,15 +268,17 @@ BOOST_AUTO_TEST_CASE(second_derivatives_through_hvp) {
   // d/dx <grad f, v> against finite differences of <grad f, v>: checks the gradient of a gradient.
   auto f = sum(sq(x) * w / (x * x + lit<2>));
   auto h = sum(grad(f, x) * v);
-  auto xv = random2(2, 3, 15), wv = random2(2, 3, 16), vv = random2(2, 3, 17);
+  auto xv = random_away_from_zero<2>({2, 3}, 15), wv = random_away_from_zero<2>({2, 3}, 16),
+       vv = random_away_from_zero<2>({2, 3}, 17);
   BOOST_TEST(testing::gradients_ok(check_gradients(h, wrt(x, w), given(x, xv), given(w, wv), given(v, vv))));
   BOOST_TEST(testing::gradients_ok(
       check_gradients<float>(sum(hvp(f, x, v) * v), wrt(x, w), given(x, xv), given(w, wv), given(v, vv))));
 }
 
 BOOST_AUTO_TEST_CASE(report_prints_as_a_table) {
-  auto report = check_gradients(sum(bad_square(x) * w) + sum(b), wrt(x, w, b), given(x, random2(2, 3, 18)),
-                                given(w, random2(2, 3, 19)), given(b, bv));
+  auto report =
+      check_gradients(sum(bad_square(x) * w) + sum(b), wrt(x, w, b), given(x, random_away_from_zero<2>({2, 3}, 18)),
+                      given(w, random_away_from_zero<2>({2, 3}, 19)), given(b, bv));
   const std::string text = fmt::format("{}", report);
   BOOST_TEST_MESSAGE(text);
   BOOST_TEST(contains(text, "FAILED"));
@@ -293,9 +295,9 @@ BOOST_AUTO_TEST_CASE(report_prints_as_a_table) {
 }
 
 BOOST_AUTO_TEST_CASE(non_finite_values_fail_with_a_warning) {
-  auto wv = random2(2, 3, 20);
+  auto wv = random_away_from_zero<2>({2, 3}, 20);
   wv(1, 1) = 0;  // x / w is infinite there
-  auto report = check_gradients(sum(x / w), wrt(x), given(x, random2(2, 3, 21)), given(w, wv));
+  auto report = check_gradients(sum(x / w), wrt(x), given(x, random_away_from_zero<2>({2, 3}, 21)), given(w, wv));
   BOOST_TEST(!report.ok());
   BOOST_TEST(!report.warnings.empty());
   BOOST_TEST(contains(report.warnings[0], "not finite"));
@@ -304,7 +306,7 @@ BOOST_AUTO_TEST_CASE(non_finite_values_fail_with_a_warning) {
 BOOST_AUTO_TEST_CASE(options_step_and_tolerances) {
   // A huge step makes central differences of a cubic-like function inaccurate; a loose tolerance accepts it.
   auto f = sum(sq(x) * x);
-  auto xv = random2(2, 3, 22);
+  auto xv = random_away_from_zero<2>({2, 3}, 22);
   auto coarse = check_gradients(f, wrt(x), given(x, xv), check_options{.step = 0.1});
   BOOST_TEST(!coarse.ok());  // truncation error h^2 = 1e-2
   auto loose = check_gradients(f, wrt(x), given(x, xv), check_options{.step = 0.1, .rtol = 0.05, .atol = 0.05});
@@ -314,10 +316,10 @@ BOOST_AUTO_TEST_CASE(options_step_and_tolerances) {
 
 BOOST_AUTO_TEST_CASE(library_relu_and_abs_kinks) {
   // The library's own relu and abs (ops/unary.hpp), at exact zeros.
-  auto xv = random2(3, 3, 23);
+  auto xv = random_away_from_zero<2>({3, 3}, 23);
   xv(1, 1) = 0;
   xv(2, 0) = 0;
-  const auto wv = random2(3, 3, 24);
+  const auto wv = random_away_from_zero<2>({3, 3}, 24);
   auto f = sum(relu(x) * w) + sum(abs(x) * w) * lit<0.5>;
   auto report = check_gradients<float>(f, wrt(x, w), given(x, xv), given(w, wv));
   BOOST_TEST_MESSAGE(fmt::format("{}", report));

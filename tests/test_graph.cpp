@@ -3,9 +3,9 @@
 #define BOOST_TEST_MODULE graph
 #include <boost/test/unit_test.hpp>
 
-#include <random>
-
 #include <typegrad/typegrad.hpp>
+
+#include "support.hpp"
 
 using namespace typegrad;
 
@@ -14,20 +14,8 @@ constexpr var<"x", 2> x;
 constexpr var<"y", 2> y;
 constexpr var<"w", 1> w;
 
-template <std::size_t R>
-tensor<double, R> random_tensor(std::array<std::size_t, R> extents, unsigned seed) {
-  tensor<double, R> t(extents);
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(-1, 1);
-  for (auto& v : t) v = dist(gen);
-  return t;
-}
-template <class T, std::size_t R>
-tensor<T, R> cast(const tensor<double, R>& t) {
-  tensor<T, R> r(t.extents());
-  for (std::size_t i = 0; i < t.size(); ++i) r[i] = static_cast<T>(t[i]);
-  return r;
-}
+using test_support::cast;
+using test_support::random_uniform;
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(common_subexpressions_are_one_node) {
@@ -59,7 +47,7 @@ BOOST_AUTO_TEST_CASE(diamond_and_residual_fan_out_values) {
   // Diamond: a = x*x; b = a + y; c = a * y; f = sum(b * c). Residual: r = h + h*w.
   auto a = x * x;
   auto f = sum((a + y) * (a * y));
-  auto xv = random_tensor<2>({3, 4}, 1), yv = random_tensor<2>({3, 4}, 2);
+  auto xv = random_uniform<2>({3, 4}, 1), yv = random_uniform<2>({3, 4}, 2);
   auto prog = compile<double>(f, wrt(x, y));
   prog.bind(x, xv).bind(y, yv).run();
   double expect = 0;
@@ -77,7 +65,7 @@ BOOST_AUTO_TEST_CASE(diamond_and_residual_fan_out_values) {
 
   auto h = x * y;
   auto residual = sum((h + h * w) * (h + h * w));
-  auto wv = random_tensor<1>({4}, 3);
+  auto wv = random_uniform<1>({4}, 3);
   auto rp = compile<double>(residual, wrt(w));
   rp.bind(x, xv).bind(y, yv).bind(w, wv).run();
   auto gw = rp.gradient(w);
@@ -99,7 +87,7 @@ BOOST_AUTO_TEST_CASE(buffers_are_reused_and_not_reallocated_per_run) {
   auto h4 = h3 * y + h3;
   auto f = sum(h4 * h4);
   auto prog = compile<float>(f, wrt(x));
-  auto xv = cast<float>(random_tensor<2>({64, 256}, 4)), yv = cast<float>(random_tensor<2>({64, 256}, 5));
+  auto xv = cast<float>(random_uniform<2>({64, 256}, 4)), yv = cast<float>(random_uniform<2>({64, 256}, 5));
   prog.bind(x, xv).bind(y, yv).run();
   BOOST_TEST(prog.arena_bytes() < prog.unplanned_bytes() / 2);
   const float* before = prog.gradient(x).data;
@@ -107,7 +95,7 @@ BOOST_AUTO_TEST_CASE(buffers_are_reused_and_not_reallocated_per_run) {
   BOOST_TEST(prog.plan_count() == 1u);
   BOOST_TEST(prog.gradient(x).data == before);
   // A new batch size re-plans once.
-  auto x2 = cast<float>(random_tensor<2>({32, 256}, 6)), y2 = cast<float>(random_tensor<2>({32, 256}, 7));
+  auto x2 = cast<float>(random_uniform<2>({32, 256}, 6)), y2 = cast<float>(random_uniform<2>({32, 256}, 7));
   prog.bind(x, x2).bind(y, y2).run().run();
   BOOST_TEST(prog.plan_count() == 2u);
   BOOST_TEST(prog.gradient(x).shape == (shape{32, 256}));
@@ -120,8 +108,8 @@ void check_parallel_equals_serial() {
   auto b2 = mean(x * x, axes<1>);
   auto b3 = sum((x - y) * (x + y), axes<0>);
   auto f = sum(b1 * w) + sum(b2) + sum(b3 * b3 * w);
-  auto xv = cast<T>(random_tensor<2>({300, 500}, 8)), yv = cast<T>(random_tensor<2>({300, 500}, 9));
-  auto wv = cast<T>(random_tensor<1>({500}, 10));
+  auto xv = cast<T>(random_uniform<2>({300, 500}, 8)), yv = cast<T>(random_uniform<2>({300, 500}, 9));
+  auto wv = cast<T>(random_uniform<1>({500}, 10));
   auto serial = compile<T>(f, wrt(x, y, w));
   auto parallel = compile<T>(f, wrt(x, y, w));
   serial.set_threads(1);
@@ -148,7 +136,7 @@ BOOST_AUTO_TEST_CASE(second_derivative_of_a_product) {
   auto f = sum(x * x * y);
   auto hv = hvp(f, x, v);
   auto prog = compile<double>(hv);
-  auto xv = random_tensor<2>({2, 3}, 11), yv = random_tensor<2>({2, 3}, 12), vv = random_tensor<2>({2, 3}, 13);
+  auto xv = random_uniform<2>({2, 3}, 11), yv = random_uniform<2>({2, 3}, 12), vv = random_uniform<2>({2, 3}, 13);
   prog.bind(x, xv).bind(y, yv).bind(v, vv).run();
   auto r = prog.value(hv);
   for (std::size_t i = 0; i < 6; ++i) BOOST_TEST(r.data[i] == 2 * yv[i] * vv[i], boost::test_tools::tolerance(1e-12));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "reference/softmax.hpp"
+#include "support.hpp"
 
 using namespace typegrad;
 namespace tt = boost::test_tools;
@@ -26,24 +27,15 @@ constexpr var<"v", 2> v;
 constexpr var<"pred", 2> pred;
 constexpr var<"target", 2> target;
 
-template <std::size_t R>
-tensor<double, R> random_tensor(std::array<std::size_t, R> extents, unsigned seed, double scale = 2.0) {
-  tensor<double, R> t(extents);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-scale, scale);
-  for (auto& e : t) e = u(rng);
-  return t;
-}
+using test_support::random_uniform;
+using test_support::values;
+
 template <std::size_t R>
 tensor<double, R> random_labels(std::array<std::size_t, R> extents, std::size_t classes, unsigned seed) {
   tensor<double, R> t(extents);
   std::mt19937 rng(seed);
   for (auto& e : t) e = double(rng() % classes);
   return t;
-}
-template <class T>
-std::vector<T> values(view<const T> v) {
-  return std::vector<T>(v.data, v.data + v.size());
 }
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 }  // namespace
@@ -90,7 +82,7 @@ BOOST_AUTO_TEST_CASE(one_hot_hand_values) {
 BOOST_AUTO_TEST_CASE(cross_entropy_rank3_matches_reference) {
   auto loss = softmax_cross_entropy(seq, seq_labels);
   auto prog = compile<double>(loss);
-  auto lv = random_tensor<3>({3, 4, 5}, 1, 5.0);
+  auto lv = random_uniform<3>({3, 4, 5}, 1, -5.0, 5.0);
   auto yv = random_labels<2>({3, 4}, 5, 2);
   prog.bind(seq, lv).bind(seq_labels, yv).run();
   auto ref = reference::cross_entropy<double>(std::as_const(lv).as_view(), std::as_const(yv).as_view());
@@ -101,11 +93,11 @@ BOOST_AUTO_TEST_CASE(cross_entropy_rank3_matches_reference) {
 
 template <class T>
 void check_cross_entropy_gradients() {
-  auto lv = random_tensor<2>({4, 5}, 3);
+  auto lv = random_uniform<2>({4, 5}, 3, -2.0, 2.0);
   auto yv = random_labels<1>({4}, 5, 4);
   BOOST_TEST(testing::gradients_ok(
       check_gradients<T>(softmax_cross_entropy(logits, labels), wrt(logits), given(logits, lv), given(labels, yv))));
-  auto sv = random_tensor<3>({2, 3, 4}, 5);
+  auto sv = random_uniform<3>({2, 3, 4}, 5, -2.0, 2.0);
   auto syv = random_labels<2>({2, 3}, 4, 6);
   BOOST_TEST(testing::gradients_ok(check_gradients<T>(softmax_cross_entropy(seq, seq_labels), wrt(seq), given(seq, sv),
                                                       given(seq_labels, syv))));
@@ -118,9 +110,9 @@ BOOST_AUTO_TEST_CASE(cross_entropy_gradient_double) { check_cross_entropy_gradie
 template <class T>
 void check_cross_entropy_hvp() {
   auto loss = softmax_cross_entropy(logits, labels);
-  auto lv = random_tensor<2>({3, 4}, 7);
+  auto lv = random_uniform<2>({3, 4}, 7, -2.0, 2.0);
   auto yv = random_labels<1>({3}, 4, 8);
-  auto vv = random_tensor<2>({3, 4}, 9);
+  auto vv = random_uniform<2>({3, 4}, 9, -2.0, 2.0);
   auto inner = sum(grad(loss, logits) * v);
   BOOST_TEST(testing::gradients_ok(
       check_gradients<T>(inner, wrt(logits), given(logits, lv), given(labels, yv), given(v, vv))));
@@ -233,9 +225,9 @@ BOOST_AUTO_TEST_CASE(mse_hand_values_and_gradients) {
   BOOST_TEST(values(prog.gradient(pred)) == (std::vector<double>{0, 0.5, 1, 1.5}), tt::per_element());
   BOOST_TEST(values(prog.gradient(target)) == (std::vector<double>{-1, -2}), tt::per_element());
 
-  auto p = random_tensor<2>({3, 4}, 10);
-  auto t = random_tensor<2>({3, 4}, 11);
-  auto t_row = random_tensor<2>({1, 4}, 12);
+  auto p = random_uniform<2>({3, 4}, 10, -2.0, 2.0);
+  auto t = random_uniform<2>({3, 4}, 11, -2.0, 2.0);
+  auto t_row = random_uniform<2>({1, 4}, 12, -2.0, 2.0);
   BOOST_TEST(testing::gradients_ok(check_gradients<float>(loss, wrt(pred, target), given(pred, p), given(target, t))));
   BOOST_TEST(testing::gradients_ok(check_gradients<double>(loss, wrt(pred, target), given(pred, p), given(target, t))));
   BOOST_TEST(testing::gradients_ok(

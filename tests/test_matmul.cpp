@@ -13,36 +13,15 @@
 #include <vector>
 
 #include "reference/matmul.hpp"
+#include "support.hpp"
 
 using namespace typegrad;
 
 namespace {
 
-template <class T, std::size_t R>
-tensor<T, R> random_tensor(const std::array<std::size_t, R>& extents, unsigned seed, double lo = -1, double hi = 1) {
-  tensor<T, R> t(extents);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(lo, hi);
-  for (auto& v : t) v = T(u(rng));
-  return t;
-}
-
-// Values in +-[0.5, 1.5]: away from zero, so products and their gradients are well scaled.
-template <std::size_t R>
-tensor<double, R> gradcheck_input(const std::array<std::size_t, R>& extents, unsigned seed) {
-  tensor<double, R> t(extents);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(0.5, 1.5);
-  for (auto& v : t) v = (rng() & 1) ? u(rng) : -u(rng);
-  return t;
-}
-
-template <class T, std::size_t R>
-tensor<T, R> cast(const tensor<double, R>& t) {
-  tensor<T, R> r(t.extents());
-  std::transform(t.begin(), t.end(), r.begin(), [](double v) { return T(v); });
-  return r;
-}
+using test_support::cast;
+using test_support::random_away_from_zero;
+using test_support::random_uniform;
 
 template <class T, std::size_t R>
 view<const T> cv(const tensor<T, R>& t) {
@@ -166,7 +145,7 @@ BOOST_AUTO_TEST_CASE(kernel_forms_match_reference_double) { check_all_kernel_for
 BOOST_AUTO_TEST_CASE(kernel_large_tiled_products_match_reference) {
   // Large enough to be cut into many tiles (with ragged edges), small enough for the reference.
   for (auto [m, k, n] : {std::array<std::size_t, 3>{300, 200, 260}, {517, 64, 129}, {1, 3000, 1000}}) {
-    auto a = random_tensor<float, 2>({m, k}, 7), b = random_tensor<float, 2>({k, n}, 8);
+    auto a = cast<float>(random_uniform<2>({m, k}, 7)), b = cast<float>(random_uniform<2>({k, n}, 8));
     std::vector<float> c(m * n);
     kernels::gemm_dims d{false, false, m, n, k, k, n, n};
     kernels::gemm<float>(d, a.data(), b.data(), c.data());
@@ -179,22 +158,23 @@ BOOST_AUTO_TEST_CASE(program_forward_matches_reference) {
   // The user-facing op: 2-d, batched, shared b (dense on sequences), shared a; odd sizes.
   for (const auto& d : odd_dims) {
     {
-      auto av = random_tensor<float, 2>({d.m, d.k}, 11), bv = random_tensor<float, 2>({d.k, d.n}, 12);
+      auto av = cast<float>(random_uniform<2>({d.m, d.k}, 11)), bv = cast<float>(random_uniform<2>({d.k, d.n}, 12));
       auto prog = compile<float>(matmul(a2, b2));
       prog.bind(a2, av).bind(b2, bv).run();
       check_close<float>(prog.output<0>(), reference::matmul<float>(cv(av), cv(bv), {}, shape{d.m, d.n}),
                          d.k, "2-d");
     }
     {
-      auto av = random_tensor<float, 3>({3, d.m, d.k}, 13), bv = random_tensor<float, 3>({3, d.k, d.n}, 14);
+      auto av = cast<float>(random_uniform<3>({3, d.m, d.k}, 13)),
+           bv = cast<float>(random_uniform<3>({3, d.k, d.n}, 14));
       auto prog = compile<float>(matmul(a3, b3));
       prog.bind(a3, av).bind(b3, bv).run();
       check_close<float>(prog.output<0>(),
                          reference::matmul<float>(cv(av), cv(bv), {}, shape{3, d.m, d.n}), d.k, "batched");
     }
     {
-      auto av = random_tensor<double, 4>({2, 3, d.m, d.k}, 15);
-      auto bv = random_tensor<double, 2>({d.k, d.n}, 16);
+      auto av = random_uniform<4>({2, 3, d.m, d.k}, 15);
+      auto bv = random_uniform<2>({d.k, d.n}, 16);
       auto prog = compile<double>(matmul(a4, b2));
       prog.bind(a4, av).bind(b2, bv).run();
       check_close<double>(prog.output<0>(),
@@ -202,8 +182,8 @@ BOOST_AUTO_TEST_CASE(program_forward_matches_reference) {
                           "shared b");
     }
     {
-      auto av = random_tensor<double, 2>({d.m, d.k}, 17);
-      auto bv = random_tensor<double, 3>({4, d.k, d.n}, 18);
+      auto av = random_uniform<2>({d.m, d.k}, 17);
+      auto bv = random_uniform<3>({4, d.k, d.n}, 18);
       auto prog = compile<double>(matmul(a2, b3));
       prog.bind(a2, av).bind(b3, bv).run();
       check_close<double>(prog.output<0>(),
@@ -227,38 +207,40 @@ void check_matmul_gradients() {
   using namespace typegrad::testing;
   {  // 2-d, with a 1-row and a 1-column side
     auto f = sum(matmul(a2, b2) * r2);
-    auto report = check_gradients<T>(f, wrt(a2, b2), given(a2, gradcheck_input<2>({1, 7}, 1)),
-                                     given(b2, gradcheck_input<2>({7, 5}, 2)), given(r2, gradcheck_input<2>({1, 5}, 3)));
+    auto report = check_gradients<T>(f, wrt(a2, b2), given(a2, random_away_from_zero<2>({1, 7}, 1)),
+                                     given(b2, random_away_from_zero<2>({7, 5}, 2)),
+                                     given(r2, random_away_from_zero<2>({1, 5}, 3)));
     BOOST_TEST(gradients_ok(report));
-    report = check_gradients<T>(f, wrt(a2, b2), given(a2, gradcheck_input<2>({6, 4}, 4)),
-                                given(b2, gradcheck_input<2>({4, 1}, 5)), given(r2, gradcheck_input<2>({6, 1}, 6)));
+    report = check_gradients<T>(f, wrt(a2, b2), given(a2, random_away_from_zero<2>({6, 4}, 4)),
+                                given(b2, random_away_from_zero<2>({4, 1}, 5)),
+                                given(r2, random_away_from_zero<2>({6, 1}, 6)));
     BOOST_TEST(gradients_ok(report));
   }
   {  // identical batch dims
     auto f = sum(matmul(a4, b4) * r4);
-    auto report = check_gradients<T>(f, wrt(a4, b4), given(a4, gradcheck_input<4>({2, 3, 4, 5}, 7)),
-                                     given(b4, gradcheck_input<4>({2, 3, 5, 3}, 8)),
-                                     given(r4, gradcheck_input<4>({2, 3, 4, 3}, 9)));
+    auto report = check_gradients<T>(f, wrt(a4, b4), given(a4, random_away_from_zero<4>({2, 3, 4, 5}, 7)),
+                                     given(b4, random_away_from_zero<4>({2, 3, 5, 3}, 8)),
+                                     given(r4, random_away_from_zero<4>({2, 3, 4, 3}, 9)));
     BOOST_TEST(gradients_ok(report));
   }
   {  // shared 2-d b (its gradient sums over the batch)
     auto f = sum(matmul(a3, b2) * r3);
-    auto report = check_gradients<T>(f, wrt(a3, b2), given(a3, gradcheck_input<3>({3, 4, 5}, 10)),
-                                     given(b2, gradcheck_input<2>({5, 2}, 11)),
-                                     given(r3, gradcheck_input<3>({3, 4, 2}, 12)));
+    auto report = check_gradients<T>(f, wrt(a3, b2), given(a3, random_away_from_zero<3>({3, 4, 5}, 10)),
+                                     given(b2, random_away_from_zero<2>({5, 2}, 11)),
+                                     given(r3, random_away_from_zero<3>({3, 4, 2}, 12)));
     BOOST_TEST(gradients_ok(report));
   }
   {  // shared 2-d a
     auto f = sum(matmul(a2, b3) * r3);
-    auto report = check_gradients<T>(f, wrt(a2, b3), given(a2, gradcheck_input<2>({4, 5}, 13)),
-                                     given(b3, gradcheck_input<3>({3, 5, 2}, 14)),
-                                     given(r3, gradcheck_input<3>({3, 4, 2}, 15)));
+    auto report = check_gradients<T>(f, wrt(a2, b3), given(a2, random_away_from_zero<2>({4, 5}, 13)),
+                                     given(b3, random_away_from_zero<3>({3, 5, 2}, 14)),
+                                     given(r3, random_away_from_zero<3>({3, 4, 2}, 15)));
     BOOST_TEST(gradients_ok(report));
   }
   {  // the same leaf on both sides: x x
     auto f = sum(matmul(a2, a2) * r2);
-    auto report = check_gradients<T>(f, wrt(a2), given(a2, gradcheck_input<2>({4, 4}, 16)),
-                                     given(r2, gradcheck_input<2>({4, 4}, 17)));
+    auto report = check_gradients<T>(f, wrt(a2), given(a2, random_away_from_zero<2>({4, 4}, 16)),
+                                     given(r2, random_away_from_zero<2>({4, 4}, 17)));
     BOOST_TEST(gradients_ok(report));
   }
 }
@@ -287,16 +269,18 @@ void check_second_derivatives() {
   // including the sum_batch products of the shared weights.
   auto f = two_layer();
   auto hv = sum(grad(f, w1) * v2);
-  auto report = check_gradients<T>(hv, wrt(w1, x3, w2), given(x3, gradcheck_input<3>({2, 3, 4}, 21)),
-                                   given(w1, gradcheck_input<2>({4, 5}, 22)), given(w2, gradcheck_input<2>({5, 3}, 23)),
-                                   given(v2, gradcheck_input<2>({4, 5}, 24)));
+  auto report = check_gradients<T>(hv, wrt(w1, x3, w2), given(x3, random_away_from_zero<3>({2, 3, 4}, 21)),
+                                   given(w1, random_away_from_zero<2>({4, 5}, 22)),
+                                   given(w2, random_away_from_zero<2>({5, 3}, 23)),
+                                   given(v2, random_away_from_zero<2>({4, 5}, 24)));
   BOOST_TEST(gradients_ok(report));
   // A shared 2-d left factor: the sum_batch product without the single-GEMM folding.
   constexpr var<"p", 2> p2;
   auto g = mean(matmul(p2, x3) * matmul(p2, x3) * matmul(p2, x3));
   auto gv = sum(grad(g, p2) * v2);
-  report = check_gradients<T>(gv, wrt(p2, x3), given(p2, gradcheck_input<2>({5, 2}, 25)),
-                              given(x3, gradcheck_input<3>({3, 2, 4}, 26)), given(v2, gradcheck_input<2>({5, 2}, 27)));
+  report = check_gradients<T>(gv, wrt(p2, x3), given(p2, random_away_from_zero<2>({5, 2}, 25)),
+                              given(x3, random_away_from_zero<3>({3, 2, 4}, 26)),
+                              given(v2, random_away_from_zero<2>({5, 2}, 27)));
   BOOST_TEST(gradients_ok(report));
 }
 BOOST_AUTO_TEST_CASE(second_derivatives_float) { check_second_derivatives<float>(); }
@@ -304,8 +288,9 @@ BOOST_AUTO_TEST_CASE(second_derivatives_double) { check_second_derivatives<doubl
 
 BOOST_AUTO_TEST_CASE(hvp_matches_differenced_gradients) {
   auto f = two_layer();
-  auto xv = gradcheck_input<3>({2, 3, 4}, 31);
-  auto w1v = gradcheck_input<2>({4, 5}, 32), w2v = gradcheck_input<2>({5, 3}, 33), vv = gradcheck_input<2>({4, 5}, 34);
+  auto xv = random_away_from_zero<3>({2, 3, 4}, 31);
+  auto w1v = random_away_from_zero<2>({4, 5}, 32), w2v = random_away_from_zero<2>({5, 3}, 33),
+       vv = random_away_from_zero<2>({4, 5}, 34);
   auto hprog = compile<double>(hvp(f, w1, v2));
   hprog.bind(x3, xv).bind(w1, w1v).bind(w2, w2v).bind(v2, vv).run();
   auto gprog = compile<double>(f, wrt(w1));
@@ -345,8 +330,8 @@ BOOST_AUTO_TEST_CASE(dense_with_bias_broadcasts) {
   using namespace typegrad::testing;
   constexpr var<"r", 3> r;
   auto f = sum(dense(x, w, b) * r);
-  auto xg = gradcheck_input<3>({3, 4, 5}, 41), rg = gradcheck_input<3>({3, 4, 2}, 44);
-  auto wg = gradcheck_input<2>({5, 2}, 42);
+  auto xg = random_away_from_zero<3>({3, 4, 5}, 41), rg = random_away_from_zero<3>({3, 4, 2}, 44);
+  auto wg = random_away_from_zero<2>({5, 2}, 42);
   tensor<double, 1> bg({2}, {0.5, -0.75});
   BOOST_TEST(gradients_ok(check_gradients<float>(f, wrt(x, w, b), given(x, xg), given(w, wg), given(b, bg), given(r, rg))));
   BOOST_TEST(gradients_ok(check_gradients<double>(f, wrt(x, w, b), given(x, xg), given(w, wg), given(b, bg), given(r, rg))));
@@ -415,9 +400,9 @@ BOOST_AUTO_TEST_CASE(two_threads_match_one_thread_bitwise) {
   auto t = matmul(z, q);    // (4, 160, 150) x (4, 150, 120)
   auto f = mean(t * t);
   auto prog = compile<float>(f, wrt(x, w, b, p, q));
-  auto xv = random_tensor<float, 3>({4, 96, 200}, 51), qv = random_tensor<float, 3>({4, 150, 120}, 52);
-  auto wv = random_tensor<float, 2>({200, 150}, 53), pv = random_tensor<float, 2>({160, 96}, 54);
-  auto bv = random_tensor<float, 1>({150}, 55);
+  auto xv = cast<float>(random_uniform<3>({4, 96, 200}, 51)), qv = cast<float>(random_uniform<3>({4, 150, 120}, 52));
+  auto wv = cast<float>(random_uniform<2>({200, 150}, 53)), pv = cast<float>(random_uniform<2>({160, 96}, 54));
+  auto bv = cast<float>(random_uniform<1>({150}, 55));
   prog.bind(x, xv).bind(w, wv).bind(b, bv).bind(p, pv).bind(q, qv);
   auto snapshot = [&] {
     std::vector<std::vector<float>> out;

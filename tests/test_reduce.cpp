@@ -5,9 +5,10 @@
 #include <typegrad/tools/gradcheck_boost.hpp>
 #include <typegrad/typegrad.hpp>
 
-#include <random>
 #include <string>
 #include <vector>
+
+#include "support.hpp"
 
 using namespace typegrad;
 
@@ -18,20 +19,9 @@ constexpr var<"r", 1> r;
 constexpr var<"r2", 2> r2;
 constexpr var<"v", 2> v;
 
-// Distinct random values in +-[0.5, 1.5] (no ties, so max is differentiable everywhere).
-template <std::size_t R>
-tensor<double, R> random_tensor(std::array<std::size_t, R> extents, unsigned seed) {
-  tensor<double, R> t(extents);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(0.5, 1.5);
-  for (auto& e : t) e = (rng() & 1) ? u(rng) : -u(rng);
-  return t;
-}
-
-template <class T>
-std::vector<T> values(view<const T> v) {
-  return std::vector<T>(v.data, v.data + v.size());
-}
+// Random inputs are distinct values in +-[0.5, 1.5] (no ties, so max is differentiable everywhere).
+using test_support::random_away_from_zero;
+using test_support::values;
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(max_prints) {
@@ -92,17 +82,17 @@ BOOST_AUTO_TEST_CASE(max_gradient_splits_between_ties) {
 
 template <class T>
 void check_max_gradients() {
-  auto xv = random_tensor<2>({3, 5}, 11);
-  auto zv = random_tensor<3>({2, 3, 4}, 12);
-  auto r1 = random_tensor<1>({3}, 13);
-  auto r3 = random_tensor<1>({3}, 14);
+  auto xv = random_away_from_zero<2>({3, 5}, 11);
+  auto zv = random_away_from_zero<3>({2, 3, 4}, 12);
+  auto r1 = random_away_from_zero<1>({3}, 13);
+  auto r3 = random_away_from_zero<1>({3}, 14);
   auto rows = check_gradients<T>(sum(max(x, axes<1>) * r), wrt(x), given(x, xv), given(r, r1));
   BOOST_TEST(testing::gradients_ok(rows));
   auto all = check_gradients<T>(max(x) * max(x), wrt(x), given(x, xv));
   BOOST_TEST(testing::gradients_ok(all));
   auto two_axes = check_gradients<T>(sum(max(z, axes<0, 2>) * r), wrt(z), given(z, zv), given(r, r3));
   BOOST_TEST(testing::gradients_ok(two_axes));
-  auto rv2 = random_tensor<2>({3, 4}, 15);
+  auto rv2 = random_away_from_zero<2>({3, 4}, 15);
   auto first_axis = check_gradients<T>(sum(max(z, axes<0>) * r2), wrt(z), given(z, zv), given(r2, rv2));
   BOOST_TEST(testing::gradients_ok(first_axis));
 }
@@ -115,18 +105,18 @@ BOOST_AUTO_TEST_CASE(max_second_derivative) {
   auto m = max(x, axes<1>);
   auto f = sum(m * m * r);
   auto hv = sum(grad(f, x) * v);
-  auto xv = random_tensor<2>({3, 4}, 21);
-  auto report = check_gradients<double>(hv, wrt(x), given(x, xv), given(r, random_tensor<1>({3}, 22)),
-                                        given(v, random_tensor<2>({3, 4}, 23)));
+  auto xv = random_away_from_zero<2>({3, 4}, 21);
+  auto report = check_gradients<double>(hv, wrt(x), given(x, xv), given(r, random_away_from_zero<1>({3}, 22)),
+                                        given(v, random_away_from_zero<2>({3, 4}, 23)));
   BOOST_TEST(testing::gradients_ok(report));
-  auto report_f = check_gradients<float>(hv, wrt(x), given(x, xv), given(r, random_tensor<1>({3}, 22)),
-                                         given(v, random_tensor<2>({3, 4}, 23)));
+  auto report_f = check_gradients<float>(hv, wrt(x), given(x, xv), given(r, random_away_from_zero<1>({3}, 22)),
+                                         given(v, random_away_from_zero<2>({3, 4}, 23)));
   BOOST_TEST(testing::gradients_ok(report_f));
 }
 
 // sum and mean over axes (the worked examples) with broadcasting back.
 BOOST_AUTO_TEST_CASE(sum_mean_gradients) {
-  auto zv = random_tensor<3>({2, 3, 4}, 31);
+  auto zv = random_away_from_zero<3>({2, 3, 4}, 31);
   auto f = sum(mean(z, axes<1>) * sum(z, axes<1>)) + mean(z) * sum(z);
   BOOST_TEST(testing::gradients_ok(check_gradients<float>(f, wrt(z), given(z, zv))));
   BOOST_TEST(testing::gradients_ok(check_gradients<double>(f, wrt(z), given(z, zv))));

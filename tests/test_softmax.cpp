@@ -9,10 +9,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <random>
 #include <vector>
 
 #include "reference/softmax.hpp"
+#include "support.hpp"
 
 using namespace typegrad;
 namespace tt = boost::test_tools;
@@ -24,24 +24,9 @@ constexpr var<"r", 2> r;
 constexpr var<"r3", 3> r3;
 constexpr var<"v", 2> v;
 
-template <std::size_t R>
-tensor<double, R> random_tensor(std::array<std::size_t, R> extents, unsigned seed, double scale = 1.5) {
-  tensor<double, R> t(extents);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-scale, scale);
-  for (auto& e : t) e = u(rng);
-  return t;
-}
-template <class T, std::size_t R>
-tensor<T, R> cast(const tensor<double, R>& t) {
-  tensor<T, R> out(t.extents());
-  for (std::size_t i = 0; i < t.size(); ++i) out[i] = static_cast<T>(t[i]);
-  return out;
-}
-template <class T>
-std::vector<T> values(view<const T> v) {
-  return std::vector<T>(v.data, v.data + v.size());
-}
+using test_support::cast;
+using test_support::random_uniform;
+using test_support::values;
 
 // Largest |a - b| / (atol + |b|) over the elements: the error in units of a mixed tolerance.
 template <class T>
@@ -101,7 +86,7 @@ void check_against_reference() {
   for (auto extents : {std::array<std::size_t, 3>{1, 1, 1}, std::array<std::size_t, 3>{2, 5, 37},
                        std::array<std::size_t, 3>{3, 70, 130}, std::array<std::size_t, 3>{4, 300, 17},
                        std::array<std::size_t, 3>{64, 40, 257}}) {
-    const auto xv = cast<T>(random_tensor<3>(extents, 7, 3.0));
+    const auto xv = cast<T>(random_uniform<3>(extents, 7, -3.0, 3.0));
     for (std::size_t axis = 0; axis < 3; ++axis)
       for (bool log : {false, true}) {
         std::vector<T> out(xv.size());
@@ -120,7 +105,7 @@ BOOST_AUTO_TEST_CASE(deterministic_across_thread_counts) {
   auto s = softmax(z, axes<1>);
   auto ls = log_softmax(z);
   auto prog = compile<float>(s, ls);
-  auto zv = cast<float>(random_tensor<3>({16, 300, 70}, 3, 10.0));
+  auto zv = cast<float>(random_uniform<3>({16, 300, 70}, 3, -10.0, 10.0));
   prog.bind(z, zv);
   prog.set_threads(1).run();
   auto s1 = values(prog.value(s)), l1 = values(prog.value(ls));
@@ -131,10 +116,10 @@ BOOST_AUTO_TEST_CASE(deterministic_across_thread_counts) {
 
 template <class T>
 void check_softmax_gradients() {
-  auto xv = random_tensor<2>({3, 5}, 1);
-  auto rv = random_tensor<2>({3, 5}, 2);
-  auto zv = random_tensor<3>({2, 3, 4}, 3);
-  auto rv3 = random_tensor<3>({2, 3, 4}, 4);
+  auto xv = random_uniform<2>({3, 5}, 1, -1.5, 1.5);
+  auto rv = random_uniform<2>({3, 5}, 2, -1.5, 1.5);
+  auto zv = random_uniform<3>({2, 3, 4}, 3, -1.5, 1.5);
+  auto rv3 = random_uniform<3>({2, 3, 4}, 4, -1.5, 1.5);
   BOOST_TEST(testing::gradients_ok(check_gradients<T>(sum(softmax(x) * r), wrt(x), given(x, xv), given(r, rv))));
   BOOST_TEST(testing::gradients_ok(check_gradients<T>(sum(log_softmax(x) * r), wrt(x), given(x, xv), given(r, rv))));
   BOOST_TEST(
@@ -150,9 +135,9 @@ BOOST_AUTO_TEST_CASE(gradients_double) { check_softmax_gradients<double>(); }
 // Hessian-vector products: the checker applied to <grad f, v> checks d/dx <grad f, v> = H v.
 template <class T>
 void check_softmax_hvp() {
-  auto xv = random_tensor<2>({3, 4}, 5);
-  auto rv = random_tensor<2>({3, 4}, 6);
-  auto vv = random_tensor<2>({3, 4}, 7);
+  auto xv = random_uniform<2>({3, 4}, 5, -1.5, 1.5);
+  auto rv = random_uniform<2>({3, 4}, 6, -1.5, 1.5);
+  auto vv = random_uniform<2>({3, 4}, 7, -1.5, 1.5);
   auto f = sum(softmax(x) * r);
   auto hv = sum(grad(f, x) * v);
   BOOST_TEST(testing::gradients_ok(check_gradients<T>(hv, wrt(x), given(x, xv), given(r, rv), given(v, vv))));

@@ -13,6 +13,8 @@
 #include <tuple>
 #include <vector>
 
+#include "support.hpp"
+
 using namespace typegrad;
 namespace tt = boost::test_tools;
 namespace km = typegrad::kernels::math;
@@ -63,12 +65,7 @@ const tensor<double, 1> positive_values = random_values(2, 0.2, 2.0, false);
 const tensor<double, 1> projection = random_values(3, -1.0, 1.0, false);
 const tensor<double, 1> direction = random_values(4, -1.0, 1.0, false);
 
-template <class T, std::size_t R>
-tensor<T, R> cast(const tensor<double, R>& t) {
-  tensor<T, R> out(t.extents());
-  for (std::size_t i = 0; i < t.size(); ++i) out[i] = static_cast<T>(t[i]);
-  return out;
-}
+using test_support::cast;
 
 // Distance in units in the last place of T between a result and a (more precise) reference.
 template <class T>

@@ -1,0 +1,52 @@
+#pragma once
+// Shared test helpers: seeded random tensors, casts between element types, and a view's values
+// as a vector. Each generator draws from std::mt19937(seed) in element order, so a given
+// (extents, seed, range) always yields the same tensor.
+#include <array>
+#include <cstddef>
+#include <random>
+#include <vector>
+
+#include <typegrad/core/shape.hpp>
+#include <typegrad/tensor.hpp>
+
+namespace typegrad::test_support {
+
+// Values uniform in [lo, hi): one draw per element.
+template <std::size_t R>
+tensor<double, R> random_uniform(const std::array<std::size_t, R>& extents, unsigned seed, double lo = -1,
+                                 double hi = 1) {
+  tensor<double, R> t(extents);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  for (auto& e : t) e = u(rng);
+  return t;
+}
+
+// Values in +-[lo, hi] with a random sign: away from zero, so products, quotients and their
+// gradients are well scaled (and ties are unlikely).
+template <std::size_t R>
+tensor<double, R> random_away_from_zero(const std::array<std::size_t, R>& extents, unsigned seed, double lo = 0.5,
+                                        double hi = 1.5) {
+  tensor<double, R> t(extents);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  for (auto& e : t) e = (rng() & 1) ? u(rng) : -u(rng);
+  return t;
+}
+
+// Element-wise conversion of a double tensor to element type T.
+template <class T, std::size_t R>
+tensor<T, R> cast(const tensor<double, R>& t) {
+  tensor<T, R> out(t.extents());
+  for (std::size_t i = 0; i < t.size(); ++i) out[i] = static_cast<T>(t[i]);
+  return out;
+}
+
+// A view's elements, copied into a vector.
+template <class T>
+std::vector<T> values(view<const T> v) {
+  return std::vector<T>(v.data, v.data + v.size());
+}
+
+}  // namespace typegrad::test_support
