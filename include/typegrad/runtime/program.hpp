@@ -186,7 +186,8 @@ template <class... Vs> inline constexpr bool is_wrt_v<wrt_t<Vs...>> = true;
 template <Scalar T, class F, class... Os, class... Vs>
 constexpr auto compile_with_gradients(std::tuple<F, Os...>, wrt_t<Vs...>) {
   static_assert(F::rank == 0, "compile(f, ..., wrt(x...)): f, the first output, must be a scalar (rank 0)");
-  (void)grad(F{}, Vs{}...);  // instantiates the adjoints top-down (see grad.hpp)
+  // Instantiate the adjoints top-down (see grad.hpp) without building grad()'s tuple of them.
+  static_assert(detail::warm_adjoints<F, Vs...>::value);
   return program<T, graph::type_list<F, Os..., decltype(gradient_of<F, Vs>())...>, graph::type_list<Vs...>>{};
 }
 }  // namespace detail
