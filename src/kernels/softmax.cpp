@@ -50,7 +50,7 @@ void softmax_tile(T* y, const T* x, std::size_t n, std::size_t inner, std::size_
     const T* xk = x + k * inner;
     T* yk = y + k * inner;
     for (std::size_t i = 0; i < w; ++i) {
-      const T e = exp_approx(xk[i] - m[i]);
+      const T e = math::exp(xk[i] - m[i]);
       yk[i] = e;
       s[i] += e;
     }
