@@ -119,7 +119,8 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     return *this;
   }
 
-  // The value of an output expression after run().
+  // The value of an output expression after run(). Outputs are views into the program's planned
+  // storage: valid until the next run() (which overwrites them) or re-plan; copy with tensor<T, R>(view).
   template <Expression E>
   view<const T> value(E) const {
     constexpr std::size_t i = graph::index_of_v<outputs, E>;
