@@ -28,12 +28,8 @@ bool contains(const std::string& text, std::string_view part) { return text.find
 
 // ---- test-local ops: a correct one, a deliberately wrong one, and one with a kink -------------
 template <bool Correct>
-struct my_square_op : elementwise_tag {
+struct my_square_op : elementwise_tag, shape_preserving {
   static constexpr std::string_view name = Correct ? "sq" : "bad_square";
-  static constexpr std::size_t rank(std::size_t a) { return a; }
-  template <class A>
-  using shape_source = shape_source_t<A>;
-  static shape infer_shape(input_shapes in) { return in[0]; }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::binary<T>(kernels::binary_kind::mul, out, in[0], in[0]);
@@ -53,16 +49,12 @@ constexpr auto bad_square(A) { return node<my_square_op<false>, A>{}; }
 // Their derivatives, sign and step, are piecewise constant (no adjoint).
 enum class piece { sign, step, abs, relu, wrong_abs };
 template <piece P>
-struct piecewise_op : elementwise_tag {
+struct piecewise_op : elementwise_tag, shape_preserving {
   static constexpr std::string_view name = P == piece::sign   ? "sign"
                                            : P == piece::step ? "step"
                                            : P == piece::abs  ? "abs"
                                            : P == piece::relu ? "relu"
                                                               : "wrong_abs";
-  static constexpr std::size_t rank(std::size_t a) { return a; }
-  template <class A>
-  using shape_source = shape_source_t<A>;
-  static shape infer_shape(input_shapes in) { return in[0]; }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     for (std::size_t i = 0; i < out.size(); ++i) {

@@ -38,7 +38,6 @@ template <class... Ts>
 struct set_of<type_list<Ts...>> {
   using type = inherit_all<Ts...>;
 };
-template <class List, class X> struct contains : std::bool_constant<__is_base_of(tag<X>, typename set_of<List>::type)> {};
 
 // Pack indexing in O(1) per lookup: overload resolution against indexed bases.
 template <std::size_t I, class T> struct indexed {};
@@ -47,8 +46,6 @@ template <std::size_t... I, class... Ts>
 struct indexer<std::index_sequence<I...>, Ts...> : indexed<I, Ts>... {};
 template <std::size_t I, class T>
 T select(indexed<I, T>);  // declaration only: used in decltype
-template <class T, std::size_t I>
-std::integral_constant<std::size_t, I> position(indexed<I, T>);
 
 // Appends to Big the elements of Small that it lacks, in Small's order (which keeps a valid
 // topological order). The kept positions are computed as a constexpr array and selected in one
@@ -138,7 +135,7 @@ template <class... Ns>
 struct edges_of<type_list<Ns...>> {
   using all = detail::indexer<std::index_sequence_for<Ns...>, Ns...>;
   // Position of X (size when absent), expanded over the class's own pack: no per-X deduction of
-  // the whole list. (Not decltype(detail::position<X>(all{})): that deduction crashes g++ 12,
+  // the whole list. (Not a deduction against the indexer's bases: that crashes g++ 12,
   // "internal compiler error: in unify", e.g. for hvp(sum(x * w / (x * x + lit<2>)), x, v).)
   template <class X>
   static constexpr std::size_t position_of = [] {

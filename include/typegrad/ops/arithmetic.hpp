@@ -77,12 +77,8 @@ struct div_op : detail::broadcasting_binary<kernels::binary_kind::div> {
   template <std::size_t I, class G, class Y, class A, class B>
   static auto vjp(G g, Y y, A a, B b);
 };
-struct neg_op : elementwise_tag {
+struct neg_op : elementwise_tag, shape_preserving {
   static constexpr std::string_view name = "neg", prefix = "-";
-  static constexpr std::size_t rank(std::size_t a) { return a; }
-  template <class A>
-  using shape_source = shape_source_t<A>;
-  static shape infer_shape(input_shapes in) { return in[0]; }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     static const T minus_one[1] = {T(-1)};

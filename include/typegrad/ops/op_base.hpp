@@ -31,6 +31,15 @@ struct elementwise_tag {};
 template <class Op>
 inline constexpr bool accepts_broadcast_adjoint_v = std::is_base_of_v<elementwise_tag, Op>;
 
+// Ops whose one argument's shape is the output's (elementwise functions, softmax, ...): the rank
+// rule, the shape rule, and the shape source for the gradient builder, written once.
+struct shape_preserving {
+  static constexpr std::size_t rank(std::size_t r) { return r; }
+  template <class X>
+  using shape_source = shape_source_t<X>;
+  static shape infer_shape(input_shapes in) { return in[0]; }
+};
+
 // A compile-time list of axes, printed as (0, 2).
 template <std::size_t... Axes>
 struct axes_t {

@@ -22,13 +22,9 @@
 namespace typegrad {
 
 template <std::size_t Axis, bool Log>
-struct softmax_op {
+struct softmax_op : shape_preserving {
   static constexpr std::string_view name = Log ? "log_softmax" : "softmax";
   static std::string attributes() { return fmt::format("axis={}", Axis); }
-  static constexpr std::size_t rank(std::size_t r) { return r; }
-  template <class X>
-  using shape_source = shape_source_t<X>;
-  static shape infer_shape(input_shapes in) { return in[0]; }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::softmax<T>(out, in[0], Axis, Log);

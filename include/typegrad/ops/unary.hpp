@@ -50,7 +50,7 @@ concept UnaryFunction = requires(float f, double d) {
 };
 
 template <UnaryFunction Fn>
-struct unary_op : elementwise_tag {
+struct unary_op : elementwise_tag, shape_preserving {
   using function = Fn;
   static constexpr std::string_view name = Fn::name;
   static std::string attributes()
@@ -58,10 +58,6 @@ struct unary_op : elementwise_tag {
   {
     return Fn::attributes();
   }
-  static constexpr std::size_t rank(std::size_t r) { return r; }
-  template <class X>
-  using shape_source = shape_source_t<X>;
-  static shape infer_shape(input_shapes in) { return in[0]; }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::unary_map<Fn, T>(out, in[0]);
