@@ -8,6 +8,7 @@
 #include "typegrad/ops/matmul.hpp"
 #include "typegrad/ops/reduce.hpp"
 #include "typegrad/ops/softmax.hpp"
+#include "typegrad/ops/spatial_options.hpp"
 #include "typegrad/ops/unary.hpp"
 #include "typegrad/runtime/program.hpp"
 #include "typegrad/tensor.hpp"
