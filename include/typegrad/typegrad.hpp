@@ -6,6 +6,7 @@
 #include "typegrad/ops/arithmetic.hpp"
 #include "typegrad/ops/loss.hpp"
 #include "typegrad/ops/matmul.hpp"
+#include "typegrad/ops/pool.hpp"
 #include "typegrad/ops/reduce.hpp"
 #include "typegrad/ops/softmax.hpp"
 #include "typegrad/ops/spatial_options.hpp"
