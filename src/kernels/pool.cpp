@@ -71,6 +71,13 @@ struct geometry {
   // The input rows along the first ordered dim that item row o0 owns in the backward kernels.
   std::size_t block_begin(std::size_t o0) const { return o0 * stride[0]; }
   std::size_t block_end(std::size_t o0) const { return std::min((o0 + 1) * stride[0], in[0]); }
+  // Windows that tile the input (s == v in every dim) give each input element exactly one
+  // contribution: the backward kernels then write it once instead of zeroing and adding.
+  bool tiles() const {
+    for (std::size_t d = 0; d < dims; ++d)
+      if (stride[d] != window[d]) return false;
+    return true;
+  }
   // The first window along the first ordered dim that reaches row r: o*s + v > r.
   std::size_t first_window_reaching(std::size_t r) const {
     return r + 1 > window[0] ? (r + 1 - window[0] + stride[0] - 1) / stride[0] : 0;
@@ -268,12 +275,13 @@ template <class T>
 void max_pool_backward(view<T> dx, view<const T> g_in, view<const T> x, const pool_window& w) {
   const geometry g(x.shape, g_in.shape, w);
   const std::size_t C = g.channels;
+  const bool tiles = g.tiles();
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* xb = x.data + n * g.in_batch;
     const T* gb = g_in.data + n * g.out_batch;
     T* db = dx.data + n * g.in_batch;
     const std::size_t row_lo = g.block_begin(o0), row_hi = g.block_end(o0);
-    std::fill(db + row_lo * g.in_step[0], db + row_hi * g.in_step[0], T(0));
+    if (!tiles) std::fill(db + row_lo * g.in_step[0], db + row_hi * g.in_step[0], T(0));
     T* best = scratch<T>(2 * C);
     T* k_best = best + C;
     for (std::size_t o = g.first_window_reaching(row_lo); o <= o0; ++o)
@@ -284,7 +292,10 @@ void max_pool_backward(view<T> dx, view<const T> g_in, view<const T> x, const po
           for (std::size_t j = 0; j < count; ++j) {
             T* q = db + off + j * C;
             const T kj = T(k + j);
-            for (std::size_t c = 0; c < C; ++c) q[c] += k_best[c] == kj ? gv[c] : T(0);
+            if (tiles)
+              for (std::size_t c = 0; c < C; ++c) q[c] = k_best[c] == kj ? gv[c] : T(0);
+            else
+              for (std::size_t c = 0; c < C; ++c) q[c] += k_best[c] == kj ? gv[c] : T(0);
           }
         });
       });
@@ -295,11 +306,12 @@ template <class T>
 void avg_pool_transpose(view<T> dx, view<const T> g_in, const pool_window& w) {
   const geometry g(dx.shape, g_in.shape, w);
   const std::size_t C = g.channels;
+  const bool tiles = g.tiles();
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* gb = g_in.data + n * g.out_batch;
     T* db = dx.data + n * g.in_batch;
     const std::size_t row_lo = g.block_begin(o0), row_hi = g.block_end(o0);
-    std::fill(db + row_lo * g.in_step[0], db + row_hi * g.in_step[0], T(0));
+    if (!tiles) std::fill(db + row_lo * g.in_step[0], db + row_hi * g.in_step[0], T(0));
     for (std::size_t o = g.first_window_reaching(row_lo); o <= o0; ++o)
       for_each_output(g, o, [&](std::size_t out_off, const window_box& box) {
         const T* gv = gb + out_off;
@@ -307,7 +319,10 @@ void avg_pool_transpose(view<T> dx, view<const T> g_in, const pool_window& w) {
         for_each_run(g, box, row_lo, row_hi, [&](std::size_t off, std::size_t count, std::size_t) {
           for (std::size_t j = 0; j < count; ++j) {
             T* q = db + off + j * C;
-            for (std::size_t c = 0; c < C; ++c) q[c] += gv[c] * inv;
+            if (tiles)
+              for (std::size_t c = 0; c < C; ++c) q[c] = gv[c] * inv;
+            else
+              for (std::size_t c = 0; c < C; ++c) q[c] += gv[c] * inv;
           }
         });
       });

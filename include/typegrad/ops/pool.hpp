@@ -208,7 +208,7 @@ constexpr auto make_pool(X) {
   using stride = pool_stride_t<Opts...>;
   static_assert(window::fits_dims(X::rank - 2),
                 "max_pool/avg_pool(x, window<...>): give one window value, or one per ordered dim (x.rank - 2)");
-  static_assert(stride::fits_dims(X::rank - 2),
+  static_assert(!window::fits_dims(X::rank - 2) || stride::fits_dims(X::rank - 2),  // one error at a time
                 "max_pool/avg_pool(x, window<...>, stride<...>): give one stride value, or one per ordered dim "
                 "(x.rank - 2)");
   return node<Op<window, stride>, X>{};
