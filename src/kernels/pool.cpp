@@ -22,7 +22,7 @@
 namespace typegrad::kernels {
 
 shape pooled_shape(const shape& x, const pool_window& w) {
-  if (x.rank() != w.dims + 2)
+  if (w.dims == 0 || x.rank() != w.dims + 2)
     throw shape_rule_violation(fmt::format("x {} must have rank {} (batch, {} ordered dims, channels)", x, w.dims + 2,
                                            w.dims));
   shape out = x;
