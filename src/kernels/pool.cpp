@@ -1,0 +1,342 @@
+// Pooling kernels (runtime/pool_kernels.hpp). One task item is (batch n, output row o0 along the
+// first ordered dim). A window is walked as contiguous runs along the last ordered dim; each run
+// is `count` positions of C contiguous channels, and every inner loop runs over the channels, so
+// it vectorizes (channel-last layout).
+//
+// The backward kernels write the input-shaped result in gather form: the item (n, o0) owns the
+// input rows [o0*s0, (o0+1)*s0) (the last item up to the end) and adds the contributions of every
+// window that reaches into them (for s0 < v0, also the earlier windows that overlap), in the
+// windows' row-major order. So each input element is written by one task, in an order that
+// depends only on the shapes: the result does not depend on the thread count.
+#include <algorithm>
+#include <cstddef>
+#include <limits>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "parallel.hpp"
+#include "typegrad/core/errors.hpp"
+#include "typegrad/runtime/pool_kernels.hpp"
+
+namespace typegrad::kernels {
+
+shape pooled_shape(const shape& x, const pool_window& w) {
+  if (w.dims == 0 || x.rank() != w.dims + 2)
+    throw shape_rule_violation(fmt::format("x {} must have rank {} (batch, {} ordered dims, channels)", x, w.dims + 2,
+                                           w.dims));
+  shape out = x;
+  for (std::size_t d = 0; d < w.dims; ++d) {
+    if (x[d + 1] == 0)
+      throw shape_rule_violation(fmt::format("ordered dim {} of x {} has extent 0: there is no window to pool", d, x));
+    out[d + 1] = (x[d + 1] + w.stride[d] - 1) / w.stride[d];
+  }
+  return out;
+}
+
+namespace {
+
+constexpr std::size_t max_dims = max_rank - 2;
+using index_array = std::array<std::size_t, max_dims>;
+
+// Extents and element strides of one call, per ordered dim.
+struct geometry {
+  std::size_t dims = 0, batch = 0, channels = 0;
+  index_array in{}, out{}, window{}, stride{};
+  index_array in_step{}, out_step{};  // elements between neighbours along each ordered dim
+  std::size_t in_batch = 0, out_batch = 0;  // elements per batch item
+
+  geometry(const shape& x, const shape& pooled, const pool_window& w) : dims(w.dims) {
+    batch = x[0];
+    channels = x[x.rank() - 1];
+    const auto xs = x.strides(), os = pooled.strides();
+    for (std::size_t d = 0; d < dims; ++d) {
+      in[d] = x[d + 1];
+      out[d] = pooled[d + 1];
+      window[d] = w.size[d];
+      stride[d] = w.stride[d];
+      in_step[d] = xs[d + 1];
+      out_step[d] = os[d + 1];
+    }
+    in_batch = x.numel() / std::max<std::size_t>(batch, 1);
+    out_batch = pooled.numel() / std::max<std::size_t>(batch, 1);
+  }
+  std::size_t items() const { return batch * out[0]; }
+  // Element operations of one item: every output of the row reads its window's channels.
+  std::size_t item_cost() const {
+    std::size_t c = channels;
+    for (std::size_t d = 0; d < dims; ++d) c *= window[d] * (d ? out[d] : 1);
+    return c;
+  }
+  // The input rows along the first ordered dim that item row o0 owns in the backward kernels.
+  std::size_t block_begin(std::size_t o0) const { return o0 * stride[0]; }
+  std::size_t block_end(std::size_t o0) const { return std::min((o0 + 1) * stride[0], in[0]); }
+  // Windows that tile the input (s == v in every dim) give each input element exactly one
+  // contribution: the backward kernels then write it once instead of zeroing and adding.
+  bool tiles() const {
+    for (std::size_t d = 0; d < dims; ++d)
+      if (stride[d] != window[d]) return false;
+    return true;
+  }
+  // The first window along the first ordered dim that reaches row r: o*s + v > r.
+  std::size_t first_window_reaching(std::size_t r) const {
+    return r + 1 > window[0] ? (r + 1 - window[0] + stride[0] - 1) / stride[0] : 0;
+  }
+};
+
+// One output's clipped window: per ordered dim the input range [lo, hi).
+struct window_box {
+  index_array lo{}, hi{};
+  std::size_t volume(std::size_t dims) const {
+    std::size_t v = 1;
+    for (std::size_t d = 0; d < dims; ++d) v *= hi[d] - lo[d];
+    return v;
+  }
+};
+
+// Calls visit(out_offset, box) for every output of row o0 (all positions along the other ordered
+// dims, row-major); out_offset is relative to the batch item's start.
+template <class F>
+void for_each_output(const geometry& g, std::size_t o0, F&& visit) {
+  index_array o{};
+  o[0] = o0;
+  window_box box;
+  for (std::size_t d = 0; d < g.dims; ++d) {
+    box.lo[d] = o[d] * g.stride[d];
+    box.hi[d] = std::min(box.lo[d] + g.window[d], g.in[d]);
+  }
+  while (true) {
+    std::size_t off = 0;
+    for (std::size_t d = 0; d < g.dims; ++d) off += o[d] * g.out_step[d];
+    visit(off, box);
+    std::size_t d = g.dims;
+    for (; d-- > 1;) {  // odometer over ordered dims 1..D-1
+      if (++o[d] < g.out[d]) {
+        box.lo[d] = o[d] * g.stride[d];
+        box.hi[d] = std::min(box.lo[d] + g.window[d], g.in[d]);
+        break;
+      }
+      o[d] = 0;
+      box.lo[d] = 0;
+      box.hi[d] = std::min(g.window[d], g.in[d]);
+    }
+    if (d == 0) return;  // dims 1..D-1 wrapped around (or D == 1)
+  }
+}
+
+// Calls run(offset, count, k) for the positions of box whose first coordinate lies in
+// [row_lo, row_hi), as contiguous runs along the last ordered dim, in window order. offset is
+// the element offset of the run's first position from the batch item's start, count the run's
+// positions (C elements apart), k the run's first index in the whole box's row-major order.
+template <class F>
+void for_each_run(const geometry& g, const window_box& box, std::size_t row_lo, std::size_t row_hi, F&& run) {
+  const std::size_t last = g.dims - 1;
+  index_array lo = box.lo, hi = box.hi, volume_after{};
+  lo[0] = std::max(lo[0], row_lo);
+  hi[0] = std::min(hi[0], row_hi);
+  std::size_t vol = 1;
+  for (std::size_t d = g.dims; d-- > 0;) {
+    if (lo[d] >= hi[d]) return;
+    volume_after[d] = vol;
+    vol *= box.hi[d] - box.lo[d];
+  }
+  const std::size_t count = hi[last] - lo[last];
+  index_array p = lo;
+  while (true) {
+    std::size_t off = 0, k = 0;
+    for (std::size_t d = 0; d < g.dims; ++d) {
+      off += p[d] * g.in_step[d];
+      k += (p[d] - box.lo[d]) * volume_after[d];
+    }
+    run(off, count, k);
+    std::size_t d = last;
+    for (; d-- > 0;) {  // odometer over ordered dims 0..D-2
+      if (++p[d] < hi[d]) break;
+      p[d] = lo[d];
+    }
+    if (d == std::size_t(-1)) return;  // dims 0..D-2 wrapped around (or D == 1)
+  }
+}
+
+// Per-thread scratch of at least n elements; it only grows, so steady-state runs allocate nothing.
+template <class T>
+T* scratch(std::size_t n) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
+}
+
+constexpr std::size_t all_rows = std::numeric_limits<std::size_t>::max();
+
+// Running argmax over a window's positions: best[c] and k_best[c] (the window-order index, kept
+// as T so that the compare-and-select vectorizes in one element type; exact for windows below
+// 2^24 positions in float).
+template <class T>
+void argmax_window(const geometry& g, const T* xb, const window_box& box, T* best, T* k_best) {
+  const std::size_t C = g.channels;
+  std::fill(best, best + C, -std::numeric_limits<T>::infinity());
+  std::fill(k_best, k_best + C, T(0));
+  for_each_run(g, box, 0, all_rows, [&](std::size_t off, std::size_t count, std::size_t k) {
+    for (std::size_t j = 0; j < count; ++j) {
+      const T* p = xb + off + j * C;
+      const T kj = T(k + j);
+      for (std::size_t c = 0; c < C; ++c) {
+        const bool more = p[c] > best[c];
+        best[c] = more ? p[c] : best[c];
+        k_best[c] = more ? kj : k_best[c];
+      }
+    }
+  });
+}
+
+template <class T, class Body>
+void for_each_item(const geometry& g, Body&& body) {
+  const std::size_t rows = g.out[0];
+  parallel_chunks(g.items(), g.item_cost(), [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t item = lo; item < hi; ++item) body(item / rows, item % rows);
+  });
+}
+
+}  // namespace
+
+template <class T>
+void max_pool(view<T> out, view<const T> x, const pool_window& w) {
+  const geometry g(x.shape, out.shape, w);
+  const std::size_t C = g.channels;
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* xb = x.data + n * g.in_batch;
+    T* ob = out.data + n * g.out_batch;
+    for_each_output(g, o0, [&](std::size_t out_off, const window_box& box) {
+      T* acc = ob + out_off;
+      std::fill(acc, acc + C, -std::numeric_limits<T>::infinity());
+      for_each_run(g, box, 0, all_rows, [&](std::size_t off, std::size_t count, std::size_t) {
+        for (std::size_t j = 0; j < count; ++j) {
+          const T* p = xb + off + j * C;
+          for (std::size_t c = 0; c < C; ++c) acc[c] = p[c] > acc[c] ? p[c] : acc[c];
+        }
+      });
+    });
+  });
+}
+
+template <class T>
+void avg_pool(view<T> out, view<const T> x, const pool_window& w) {
+  const geometry g(x.shape, out.shape, w);
+  const std::size_t C = g.channels;
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* xb = x.data + n * g.in_batch;
+    T* ob = out.data + n * g.out_batch;
+    for_each_output(g, o0, [&](std::size_t out_off, const window_box& box) {
+      T* acc = ob + out_off;
+      std::fill(acc, acc + C, T(0));
+      for_each_run(g, box, 0, all_rows, [&](std::size_t off, std::size_t count, std::size_t) {
+        for (std::size_t j = 0; j < count; ++j) {
+          const T* p = xb + off + j * C;
+          for (std::size_t c = 0; c < C; ++c) acc[c] += p[c];
+        }
+      });
+      const T inv = T(1) / T(box.volume(g.dims));
+      for (std::size_t c = 0; c < C; ++c) acc[c] *= inv;
+    });
+  });
+}
+
+template <class T>
+void max_pool_gather(view<T> out, view<const T> h, view<const T> x, const pool_window& w) {
+  const geometry g(x.shape, out.shape, w);
+  const std::size_t C = g.channels;
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* xb = x.data + n * g.in_batch;
+    const T* hb = h.data + n * g.in_batch;
+    T* ob = out.data + n * g.out_batch;
+    T* best = scratch<T>(C);
+    for_each_output(g, o0, [&](std::size_t out_off, const window_box& box) {
+      T* picked = ob + out_off;
+      std::fill(best, best + C, -std::numeric_limits<T>::infinity());
+      bool first = true;
+      for_each_run(g, box, 0, all_rows, [&](std::size_t off, std::size_t count, std::size_t) {
+        if (first) std::copy(hb + off, hb + off + C, picked);  // the argmax when nothing exceeds -inf
+        first = false;
+        for (std::size_t j = 0; j < count; ++j) {
+          const T* p = xb + off + j * C;
+          const T* q = hb + off + j * C;
+          for (std::size_t c = 0; c < C; ++c) {
+            const bool more = p[c] > best[c];
+            best[c] = more ? p[c] : best[c];
+            picked[c] = more ? q[c] : picked[c];
+          }
+        }
+      });
+    });
+  });
+}
+
+template <class T>
+void max_pool_backward(view<T> dx, view<const T> g_in, view<const T> x, const pool_window& w) {
+  const geometry g(x.shape, g_in.shape, w);
+  const std::size_t C = g.channels;
+  const bool tiles = g.tiles();
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* xb = x.data + n * g.in_batch;
+    const T* gb = g_in.data + n * g.out_batch;
+    T* db = dx.data + n * g.in_batch;
+    const std::size_t row_lo = g.block_begin(o0), row_hi = g.block_end(o0);
+    if (!tiles) std::fill(db + row_lo * g.in_step[0], db + row_hi * g.in_step[0], T(0));
+    T* best = scratch<T>(2 * C);
+    T* k_best = best + C;
+    for (std::size_t o = g.first_window_reaching(row_lo); o <= o0; ++o)
+      for_each_output(g, o, [&](std::size_t out_off, const window_box& box) {
+        argmax_window(g, xb, box, best, k_best);
+        const T* gv = gb + out_off;
+        for_each_run(g, box, row_lo, row_hi, [&](std::size_t off, std::size_t count, std::size_t k) {
+          for (std::size_t j = 0; j < count; ++j) {
+            T* q = db + off + j * C;
+            const T kj = T(k + j);
+            if (tiles)
+              for (std::size_t c = 0; c < C; ++c) q[c] = k_best[c] == kj ? gv[c] : T(0);
+            else
+              for (std::size_t c = 0; c < C; ++c) q[c] += k_best[c] == kj ? gv[c] : T(0);
+          }
+        });
+      });
+  });
+}
+
+template <class T>
+void avg_pool_transpose(view<T> dx, view<const T> g_in, const pool_window& w) {
+  const geometry g(dx.shape, g_in.shape, w);
+  const std::size_t C = g.channels;
+  const bool tiles = g.tiles();
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* gb = g_in.data + n * g.out_batch;
+    T* db = dx.data + n * g.in_batch;
+    const std::size_t row_lo = g.block_begin(o0), row_hi = g.block_end(o0);
+    if (!tiles) std::fill(db + row_lo * g.in_step[0], db + row_hi * g.in_step[0], T(0));
+    for (std::size_t o = g.first_window_reaching(row_lo); o <= o0; ++o)
+      for_each_output(g, o, [&](std::size_t out_off, const window_box& box) {
+        const T* gv = gb + out_off;
+        const T inv = T(1) / T(box.volume(g.dims));
+        for_each_run(g, box, row_lo, row_hi, [&](std::size_t off, std::size_t count, std::size_t) {
+          for (std::size_t j = 0; j < count; ++j) {
+            T* q = db + off + j * C;
+            if (tiles)
+              for (std::size_t c = 0; c < C; ++c) q[c] = gv[c] * inv;
+            else
+              for (std::size_t c = 0; c < C; ++c) q[c] += gv[c] * inv;
+          }
+        });
+      });
+  });
+}
+
+#define TYPEGRAD_INSTANTIATE(T)                                                                   \
+  template void max_pool<T>(view<T>, view<const T>, const pool_window&);                          \
+  template void avg_pool<T>(view<T>, view<const T>, const pool_window&);                          \
+  template void max_pool_gather<T>(view<T>, view<const T>, view<const T>, const pool_window&);    \
+  template void max_pool_backward<T>(view<T>, view<const T>, view<const T>, const pool_window&);  \
+  template void avg_pool_transpose<T>(view<T>, view<const T>, const pool_window&);
+TYPEGRAD_INSTANTIATE(float)
+TYPEGRAD_INSTANTIATE(double)
+#undef TYPEGRAD_INSTANTIATE
+
+}  // namespace typegrad::kernels

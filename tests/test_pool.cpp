@@ -1,0 +1,292 @@
+// Pooling: printing, hand-computed values (clipped windows, the in-range divisor, the first-max
+// rule), the kernels against the naive reference on random configurations, determinism, global
+// pools and errors. Gradients by finite differences: test_pool_gradients.cpp.
+#define BOOST_TEST_MODULE pool
+#include <boost/test/unit_test.hpp>
+
+#include <typegrad/runtime/pool_kernels.hpp>
+#include <typegrad/typegrad.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "reference/pool.hpp"
+#include "support.hpp"
+
+using namespace typegrad;
+namespace tt = boost::test_tools;
+
+namespace {
+constexpr var<"s", 3> s;  // (N, L, C)
+constexpr var<"x", 4> x;  // (N, H, W, C)
+constexpr var<"r", 4> r;
+constexpr var<"r3", 3> r3;
+
+using test_support::cast;
+using test_support::random_uniform;
+using test_support::values;
+
+std::string shape_error_message(auto& prog) {
+  try {
+    prog.run();
+  } catch (const shape_error& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    return e.what();
+  }
+  BOOST_FAIL("expected a shape_error");
+  return {};
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(pools_print) {
+  BOOST_TEST(to_string(max_pool(x, window<2>, stride<2>)) == "max_pool[window=2, stride=2](x)");
+  BOOST_TEST(to_string(max_pool(x, window<2>)) == "max_pool[window=2, stride=2](x)");  // stride = window
+  BOOST_TEST(to_string(avg_pool(x, stride<1, 2>, window<3, 2>)) == "avg_pool[window=(3, 2), stride=(1, 2)](x)");
+  BOOST_TEST(to_string(global_avg_pool(x)) == "mean[axes=(1, 2)](x)");
+  BOOST_TEST(to_string(global_max_pool(s)) == "max[axes=(1)](s)");
+  // The default stride is the window's: the same node.
+  static_assert(std::is_same_v<decltype(max_pool(x, window<2>)), decltype(max_pool(x, window<2>, stride<2>))>);
+  // The gradients are the backward ops of the families, applied to the adjoint and x.
+  const auto dmax = to_string(grad(sum(max_pool(x, window<3>, stride<2>) * r3), x));
+  const auto davg = to_string(grad(sum(avg_pool(x, window<2>) * r3), x));
+  BOOST_TEST(dmax.starts_with("max_pool_backward[window=3, stride=2]("));
+  BOOST_TEST(dmax.ends_with(", x)"));
+  BOOST_TEST(davg.starts_with("avg_pool_transpose[window=2, stride=2]("));
+  BOOST_TEST(davg.ends_with(", x)"));
+}
+
+// The seed's sequence X = (1, -3, 4, 4, 2), one batch item, one channel.
+BOOST_AUTO_TEST_CASE(one_dim_by_hand) {
+  tensor<double, 3> xv({1, 5, 1}, {1, -3, 4, 4, 2});
+  auto m2 = max_pool(s, window<2>);
+  auto a2 = avg_pool(s, window<2>);
+  auto m3 = max_pool(s, window<3>, stride<2>);
+  auto a3 = avg_pool(s, window<3>, stride<2>);
+  auto a3s3 = avg_pool(s, window<2>, stride<3>);  // s > v: input 2 is in no window
+  auto prog = compile<double>(m2, a2, m3, a3, a3s3);
+  prog.bind(s, xv).run();
+  // 2/2: windows {1, -3}, {4, 4}, {2} (clipped: the last one holds one input).
+  BOOST_TEST(values(prog.value(m2)) == (std::vector<double>{1, 4, 2}), tt::per_element());
+  BOOST_TEST(values(prog.value(a2)) == (std::vector<double>{-1, 4, 2}), tt::per_element());
+  // 3/2: windows {1, -3, 4}, {4, 4, 2}, {2}: the average divides by 3, 3 and 1 (in range), not by 3.
+  BOOST_TEST(values(prog.value(m3)) == (std::vector<double>{4, 4, 2}), tt::per_element());
+  BOOST_TEST(values(prog.value(a3)) == (std::vector<double>{2.0 / 3, 10.0 / 3, 2}),
+             tt::tolerance(1e-15) << tt::per_element());
+  // 2/3: windows {1, -3}, {4, 2}.
+  BOOST_TEST(values(prog.value(a3s3)) == (std::vector<double>{-1, 3}), tt::per_element());
+}
+
+// Gradients by hand, 1-d, window 3 stride 2 (overlapping): argmax of {1, -3, 4} is position 2;
+// {4, 4, 2} ties, and the first maximum in window order, position 2 again, takes it. So position
+// 2 receives g0 + g1 (the overlapping windows add up), and the clipped {2} sends g2 to position 4.
+// The average spreads g0/3, g1/3 and g2/1.
+BOOST_AUTO_TEST_CASE(one_dim_gradients_by_hand) {
+  tensor<double, 3> xv({1, 5, 1}, {1, -3, 4, 4, 2});
+  tensor<double, 3> gv({1, 3, 1}, {10, 100, 1000});
+  auto fm = sum(max_pool(s, window<3>, stride<2>) * r3);
+  auto fa = sum(avg_pool(s, window<3>, stride<2>) * r3);
+  auto pm = compile<double>(fm, wrt(s));
+  auto pa = compile<double>(fa, wrt(s));
+  pm.bind(s, xv).bind(r3, gv).run();
+  pa.bind(s, xv).bind(r3, gv).run();
+  BOOST_TEST(values(pm.gradient(s)) == (std::vector<double>{0, 0, 110, 0, 1000}), tt::per_element());
+  const double a = 10.0 / 3, b = 100.0 / 3;
+  BOOST_TEST(values(pa.gradient(s)) == (std::vector<double>{a, a, a + b, b, b + 1000}),
+             tt::tolerance(1e-14) << tt::per_element());
+}
+
+// 2-d, 3x3 inputs with two channels and window 2: the last row and column of windows are clipped
+// (2x2, 2x1, 1x2, 1x1 in-range inputs).
+BOOST_AUTO_TEST_CASE(two_dims_clipped_by_hand) {
+  // channel 0: 1..9 row-major; channel 1: its negation.
+  tensor<float, 4> xv({1, 3, 3, 2});
+  for (int i = 0; i < 9; ++i) {
+    xv[2 * i] = float(i + 1);
+    xv[2 * i + 1] = -float(i + 1);
+  }
+  auto m = max_pool(x, window<2>);
+  auto a = avg_pool(x, window<2>);
+  auto prog = compile<float>(m, a);
+  prog.bind(x, xv).run();
+  // Windows: {1,2,4,5}, {3,6}, {7,8}, {9}.
+  BOOST_TEST(prog.value(m).shape == (shape{1, 2, 2, 2}));
+  BOOST_TEST(values(prog.value(m)) == (std::vector<float>{5, -1, 6, -3, 8, -7, 9, -9}), tt::per_element());
+  BOOST_TEST(values(prog.value(a)) == (std::vector<float>{3, -3, 4.5f, -4.5f, 7.5f, -7.5f, 9, -9}),
+             tt::per_element());
+}
+
+// ---- the kernels against the naive reference ---------------------------------------------------
+
+namespace {
+struct random_config {
+  shape x;
+  kernels::pool_window w;
+  reference::pool_config ref;
+};
+
+// D ordered dims of extents 1..7, windows 1..3 and strides 1..3 drawn per dim (so s < v, s = v
+// and s > v all occur), batch 1..3, channels 1..5 (odd counts leave vector remainders).
+random_config draw_config(std::size_t dims, std::mt19937& rng) {
+  auto pick = [&](std::size_t lo, std::size_t hi) { return std::uniform_int_distribution<std::size_t>(lo, hi)(rng); };
+  random_config cfg;
+  cfg.x.push_back(pick(1, 3));
+  for (std::size_t d = 0; d < dims; ++d) cfg.x.push_back(pick(1, 7));
+  cfg.x.push_back(pick(1, 5));
+  cfg.w.dims = dims;
+  for (std::size_t d = 0; d < dims; ++d) {
+    cfg.w.size[d] = pick(1, 3);
+    cfg.w.stride[d] = pick(1, 3);
+    cfg.ref.window.push_back(cfg.w.size[d]);
+    cfg.ref.stride.push_back(cfg.w.stride[d]);
+  }
+  return cfg;
+}
+
+// Largest |a - b|: the kernels and the reference sum in different precisions and orders.
+template <class T>
+double max_abs_diff(const std::vector<T>& a, const std::vector<T>& b) {
+  BOOST_REQUIRE(a.size() == b.size());
+  double w = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) w = std::max(w, std::abs(double(a[i]) - double(b[i])));
+  return w;
+}
+
+std::vector<double> random_values(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-1, 1);
+  std::vector<double> v(n);
+  for (auto& e : v) e = u(rng);
+  return v;
+}
+
+template <class T>
+void check_kernels_against_reference(std::size_t dims) {
+  std::mt19937 rng(unsigned(100 + dims));
+  // Values in [-1, 1]; a sum of at most 27 window terms (or 27 overlapping windows' g) is off by
+  // a few eps of its terms' magnitudes.
+  const double tol = 32 * std::numeric_limits<T>::epsilon();
+  for (int trial = 0; trial < 60; ++trial) {
+    const auto cfg = draw_config(dims, rng);
+    const shape pooled = kernels::pooled_shape(cfg.x, cfg.w);
+    BOOST_TEST(pooled == reference::pooled_shape(cfg.x, cfg.ref));
+    // Distinct random values (ties have probability 0), in T.
+    auto to_t = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
+    const auto xs = to_t(random_values(cfg.x.numel(), trial));
+    const auto hs = to_t(random_values(cfg.x.numel(), 1000 + trial));
+    const auto gs = to_t(random_values(pooled.numel(), 2000 + trial));
+    const view<const T> xv{xs.data(), cfg.x}, hv{hs.data(), cfg.x}, gv{gs.data(), pooled};
+    const std::string what = fmt::format("x {} window ({}) stride ({})", cfg.x, fmt::join(cfg.ref.window, ", "),
+                                         fmt::join(cfg.ref.stride, ", "));
+
+    std::vector<T> out(pooled.numel()), dx(cfg.x.numel());
+    kernels::max_pool<T>({out.data(), pooled}, xv, cfg.w);
+    BOOST_TEST(out == reference::max_pool<T>(xv, cfg.ref), what << " max_pool" << tt::per_element());
+    kernels::max_pool_gather<T>({out.data(), pooled}, hv, xv, cfg.w);
+    BOOST_TEST(out == reference::max_pool_gather<T>(hv, xv, cfg.ref), what << " gather" << tt::per_element());
+    kernels::avg_pool<T>({out.data(), pooled}, xv, cfg.w);
+    BOOST_TEST(max_abs_diff(out, reference::avg_pool<T>(xv, cfg.ref)) <= tol, what << " avg_pool");
+    // Scratch garbage in dx must be overwritten, not accumulated into.
+    std::fill(dx.begin(), dx.end(), T(7));
+    kernels::max_pool_backward<T>({dx.data(), cfg.x}, gv, xv, cfg.w);
+    BOOST_TEST(max_abs_diff(dx, reference::max_pool_backward<T>(gs, xv, cfg.ref)) <= tol, what << " max_pool_backward");
+    std::fill(dx.begin(), dx.end(), T(7));
+    kernels::avg_pool_transpose<T>({dx.data(), cfg.x}, gv, cfg.w);
+    BOOST_TEST(max_abs_diff(dx, reference::avg_pool_transpose<T>(gs, cfg.x, cfg.ref)) <= tol,
+               what << " avg_pool_transpose");
+  }
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(kernels_match_reference_1d) {
+  check_kernels_against_reference<float>(1);
+  check_kernels_against_reference<double>(1);
+}
+BOOST_AUTO_TEST_CASE(kernels_match_reference_2d) {
+  check_kernels_against_reference<float>(2);
+  check_kernels_against_reference<double>(2);
+}
+BOOST_AUTO_TEST_CASE(kernels_match_reference_3d) {
+  check_kernels_against_reference<float>(3);
+  check_kernels_against_reference<double>(3);
+}
+
+// Through programs, with per-dim options, against the reference.
+BOOST_AUTO_TEST_CASE(program_matches_reference_per_dim_options) {
+  const auto xv = cast<float>(random_uniform<4>({2, 7, 6, 3}, 5));
+  auto m = max_pool(x, window<3, 2>, stride<2, 1>);
+  auto a = avg_pool(x, window<1, 3>, stride<3, 2>);
+  auto prog = compile<float>(m, a);
+  prog.bind(x, xv).run();
+  BOOST_TEST(values(prog.value(m)) == reference::max_pool<float>(xv.as_view(), {{3, 2}, {2, 1}}), tt::per_element());
+  BOOST_TEST(prog.value(a).shape == (shape{2, 3, 3, 3}));
+  BOOST_TEST(max_abs_diff(values(prog.value(a)), reference::avg_pool<float>(xv.as_view(), {{1, 3}, {3, 2}})) <= 1e-6);
+}
+
+// Forward and backward kernels are cut into many tasks here; one thread must give the same bits.
+BOOST_AUTO_TEST_CASE(parallel_matches_one_thread_bitwise) {
+  const auto xv = cast<float>(random_uniform<4>({4, 33, 31, 16}, 11));
+  const auto rv = cast<float>(random_uniform<4>({4, 17, 11, 16}, 12));
+  auto m = max_pool(x, window<3>, stride<2, 3>);
+  auto a = avg_pool(x, window<3>, stride<2, 3>);
+  auto prog = compile<float>(sum((m + a) * r), m, a, wrt(x));
+  prog.bind(x, xv).bind(r, rv);
+  prog.set_threads(1).run();
+  const auto m1 = values(prog.value(m)), a1 = values(prog.value(a)), g1 = values(prog.gradient(x));
+  prog.set_threads(0).run();
+  BOOST_TEST((values(prog.value(m)) == m1));
+  BOOST_TEST((values(prog.value(a)) == a1));
+  BOOST_TEST((values(prog.gradient(x)) == g1));
+}
+
+BOOST_AUTO_TEST_CASE(global_pools) {
+  const auto sv = random_uniform<3>({2, 5, 3}, 21);
+  auto ga = global_avg_pool(s);
+  auto gm = global_max_pool(s);
+  auto prog = compile<double>(ga, gm);
+  prog.bind(s, sv).run();
+  BOOST_TEST(prog.value(ga).shape == (shape{2, 3}));
+  std::vector<double> mean(6, 0), mx(6, -1e300);
+  for (std::size_t n = 0; n < 2; ++n)
+    for (std::size_t l = 0; l < 5; ++l)
+      for (std::size_t c = 0; c < 3; ++c) {
+        mean[n * 3 + c] += sv(n, l, c) / 5;
+        mx[n * 3 + c] = std::max(mx[n * 3 + c], sv(n, l, c));
+      }
+  BOOST_TEST(values(prog.value(ga)) == mean, tt::tolerance(1e-14) << tt::per_element());
+  BOOST_TEST(values(prog.value(gm)) == mx, tt::per_element());
+  // A global pool is the full-window pool.
+  const auto xv = random_uniform<4>({2, 3, 4, 2}, 22);
+  auto full = compile<double>(global_avg_pool(x), avg_pool(x, window<3, 4>), global_max_pool(x),
+                              max_pool(x, window<3, 4>));
+  full.bind(x, xv).run();
+  BOOST_TEST(values(full.value(global_avg_pool(x))) == values(full.value(avg_pool(x, window<3, 4>))),
+             tt::tolerance(1e-14) << tt::per_element());
+  BOOST_TEST(values(full.value(global_max_pool(x))) == values(full.value(max_pool(x, window<3, 4>))),
+             tt::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(shape_errors_name_the_op) {
+  {  // an ordered dim of extent 0 has no window to pool
+    auto prog = compile<float>(max_pool(x, window<2>));
+    tensor<float, 4> xv({2, 0, 4, 3});
+    prog.bind(x, xv);
+    auto msg = shape_error_message(prog);
+    BOOST_TEST(msg.find("max_pool") != std::string::npos);
+    BOOST_TEST(msg.find("ordered dim 0 of x (2, 0, 4, 3) has extent 0") != std::string::npos);
+  }
+  {  // the backward ops check that the adjoint has the pooled shape
+    constexpr var<"g", 4> g;
+    auto back = node<max_pool_backward_op<window_t<2>, stride_t<2>>, var<"g", 4>, var<"x", 4>>{};
+    auto prog = compile<float>(back);
+    tensor<float, 4> xv({1, 5, 4, 3}), gv({1, 2, 2, 3});
+    prog.bind(x, xv).bind(g, gv);
+    auto msg = shape_error_message(prog);
+    BOOST_TEST(msg.find("max_pool_backward") != std::string::npos);
+    BOOST_TEST(msg.find("the adjoint's shape (1, 2, 2, 3) is not the pooled shape (1, 3, 2, 3) of x (1, 5, 4, 3)") !=
+               std::string::npos);
+  }
+}
