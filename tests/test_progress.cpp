@@ -94,6 +94,15 @@ BOOST_AUTO_TEST_CASE(modes) {
     BOOST_TEST(text.find("\repoch 1/1  loss 0.5000  (") != std::string::npos, text);
     BOOST_TEST(text.back() == '\n');
   }
+  {
+    captured out;  // clear() blanks the bar's line and returns to its start
+    progress p(progress_mode::bar, 1, 2, out.f);
+    p.start_epoch(0);
+    p.clear();
+    const auto text = out.text();
+    const auto first = text.substr(0, text.find('\r', 1));
+    BOOST_TEST(text == first + "\r" + std::string(first.size() - 1, ' ') + "\r");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(accuracy_and_means) {

@@ -91,4 +91,11 @@ void progress::end_epoch(std::string_view summary) {
   std::fflush(out_);
 }
 
+void progress::clear() {
+  if (mode_ != progress_mode::bar || drawn_width_ == 0) return;
+  fmt::print(out_, "\r{:<{}}\r", "", drawn_width_);
+  drawn_width_ = 0;
+  std::fflush(out_);
+}
+
 }  // namespace typegrad::train

@@ -49,6 +49,8 @@ class progress {
   void update(double loss, std::size_t samples);
   // Ends the epoch: clears the bar and prints "epoch e/E  loss ...  <summary>  (s seconds)".
   void end_epoch(std::string_view summary = {});
+  // Erases the bar (bar mode only), for a caller that prints its own summary elsewhere.
+  void clear();
 
   progress_state state() const;
   double epoch_seconds() const;
