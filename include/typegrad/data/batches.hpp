@@ -20,9 +20,12 @@
 // partial last batch); filling a batch allocates nothing. A batch's tensors are overwritten by the
 // next fill: bind them again each step (binding is cheap; the program re-plans only when the
 // shape changes, i.e. around a partial last batch).
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <stdexcept>
 #include <optional>
 #include <vector>
 

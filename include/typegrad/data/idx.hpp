@@ -18,6 +18,7 @@
 // The data set keeps the pixels as bytes (a quarter of the memory of floats: 47 MB instead of
 // 188 MB for Fashion-MNIST's training set) and normalises them when a batch is filled
 // (data/batches.hpp) or when a float tensor of all of them is asked for (images<T, R>()).
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
