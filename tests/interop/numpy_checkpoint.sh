@@ -4,9 +4,9 @@
 #   numpy_checkpoint.sh <checkpoint_tool> <numpy_checkpoint.py> <scratch dir>
 set -eu
 tool=$1 script=$2 dir=$3
-python=/usr/bin/python3
+python=${TYPEGRAD_PYTHON:-/usr/bin/python3}  # overridable, e.g. to check the skip path
 if [ ! -x "$python" ] || ! "$python" -c 'import numpy' 2>/dev/null; then
-  echo "skipped: needs /usr/bin/python3 with numpy (apt-get install python3-numpy)"
+  echo "skipped: needs $python with numpy (apt-get install python3-numpy)"
   exit 77
 fi
 mkdir -p "$dir"
