@@ -9,6 +9,11 @@ packages=(
   libfmt-dev                           # printing of expressions, tensors and errors
   libtbb-dev                           # the scheduler: flow graph and parallel loops
   libopenblas-serial-dev               # BLAS for matmul/conv; serial, so TBB owns the threads
+  zlib1g-dev                           # gzip-compressed IDX files (MNIST, Fashion-MNIST)
+  nlohmann-json3-dev                   # safetensors checkpoint headers (JSON)
+  libboost-program-options-dev         # command-line options of the training examples
+  dataset-fashion-mnist                # the real data for the examples and one loader test
+  python3-numpy                        # the test that NumPy reads our checkpoints
 )
 
 missing=()

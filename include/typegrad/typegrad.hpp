@@ -1,5 +1,6 @@
 #pragma once
 // typegrad: symbolic reverse-mode automatic differentiation over compile-time expression graphs.
+// The training tools (data, parameters, optimizers, checkpoints, ...) are in typegrad/train.hpp.
 #include "typegrad/core/expression.hpp"
 #include "typegrad/core/grad.hpp"
 #include "typegrad/core/graph.hpp"

@@ -26,6 +26,19 @@ struct value_error : error {
   using error::error;
 };
 
+// A file could not be opened, read or written (missing, permission, disk full). The message names
+// the file and the operation.
+struct io_error : error {
+  using error::error;
+};
+
+// A file's content is malformed or does not fit what it is loaded into (bad magic, truncated,
+// corrupt header, count/dtype/shape mismatch). The message names the file and, where there is
+// one, the tensor or field.
+struct data_error : error {
+  using error::error;
+};
+
 // Thrown by an op's shape rule with the bare reason; the runtime rethrows it as shape_error
 // with the op, its arguments (leaf names) and their shapes.
 struct shape_rule_violation : std::invalid_argument {
