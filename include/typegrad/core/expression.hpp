@@ -16,8 +16,13 @@ namespace typegrad {
 struct expression_base {};
 
 // Anything that can appear in a graph: a var, a constant or an op node.
+//
+// Type traits on expressions are concepts or compiler builtins (__is_same, __is_base_of), never
+// variable templates such as std::is_same_v: each variable template instantiated for a node is a
+// symbol whose mangled name spells out the node's whole subgraph, and GCC mangles all of them;
+// with one per node and trait that grew quadratically with depth (docs/compile-time.md).
 template <class E>
-concept Expression = std::derived_from<E, expression_base> && std::is_empty_v<E>;
+concept Expression = __is_base_of(expression_base, E) && __is_empty(E);
 
 // A named input of rank Rank (rank 0 = a runtime scalar). Bound to a tensor when a program runs.
 template <fixed_string Name, std::size_t Rank>
@@ -45,10 +50,18 @@ template <class E> struct nodes_of;
 }
 template <class E> struct shape_source;
 
+namespace detail {
+// A node's rank lives in a small shared base: a static member of node<...> itself would be a
+// symbol named after the node's whole subgraph (see the symbol rule in graph.hpp).
+template <std::size_t Rank>
+struct ranked {
+  static constexpr std::size_t rank = Rank;
+};
+}  // namespace detail
+
 template <class Op, Expression... Args>
-struct node : expression_base {
+struct node : expression_base, detail::ranked<Op::rank(Args::rank...)> {
   using op = Op;
-  static constexpr std::size_t rank = Op::rank(Args::rank...);
   // Computed as soon as the node type is formed. Expressions are built bottom-up, so every
   // argument's traits already exist and the type-level traversals recurse one level at a time
   // instead of through the whole graph (which would hit the compiler's template depth limit).
@@ -61,14 +74,14 @@ struct no_adjoint {};
 
 template <class E> struct is_var : std::false_type {};
 template <fixed_string N, std::size_t R> struct is_var<var<N, R>> : std::true_type {};
-template <class E> inline constexpr bool is_var_v = is_var<E>::value;
+template <class E> concept is_var_v = is_var<E>::value;
 
 template <class E> struct is_constant : std::false_type {};
 template <double V> struct is_constant<constant<V>> : std::true_type {};
-template <class E> inline constexpr bool is_constant_v = is_constant<E>::value;
+template <class E> concept is_constant_v = is_constant<E>::value;
 
 template <class E, double V>
-inline constexpr bool is_constant_value_v = std::is_same_v<E, constant<V>>;
+concept is_constant_value_v = __is_same(E, constant<V>);
 
 // Leaf = var or constant; the concept user-facing "wrt(...)" arguments must satisfy.
 template <class E>
@@ -90,11 +103,10 @@ template <class Op, class... Args>
   requires requires { typename Op::template shape_source<Args...>; }
 struct shape_source<node<Op, Args...>> {
   using declared = typename Op::template shape_source<Args...>;
-  using type = std::conditional_t<std::is_void_v<declared>, node<Op, Args...>, declared>;
+  using type = std::conditional_t<__is_same(declared, void), node<Op, Args...>, declared>;
 };
 template <class A, class B>
-inline constexpr bool same_shape_v =
-    (A::rank == 0 && B::rank == 0) || std::is_same_v<shape_source_t<A>, shape_source_t<B>>;
+concept same_shape_v = (A::rank == 0 && B::rank == 0) || __is_same(shape_source_t<A>, shape_source_t<B>);
 
 // ---- printing ------------------------------------------------------------------------------
 // Every node prints itself: conv[same, stride=2](relu(x), w), x * y + 1, sum[axes=(0)](x).

@@ -35,8 +35,7 @@ struct contribution<Root, node<Op, Args...>, I> {
   // elementwise vjp is then fitted to that shape by expansion. For a broadcast argument,
   // sum_to(g, arg) would not count the broadcast copies (d sum(s + x)/ds for a scalar s), and
   // non-elementwise ops always need it, so those get the adjoint expanded to the op's shape.
-  static constexpr bool pass_as_is =
-      accepts_broadcast_adjoint_v<Op> && same_shape_v<std::tuple_element_t<I, std::tuple<Args...>>, P>;
+  // (No static data members here: see the symbol rule in graph.hpp.)
   template <bool Zero, bool AsIs, class Gin> struct apply {
     using type = decltype(Op::template vjp<I>(Gin{}, P{}, Args{}...));
   };
@@ -46,7 +45,10 @@ struct contribution<Root, node<Op, Args...>, I> {
   template <bool AsIs, class Gin> struct apply<true, AsIs, Gin> {
     using type = no_adjoint;
   };
-  using type = typename apply<std::is_same_v<G, no_adjoint>, pass_as_is, G>::type;
+  using type = typename apply<__is_same(G, no_adjoint),
+                              accepts_broadcast_adjoint_v<Op> &&
+                                  same_shape_v<std::tuple_element_t<I, std::tuple<Args...>>, P>,
+                              G>::type;
 };
 
 template <class Root>
@@ -59,46 +61,41 @@ struct graph_of {
 template <class Root, class X>
 struct adjoint {
   using G = graph_of<Root>;
-  static constexpr std::size_t x = G::edges::template position_of<X>;
-  static constexpr std::size_t reads = [] {
-    std::size_t n = 0;
-    for (auto& e : G::edges::edges) n += e.arg == x;
-    return n;
-  }();
-  static constexpr std::array<graph::edge, reads> readers = [] {
-    std::array<graph::edge, reads> r{};
-    std::size_t n = 0;
-    for (auto& e : G::edges::edges)
-      if (e.arg == x) r[n++] = e;
-    return r;
-  }();
-  template <class Seq> struct sum_readers;
-  template <std::size_t... K>
-  struct sum_readers<std::index_sequence<K...>> {
+  using E = typename G::edges;
+  template <std::size_t First, class Seq> struct sum_readers;
+  template <std::size_t First, std::size_t... K>
+  struct sum_readers<First, std::index_sequence<K...>> {
     using type = decltype((no_adjoint{} + ... +
-                           typename contribution<Root, typename G::edges::template at<readers[K].consumer>,
-                                                 readers[K].slot>::type{}));
+                           typename contribution<Root, typename E::template at<E::readers.by_arg[First + K].consumer>,
+                                                 E::readers.by_arg[First + K].slot>::type{}));
   };
-  using type = std::conditional_t<std::is_same_v<Root, X>, constant<1.0>,
-                                  typename sum_readers<std::make_index_sequence<reads>>::type>;
+  template <std::size_t Position>
+  using sum_of_readers = typename sum_readers<E::readers.begin[Position],
+                                              std::make_index_sequence<E::readers.begin[Position + 1] -
+                                                                       E::readers.begin[Position]>>::type;
+  using type = std::conditional_t<__is_same(Root, X), constant<1.0>, sum_of_readers<E::template position<X>::value>>;
 };
 
 // Instantiating the adjoints from the root downwards keeps the compiler's instantiation depth
 // bounded by a constant instead of by the depth of the graph: when a node's adjoint is needed,
 // its consumers' adjoints already exist. Only nodes on a path from a requested variable to the
 // root are visited (found by a constexpr pass over the edges).
+template <std::size_t N, std::size_t E, std::size_t V>
+consteval std::array<bool, N> on_paths_from(const std::array<graph::edge, E>& edges,
+                                            const std::array<std::size_t, V>& from) {
+  std::array<bool, N> need{};
+  for (auto v : from)
+    if (v < N) need[v] = true;  // v == N: f does not depend on that x
+  for (const auto& e : edges)  // edges are in topological order of their consumers
+    if (need[e.arg]) need[e.consumer] = true;
+  return need;
+}
 template <class Root, class... Xs>
 struct warm_adjoints {
   using G = graph_of<Root>;
   static constexpr std::size_t n = G::nodes::size;
-  static constexpr std::array<bool, n> needed = [] {
-    std::array<bool, n> need{};
-    for (auto v : {G::edges::template position_of<Xs>...})
-      if (v < n) need[v] = true;  // v == n: f does not depend on that x
-    for (auto& e : G::edges::edges)  // edges are in topological order of their consumers
-      if (need[e.arg]) need[e.consumer] = true;
-    return need;
-  }();
+  static constexpr std::array<bool, n> needed =
+      on_paths_from<n>(G::edges::edges, std::array<std::size_t, sizeof...(Xs)>{G::edges::template position<Xs>::value...});
   // Pure class templates (no constexpr functions or lambdas): nothing here is ever a function the
   // compiler has to lower, whose symbol would spell out the whole graph.
   template <bool Needed, class P>
@@ -115,7 +112,7 @@ struct warm_adjoints {
 template <class F, class X>
 constexpr auto gradient_of() {
   using A = adjoint_t<F, X>;
-  if constexpr (std::is_same_v<A, no_adjoint>) return sum_to(lit<0>, X{});  // f does not depend on x
+  if constexpr (__is_same(A, no_adjoint)) return sum_to(lit<0>, X{});  // f does not depend on x
   else return sum_to(A{}, X{});
 }
 

@@ -5,6 +5,13 @@
 // membership is one is_base_of test against a pack-inheriting set (no pairwise comparisons),
 // and each node's list is memoized, so a node shared by many consumers (fan-out, CSE) is
 // visited once. Boost.Hana wraps the results for iteration (hana::tuple_t) at the interface.
+//
+// Symbol rule: a class template whose arguments are whole graphs or node lists must not hold
+// static data members or lambdas. Each of those is a symbol whose mangled name spells out the
+// arguments, and GCC mangles every one of them at the end of the translation unit even if it is
+// never emitted: for a 64-layer network that was most of the compile time. Constants go in
+// small shared bases (list_size<N>), computed values in consteval functions, which are never
+// emitted nor mangled.
 #include <array>
 #include <cstddef>
 #include <type_traits>
@@ -17,10 +24,15 @@
 
 namespace typegrad::graph {
 
-template <class... Ts>
-struct type_list {
-  static constexpr std::size_t size = sizeof...(Ts);
+namespace detail {
+template <std::size_t N>
+struct list_size {
+  static constexpr std::size_t size = N;
 };
+}  // namespace detail
+
+template <class... Ts>
+struct type_list : detail::list_size<sizeof...(Ts)> {};
 
 // Concatenation, for fold expressions (only used in unevaluated contexts).
 template <class... Ts, class... Us>
@@ -51,26 +63,30 @@ T select(indexed<I, T>);  // declaration only: used in decltype
 // topological order). The kept positions are computed as a constexpr array and selected in one
 // pack expansion, so a merge costs O(|Big| + |Small|) rather than one new list per element.
 template <class Big, class Small> struct merge;
+// The positions of the true entries of `keep`, and how many there are.
+template <std::size_t N>
+struct kept_positions {
+  std::array<std::size_t, N> at{};
+  std::size_t count = 0;
+};
+template <std::size_t N>
+consteval kept_positions<N> positions_of_true(std::array<bool, N> keep) {
+  kept_positions<N> k;
+  for (std::size_t i = 0; i < N; ++i)
+    if (keep[i]) k.at[k.count++] = i;
+  return k;
+}
 template <class... Bs, class... Ss>
 struct merge<type_list<Bs...>, type_list<Ss...>> {
-  using big_set = inherit_all<Bs...>;
-  static constexpr std::array<bool, sizeof...(Ss)> keep{!__is_base_of(tag<Ss>, big_set)...};
-  static constexpr std::size_t count = [] {
-    std::size_t c = 0;
-    for (bool k : keep) c += k;
-    return c;
-  }();
-  static constexpr std::array<std::size_t, count> positions = [] {
-    std::array<std::size_t, count> p{};
-    std::size_t c = 0;
-    for (std::size_t i = 0; i < keep.size(); ++i)
-      if (keep[i]) p[c++] = i;
-    return p;
-  }();
+  // A consteval member (computed once, cached by the compiler) rather than a class template
+  // over the flags, whose argument lists would be kept for every merge.
+  static consteval kept_positions<sizeof...(Ss)> kept() {
+    return positions_of_true<sizeof...(Ss)>({!__is_base_of(tag<Ss>, inherit_all<Bs...>)...});
+  }
   using all = indexer<std::index_sequence_for<Ss...>, Ss...>;
   template <std::size_t... J>
-  static auto make(std::index_sequence<J...>) -> type_list<Bs..., decltype(select<positions[J]>(all{}))...>;
-  using type = decltype(make(std::make_index_sequence<count>{}));
+  static auto make(std::index_sequence<J...>) -> type_list<Bs..., decltype(select<kept().at[J]>(all{}))...>;
+  using type = decltype(make(std::make_index_sequence<kept().count>{}));
 };
 
 template <class... Lists> struct merge_all {
@@ -110,19 +126,26 @@ template <class... Roots>
 using nodes_of_all_t = typename detail::merge_all<nodes_of_t<Roots>...>::type;
 
 template <class List, class X>
-inline constexpr bool contains_v = __is_base_of(detail::tag<X>, typename detail::set_of<List>::type);
+concept contains_v = __is_base_of(detail::tag<X>, typename detail::set_of<List>::type);
 
-// Position of X in List (List::size when absent).
+namespace detail {
+template <std::size_t N>
+consteval std::size_t first_true(std::array<bool, N> hits) {
+  std::size_t i = 0;
+  while (i < N && !hits[i]) ++i;
+  return i;
+}
 template <class List, class X> struct index_of;
 template <class... Ts, class X>
 struct index_of<type_list<Ts...>, X> {
-  static constexpr std::size_t value = [] {
-    constexpr std::array<bool, sizeof...(Ts) + 1> hits{__is_same(Ts, X)..., true};
-    std::size_t i = 0;
-    while (!hits[i]) ++i;
-    return i;
-  }();
+  static consteval std::size_t value() { return first_true<sizeof...(Ts)>({__is_same(Ts, X)...}); }
 };
+}  // namespace detail
+
+// Position of X in List (List::size when absent).
+template <class List, class X>
+inline constexpr std::size_t index_of_v = detail::index_of<List, X>::value();
+
 
 // The graph's edges as constexpr data: edge k says node `consumer` reads node `arg` in argument
 // slot `slot` (positions in the list). Consumers of a node are then found by a constexpr loop
@@ -130,43 +153,70 @@ struct index_of<type_list<Ts...>, X> {
 struct edge {
   std::size_t consumer, slot, arg;
 };
+namespace detail {
+template <class E> struct arity : std::integral_constant<std::size_t, 0> {};
+template <class Op, class... Args>
+struct arity<node<Op, Args...>> : std::integral_constant<std::size_t, sizeof...(Args)> {};
+
+// The positions of a node's arguments in a list, as a list of values (a type with a short name).
+template <std::size_t... P> struct positions {};
+template <class E> struct args_of {
+  template <class Edges> using positions_in = positions<>;
+};
+template <class Op, class... Args> struct args_of<node<Op, Args...>> {
+  template <class Edges> using positions_in = positions<Edges::template position<Args>::value...>;
+};
+template <std::size_t N, std::size_t... P>
+constexpr void add_edges(std::array<edge, N>& e, std::size_t& k, std::size_t consumer, positions<P...>) {
+  std::size_t slot = 0;
+  ((e[k++] = {consumer, slot++, P}), ...);
+}
+}  // namespace detail
+
+// The edges grouped by argument: the readers of node x are by_arg[begin[x]] .. by_arg[begin[x+1]-1],
+// in the order of the edge list (x == N, a node absent from the graph, has none).
+template <std::size_t N, std::size_t E>
+struct reader_index {
+  std::array<std::size_t, N + 2> begin{};
+  std::array<edge, E> by_arg{};
+};
+template <std::size_t N, std::size_t E>
+consteval reader_index<N, E> index_readers(const std::array<edge, E>& edges) {
+  reader_index<N, E> r;
+  for (const auto& e : edges) ++r.begin[e.arg + 1];
+  for (std::size_t i = 0; i <= N; ++i) r.begin[i + 1] += r.begin[i];
+  std::array<std::size_t, N + 2> next = r.begin;
+  for (const auto& e : edges) r.by_arg[next[e.arg]++] = e;
+  return r;
+}
+
 template <class List> struct edges_of;
 template <class... Ns>
 struct edges_of<type_list<Ns...>> {
+  static constexpr std::size_t node_count = sizeof...(Ns);
   using all = detail::indexer<std::index_sequence_for<Ns...>, Ns...>;
-  // Position of X (size when absent), expanded over the class's own pack: no per-X deduction of
-  // the whole list. (Not a deduction against the indexer's bases: that crashes g++ 12,
-  // "internal compiler error: in unify", e.g. for hvp(sum(x * w / (x * x + lit<2>)), x, v).)
+  // Position of X (node_count when absent), expanded over the class's own pack: no per-X deduction
+  // of the whole list (deducing it from the indexer's bases crashes g++ 12, "internal compiler
+  // error: in unify", e.g. for hvp(sum(x * w / (x * x + lit<2>)), x, v)). An alias, not a function
+  // or constant: those would be symbols named after the whole list.
   template <class X>
-  static constexpr std::size_t position_of = [] {
-    constexpr std::array<bool, sizeof...(Ns) + 1> hits{__is_same(Ns, X)..., true};
-    std::size_t i = 0;
-    while (!hits[i]) ++i;
-    return i;
-  }();
+  using position = std::integral_constant<std::size_t, detail::first_true<sizeof...(Ns)>({__is_same(Ns, X)...})>;
   template <std::size_t I>
   using at = decltype(detail::select<I>(all{}));
 
-  template <class N> struct args {
-    static constexpr std::array<std::size_t, 0> positions{};
-  };
-  template <class Op, class... Args> struct args<node<Op, Args...>> {
-    static constexpr std::array<std::size_t, sizeof...(Args)> positions{position_of<Args>...};
-  };
-  static constexpr std::size_t count = (args<Ns>::positions.size() + ... + 0);
+  static constexpr std::size_t count = (detail::arity<Ns>::value + ... + 0);
+  // One constant per graph (see the symbol rule above); consumers in list order, so the edges
+  // are in topological order of their consumers.
   static constexpr std::array<edge, count> edges = [] {
     std::array<edge, count> e{};
     std::size_t k = 0, consumer = 0;
-    auto add = [&](const auto& positions) {
-      for (std::size_t slot = 0; slot < positions.size(); ++slot) e[k++] = {consumer, slot, positions[slot]};
-      ++consumer;
-    };
-    (add(args<Ns>::positions), ...);
+    ((detail::add_edges(e, k, consumer, typename detail::args_of<Ns>::template positions_in<edges_of>{}), ++consumer),
+     ...);
     return e;
   }();
+  // The edges grouped by the node they read, for the adjoint builder.
+  static constexpr reader_index<sizeof...(Ns), count> readers = index_readers<sizeof...(Ns)>(edges);
 };
-template <class List, class X>
-inline constexpr std::size_t index_of_v = index_of<List, X>::value;
 
 // The graph's nodes as a Hana sequence of types, for hana::for_each and friends.
 template <class List> struct as_hana;
@@ -177,7 +227,7 @@ struct as_hana<type_list<Ts...>> {
 
 // Does E (transitively) depend on leaf X?
 template <class E, class X>
-inline constexpr bool depends_on_v = contains_v<nodes_of_t<E>, X>;
+concept depends_on_v = contains_v<nodes_of_t<E>, X>;
 
 // Number of distinct nodes (leaves included): what common-subexpression elimination leaves.
 template <Expression... Roots>

@@ -92,7 +92,7 @@ struct neg_op : elementwise_tag, shape_preserving {
 template <Expression A>
 constexpr auto operator-(A) {
   if constexpr (is_constant_v<A>) return constant<-A::value>{};
-  else if constexpr (requires { requires std::is_same_v<typename A::op, neg_op>; })  // --x -> x
+  else if constexpr (requires { requires __is_same(typename A::op, neg_op); })  // --x -> x
     return []<class X>(node<neg_op, X>) { return X{}; }(A{});
   else return node<neg_op, A>{};
 }

@@ -26,34 +26,28 @@ constexpr wrt_t<Vs...> wrt(Vs...) {
 }
 
 namespace detail {
-// Lowering of one node type to its runtime description: one small function per node type,
-// reached through a constexpr table, and independent of the rest of the graph (symbol names and
-// code stay linear in the graph's size; inputs come from the constexpr edge table).
-template <class E> struct lower;
+// Lowering of one node type to its runtime description: a spec-making function and a kernel
+// pointer, reached through a constexpr table. They are named by the op and rank (or the leaf)
+// only, never by the node's arguments: symbols stay short and shared by all nodes of one op, and
+// inputs come from the constexpr edge table.
 template <fixed_string N, std::size_t R>
-struct lower<var<N, R>> {
-  static runtime::node_spec spec() {
-    runtime::node_spec s;
-    s.kind = runtime::node_kind::leaf;
-    s.label = std::string(N.view());
-    s.rank = R;
-    return s;
-  }
-  template <class T> static constexpr runtime::kernel_fn<T> kernel = nullptr;
-};
+runtime::node_spec leaf_spec() {
+  runtime::node_spec s;
+  s.kind = runtime::node_kind::leaf;
+  s.label = std::string(N.view());
+  s.rank = R;
+  return s;
+}
 template <double V>
-struct lower<constant<V>> {
-  static runtime::node_spec spec() {
-    runtime::node_spec s;
-    s.kind = runtime::node_kind::constant;
-    s.label = fmt::format("{:g}", V);
-    s.constant_value = V;
-    return s;
-  }
-  template <class T> static constexpr runtime::kernel_fn<T> kernel = nullptr;
-};
+runtime::node_spec constant_spec() {
+  runtime::node_spec s;
+  s.kind = runtime::node_kind::constant;
+  s.label = fmt::format("{:g}", V);
+  s.constant_value = V;
+  return s;
+}
 template <class Op, std::size_t Rank>
-runtime::node_spec lower_op() {
+runtime::node_spec op_spec() {
   runtime::node_spec s;
   s.kind = runtime::node_kind::op;
   s.label = op_label<Op>();
@@ -67,17 +61,38 @@ runtime::node_spec lower_op() {
   }
   return s;
 }
+template <class T, class Op>
+struct op_kernel {
+  static constexpr runtime::kernel_fn<T> value = &Op::template forward<T>;
+};
+template <class T>
+struct no_kernel {
+  static constexpr runtime::kernel_fn<T> value = nullptr;
+};
+
+// Aliases only (no members of their own): see the symbol rule in core/graph.hpp.
+template <class E> struct lower;
+template <fixed_string N, std::size_t R>
+struct lower<var<N, R>> {
+  template <class T> using kernel = no_kernel<T>;
+  using spec_of = std::integral_constant<runtime::node_spec (*)(), &leaf_spec<N, R>>;
+};
+template <double V>
+struct lower<constant<V>> {
+  template <class T> using kernel = no_kernel<T>;
+  using spec_of = std::integral_constant<runtime::node_spec (*)(), &constant_spec<V>>;
+};
 template <class Op, class... Args>
 struct lower<node<Op, Args...>> {
-  static constexpr auto spec = &lower_op<Op, node<Op, Args...>::rank>;
-  template <class T> static constexpr runtime::kernel_fn<T> kernel = &Op::template forward<T>;
+  template <class T> using kernel = op_kernel<T, Op>;
+  using spec_of = std::integral_constant<runtime::node_spec (*)(), &op_spec<Op, node<Op, Args...>::rank>>;
 };
 
 template <class T, class Nodes> struct lowering_table;
 template <class T, class... Ns>
 struct lowering_table<T, graph::type_list<Ns...>> {
-  static constexpr std::array<runtime::node_spec (*)(), sizeof...(Ns)> specs{lower<Ns>::spec...};
-  static constexpr std::array<runtime::kernel_fn<T>, sizeof...(Ns)> kernels{lower<Ns>::template kernel<T>...};
+  static constexpr std::array<runtime::node_spec (*)(), sizeof...(Ns)> specs{lower<Ns>::spec_of::value...};
+  static constexpr std::array<runtime::kernel_fn<T>, sizeof...(Ns)> kernels{lower<Ns>::template kernel<T>::value...};
 };
 }  // namespace detail
 
@@ -167,7 +182,7 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     for (auto make : table::specs) specs.push_back(make());
     for (const auto& e : graph::edges_of<nodes>::edges) specs[e.consumer].inputs.push_back(e.arg);
     std::vector<runtime::kernel_fn<T>> kernels(table::kernels.begin(), table::kernels.end());
-    const std::vector<std::size_t> outs{graph::edges_of<nodes>::template position_of<Outs>...};
+    const std::vector<std::size_t> outs{graph::edges_of<nodes>::template position<Outs>::value...};
     // Nodes reachable from the non-gradient outputs are forward nodes; the rest are adjoint nodes.
     std::vector<bool> forward(specs.size(), false);
     for (std::size_t o = 0; o < output_count - gradient_count; ++o) forward[outs[o]] = true;
