@@ -11,10 +11,8 @@ using namespace typegrad;
 namespace {
 constexpr var<"x", 2> x;
 // Leaf names w01, w02, ... and b01, b02, ...: distinct compile-time names per layer.
-template <char Prefix, std::size_t I>
-constexpr fixed_string<4> layer_name({Prefix, char('0' + I / 10), char('0' + I % 10), 0});
-template <std::size_t I> constexpr var<layer_name<'w', I>, 2> w{};
-template <std::size_t I> constexpr var<layer_name<'b', I>, 1> b{};
+template <std::size_t I> constexpr var<numbered<I>("w"), 2> w{};
+template <std::size_t I> constexpr var<numbered<I>("b"), 1> b{};
 
 template <std::size_t N>
 constexpr auto mlp() {
