@@ -80,18 +80,25 @@ struct grid_cursor {
   }
 };
 
-// Per-tap offsets d_i * j_i - pad_i, tap-major (taps x dims), and the taps' multi-indices.
+// Per-tap offsets d_i * j_i - pad_i, tap-major (taps x dims), and each tap's offset within the
+// input in positions, sum_i d_i j_i * (input stride of dim i), for windows that lie inside.
 struct tap_table {
   scratch_pool::lease<index> offset;
+  scratch_pool::lease<std::size_t> relative;
   std::size_t dims;
   const index* at(std::size_t tap) const { return offset.data() + tap * dims; }
 };
 tap_table make_taps(const conv_geometry& g) {
-  tap_table t{scratch().take<index>(g.taps() * g.dims), g.dims};
+  tap_table t{scratch().take<index>(g.taps() * g.dims), scratch().take<std::size_t>(g.taps()), g.dims};
   index* o = t.offset.data();
   std::array<std::size_t, max_d> j{};
   for (std::size_t tap = 0; tap < g.taps(); ++tap) {
-    for (std::size_t i = 0; i < g.dims; ++i) o[tap * g.dims + i] = index(g.dilation[i] * j[i]) - index(g.pad_low[i]);
+    std::size_t rel = 0;
+    for (std::size_t i = 0; i < g.dims; ++i) {
+      o[tap * g.dims + i] = index(g.dilation[i] * j[i]) - index(g.pad_low[i]);
+      rel = rel * g.in[i] + g.dilation[i] * j[i];
+    }
+    t.relative.data()[tap] = rel;
     for (std::size_t i = g.dims; i-- > 0;) {
       if (++j[i] < g.window[i]) break;
       j[i] = 0;
@@ -112,19 +119,52 @@ inline index input_position(const conv_geometry& g, const std::array<std::size_t
   return flat;
 }
 
+// The flat input position of output o's first tap when its whole window lies inside the input,
+// else -1 (a border row).
+inline index window_origin(const conv_geometry& g, const std::array<std::size_t, max_d>& o) {
+  index flat = 0;
+  for (std::size_t i = 0; i < g.dims; ++i) {
+    const index p = index(o[i] * g.stride[i]) - index(g.pad_low[i]);
+    if (p < 0 || p + index(g.dilation[i] * (g.window[i] - 1)) >= index(g.in[i])) return -1;
+    flat = flat * index(g.in[i]) + p;
+  }
+  return flat;
+}
+
+// Copies n elements; short runs (a few channels) without a call.
+template <class T>
+inline void copy_run(T* dst, const T* src, std::size_t n) {
+  if (n < 16)
+    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+  else
+    std::memcpy(dst, src, n * sizeof(T));
+}
+
 // im2col for output rows [q0, q0 + rows): row r gets, per tap, the channels [c0, c0 + cg) of the
-// input position it reads (zeros in the padding).
+// input position it reads (zeros in the padding). Rows whose window lies inside the input copy
+// from precomputed tap offsets; with all channels and dilation 1 along the last dim, the taps of
+// one window line are a single contiguous run.
 template <class T>
 void pack_patches(T* dst, const T* x, const conv_geometry& g, const tap_table& taps, std::size_t q0, std::size_t rows,
                   std::size_t c0, std::size_t cg) {
   const std::size_t taps_n = g.taps(), in_pos = g.in_positions(), c = g.in_channels;
+  const std::size_t last = g.window[g.dims - 1];
+  const bool line_runs = cg == c && g.dilation[g.dims - 1] == 1;
+  const std::size_t run = line_runs ? last * c : cg, step = line_runs ? last : 1;
+  const std::size_t* rel = taps.relative.data();
   grid_cursor cur(g.dims, g.out, q0);
   for (std::size_t r = 0; r < rows; ++r, cur.next()) {
     const T* xb = x + cur.batch * in_pos * c + c0;
+    const index origin = window_origin(g, cur.at);
+    if (origin >= 0) {
+      const T* xo = xb + std::size_t(origin) * c;
+      for (std::size_t t = 0; t < taps_n; t += step, dst += run) copy_run(dst, xo + rel[t] * c, run);
+      continue;
+    }
     for (std::size_t t = 0; t < taps_n; ++t, dst += cg) {
       const index p = input_position(g, cur.at, taps.at(t));
       if (p < 0) std::fill_n(dst, cg, T(0));
-      else std::memcpy(dst, xb + std::size_t(p) * c, cg * sizeof(T));
+      else copy_run(dst, xb + std::size_t(p) * c, cg);
     }
   }
 }
@@ -264,12 +304,87 @@ void depthwise_weight_grad(T* dw, const T* x, const T* gr, const conv_geometry& 
 // ---- input-gradient phases -------------------------------------------------------------------
 // Input positions p with (p_i + pad_i) mod s_i = phase_i form a grid p_i = first_i + s_i * t_i; an
 // output o reaches them through tap j iff d_i j_i = phase_i (mod s_i).
+// Along dim i, the output fed through the phase's tap tt is o_i = t_i + shift_i(tt), where t_i
+// numbers the phase's input positions: (p_i + pad_i - d_i j_i) / s_i, exact within a phase.
 struct phase_info {
   std::array<std::size_t, max_d> first{}, count{};
+  std::array<index, max_d> shift_min{}, shift_max{};  // over the phase's taps
   std::size_t tap_begin = 0, tap_count = 0;  // into the phase-sorted tap list
   std::size_t rows = 0, tile_rows = 0, item_begin = 0, items = 0;
   std::size_t w_offset = 0;  // of this phase's rearranged weights
 };
+
+// ---- narrow products ---------------------------------------------------------------------------
+// C (m x n) = A (m x kk, row stride lda) * B (kk x n, contiguous), for n of one or two AVX-512
+// vectors (16 or 32 floats, 8 or 16 doubles): few output channels per group, as in a network's
+// first layers or in 3-d convs. BLAS kernels are tuned for wide panels and reach a fraction of
+// their speed there (measured: sgemm with n = 16 at about a third of n = 64); this register-
+// blocked loop keeps R rows x n outputs in registers and streams A once. Each element of C is
+// summed over k in order, independent of the blocking.
+#if defined(__AVX512F__)
+inline constexpr bool have_narrow_kernel = true;
+#else
+inline constexpr bool have_narrow_kernel = false;
+#endif
+
+// One 64-byte vector of T (GCC vector extensions; the attribute needs a non-dependent type).
+template <class T> struct vec64_of;
+template <> struct vec64_of<float> { typedef float type __attribute__((vector_size(64))); };
+template <> struct vec64_of<double> { typedef double type __attribute__((vector_size(64))); };
+template <class T>
+using vec64 = typename vec64_of<T>::type;
+
+template <class T, int NV, int R>
+inline void narrow_block(const T* a, std::size_t lda, const T* b, std::size_t kk, T* c, std::size_t ldc) {
+  constexpr std::size_t lanes = 64 / sizeof(T), n = NV * lanes;
+  vec64<T> acc[R][NV];  // fully unrolled below, so these live in registers
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = vec64<T>{};
+  for (std::size_t k = 0; k < kk; ++k) {
+    vec64<T> bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * n + v * lanes, 64);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const T av = a[r * lda + k];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(c + r * ldc + v * lanes, &acc[r][v], 64);
+}
+
+template <class T, int NV>
+void narrow_gemm(std::size_t m, std::size_t kk, const T* a, std::size_t lda, const T* b, T* c, std::size_t ldc) {
+  constexpr int rows = NV == 1 ? 12 : 6;  // 12 accumulators: enough to hide the FMA latency
+  std::size_t r = 0;
+  for (; r + rows <= m; r += rows) narrow_block<T, NV, rows>(a + r * lda, lda, b, kk, c + r * ldc, ldc);
+  for (; r < m; ++r) narrow_block<T, NV, 1>(a + r * lda, lda, b, kk, c + r * ldc, ldc);
+}
+
+// The number of vectors of a narrow product for n columns, or 0 when the BLAS should do it.
+template <class T>
+constexpr int narrow_vectors(std::size_t n) {
+  if (!have_narrow_kernel) return 0;
+  constexpr std::size_t lanes = 64 / sizeof(T);
+  return n == lanes ? 1 : n == 2 * lanes ? 2 : 0;
+}
+
+// C = A B with B (kk x n) contiguous: the narrow kernel when it applies, else the BLAS.
+template <class T>
+void product(std::size_t m, std::size_t n, std::size_t kk, const T* a, std::size_t lda, const T* b, T* c,
+             std::size_t ldc) {
+  switch (narrow_vectors<T>(n)) {
+    case 1: return narrow_gemm<T, 1>(m, kk, a, lda, b, c, ldc);
+    case 2: return narrow_gemm<T, 2>(m, kk, a, lda, b, c, ldc);
+    default: gemm_serial<T>(gemm_dims{false, false, m, n, kk, lda, n, ldc}, a, b, T(0), c);
+  }
+}
 
 }  // namespace
 
@@ -287,15 +402,25 @@ void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geom
   const std::size_t tile = tile_rows_for(patch);
   const std::size_t tiles = ceil_div(rows, tile);
   const auto taps = make_taps(g);
+  // The narrow kernel reads w_g^T (patch x Kg) contiguously: transpose w once per call.
+  const bool narrow = narrow_vectors<T>(kg) > 0;
+  auto wt = scratch().take<T>(narrow ? w.size() : 0);
+  if (narrow)
+    for (std::size_t grp = 0; grp < g.groups; ++grp)
+      for (std::size_t co = 0; co < kg; ++co)
+        for (std::size_t e = 0; e < patch; ++e)
+          wt.data()[grp * kg * patch + e * kg + co] = w.data[(grp * kg + co) * patch + e];
   parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
     auto buf = scratch().take<T>(direct ? 0 : tile * patch);
     for (std::size_t ti = lo; ti < hi; ++ti) {
       const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
       for (std::size_t grp = 0; grp < g.groups; ++grp) {
         const T* a = direct ? x.data + q0 * g.in_channels + grp * cg : buf.data();
+        const std::size_t lda = direct ? g.in_channels : patch;
         if (!direct) pack_patches(buf.data(), x.data, g, taps, q0, m, grp * cg, cg);
-        const gemm_dims d{false, true, m, kg, patch, direct ? g.in_channels : patch, patch, k};
-        gemm_serial<T>(d, a, w.data + grp * kg * patch, T(0), out.data + q0 * k + grp * kg);
+        T* c = out.data + q0 * k + grp * kg;
+        if (narrow) product<T>(m, kg, patch, a, lda, wt.data() + grp * kg * patch, c, k);
+        else gemm_serial<T>(gemm_dims{false, true, m, kg, patch, lda, patch, k}, a, w.data + grp * kg * patch, T(0), c);
       }
     }
   });
@@ -318,6 +443,8 @@ void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_g
   for (std::size_t i = 0; i < g.dims; ++i) phases *= g.stride[i];
   auto info_buf = scratch().take<phase_info>(phases);
   auto tap_list = scratch().take<std::size_t>(taps_n);
+  auto shift = scratch().take<index>(taps_n * g.dims);  // per phase-sorted tap: shift_i
+  auto shift_rel = scratch().take<index>(taps_n);        // and sum_i shift_i * (output stride of i)
   phase_info* info = info_buf.data();
   const auto taps = make_taps(g);
   std::size_t next_tap = 0, next_item = 0, w_size = 0;
@@ -348,6 +475,18 @@ void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_g
       if (in_phase) tap_list.data()[next_tap++] = t;
     }
     pi.tap_count = next_tap - pi.tap_begin;
+    for (std::size_t tt = pi.tap_begin; tt < next_tap; ++tt) {
+      index rel = 0;
+      for (std::size_t i = 0; i < g.dims; ++i) {
+        const index dj = taps.at(tap_list.data()[tt])[i] + index(g.pad_low[i]);
+        const index sh = (index(pi.first[i] + g.pad_low[i]) - dj) / index(g.stride[i]);
+        shift.data()[tt * g.dims + i] = sh;
+        pi.shift_min[i] = tt == pi.tap_begin ? sh : std::min(pi.shift_min[i], sh);
+        pi.shift_max[i] = tt == pi.tap_begin ? sh : std::max(pi.shift_max[i], sh);
+        rel = rel * index(g.out[i]) + sh;
+      }
+      shift_rel.data()[tt] = rel;
+    }
     pi.rows = g.batch * grid;
     pi.tile_rows = tile_rows_for(std::max<std::size_t>(pi.tap_count * kg, 1));
     pi.items = ceil_div(pi.rows, pi.tile_rows);
@@ -391,14 +530,32 @@ void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_g
         if (!direct && width > 0) {
           T* dst = pack.data();
           grid_cursor cur(g.dims, pi.count, r0);
-          std::array<std::size_t, max_d> p{};
+          const index* sh = shift.data() + pi.tap_begin * g.dims;
+          const index* rel = shift_rel.data() + pi.tap_begin;
           for (std::size_t r = 0; r < m; ++r, cur.next()) {
-            for (std::size_t i = 0; i < g.dims; ++i) p[i] = pi.first[i] + g.stride[i] * cur.at[i];
             const T* gb = gr.data + cur.batch * out_pos * k + grp * kg;
+            index base = 0;  // sum_i t_i * (output stride of i)
+            bool interior = true;
+            for (std::size_t i = 0; i < g.dims; ++i) {
+              const index t = index(cur.at[i]);
+              interior = interior && t + pi.shift_min[i] >= 0 && t + pi.shift_max[i] < index(g.out[i]);
+              base = base * index(g.out[i]) + t;
+            }
+            if (interior) {  // every tap feeds an output: no bounds checks
+              for (std::size_t tt = 0; tt < pi.tap_count; ++tt, dst += kg)
+                copy_run(dst, gb + std::size_t(base + rel[tt]) * k, kg);
+              continue;
+            }
             for (std::size_t tt = 0; tt < pi.tap_count; ++tt, dst += kg) {
-              const index o = output_position(g, p, taps.at(tap_list.data()[pi.tap_begin + tt]));
-              if (o < 0) std::fill_n(dst, kg, T(0));
-              else std::memcpy(dst, gb + std::size_t(o) * k, kg * sizeof(T));
+              index o = 0;
+              bool inside = true;
+              for (std::size_t i = 0; i < g.dims && inside; ++i) {
+                const index oi = index(cur.at[i]) + sh[tt * g.dims + i];
+                inside = oi >= 0 && oi < index(g.out[i]);
+                o = o * index(g.out[i]) + oi;
+              }
+              if (inside) copy_run(dst, gb + std::size_t(o) * k, kg);
+              else std::fill_n(dst, kg, T(0));
             }
           }
         }
@@ -409,8 +566,7 @@ void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_g
           for (std::size_t r = 0; r < m; ++r) std::fill_n(res + r * ldr, cg, T(0));
         } else {
           const T* a = direct ? gr.data + r0 * k + grp * kg : pack.data();
-          const gemm_dims d{false, false, m, cg, width, direct ? k : width, cg, ldr};
-          gemm_serial<T>(d, a, wr + pi.w_offset + grp * width * cg, T(0), res);
+          product<T>(m, cg, width, a, direct ? k : width, wr + pi.w_offset + grp * width * cg, res, ldr);
         }
         if (strided) {
           grid_cursor cur(g.dims, pi.count, r0);
