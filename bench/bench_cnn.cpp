@@ -4,6 +4,8 @@
 //   bench_cnn             every case
 //   bench_cnn <name>...   only the named cases (e.g. bench_cnn b c)
 //   bench_cnn --list      the case names, one per line
+//   bench_cnn --cpu [...] one thread, timed by the process's CPU time instead of the wall clock:
+//                         a per-core figure that other load on the machine hardly changes
 //
 // Each case is one row of `cases` below: a name, a description and a runner that returns the two
 // timings and the work per run (FLOPs, or bytes for memory-bound ops such as pooling). To add a
@@ -20,6 +22,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <functional>
 #include <random>
@@ -38,6 +41,16 @@ using namespace typegrad;
 namespace {
 
 constexpr int timed_runs = 7;
+bool cpu_time = false;  // --cpu: one thread, process CPU time
+
+double now_ms() {
+  if (cpu_time) {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) * 1e3 + double(t.tv_nsec) * 1e-6;
+  }
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 template <class F>
 double median_ms(F&& f) {
@@ -45,9 +58,9 @@ double median_ms(F&& f) {
   f();
   std::array<double, timed_runs> t{};
   for (auto& s : t) {
-    auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_ms();
     f();
-    s = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    s = now_ms() - t0;
   }
   std::sort(t.begin(), t.end());
   return t[timed_runs / 2];
@@ -98,6 +111,10 @@ timing conv_case(std::size_t n_batch, std::size_t c, std::size_t extent, std::si
   auto both = compile<float>(z, dx, dw);
   fwd.bind(x, xv).bind(w, wv);
   both.bind(x, xv).bind(w, wv).bind(r, rv);
+  if (cpu_time) {
+    fwd.set_threads(1);
+    both.set_threads(1);
+  }
 
   timing t;
   t.fwd_ms = median_ms([&] { fwd.run(); });
@@ -129,11 +146,16 @@ const std::vector<bench_case> cases{
 
 int main(int argc, char** argv) {
   std::vector<std::string_view> only(argv + 1, argv + argc);
+  if (!only.empty() && only[0] == "--cpu") {
+    cpu_time = true;
+    only.erase(only.begin());
+  }
   if (only.size() == 1 && only[0] == "--list") {
     for (const auto& c : cases) fmt::print("{}\n", c.name);
     return 0;
   }
-  fmt::print("# typegrad bench_cnn: float, {} threads, BLAS {}\n", tbb::info::default_concurrency(),
+  fmt::print("# typegrad bench_cnn: float, {}, BLAS {}\n",
+             cpu_time ? std::string("1 thread, CPU time") : fmt::format("{} threads", tbb::info::default_concurrency()),
              kernels::blas_description());
   fmt::print("# {:<4} {:<42} {:>10} {:>10} {:>12} {:>12}\n", "case", "shape", "fwd ms", "GFLOP/s", "fwd+bwd ms",
              "GFLOP/s");

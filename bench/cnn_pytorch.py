@@ -6,7 +6,10 @@ Each case is timed in every memory format PyTorch offers for its rank (contiguou
 channels_last / channels_last_3d for 2-d / 3-d) and the faster one is reported; the line names it.
 Output lines match bench_cnn's: case=<name> fwd_ms=... fwd_gflops=... fwdbwd_ms=... fwdbwd_gflops=...
 
-    /usr/bin/python3 bench/cnn_pytorch.py [case ...]
+    /usr/bin/python3 bench/cnn_pytorch.py [--cpu] [case ...]
+
+--cpu: one thread, timed by the process's CPU time (as bench_cnn --cpu): a per-core figure that
+other load on the machine hardly changes.
 """
 import statistics
 import sys
@@ -15,8 +18,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-torch.set_num_threads(2)
+CPU_TIME = len(sys.argv) > 1 and sys.argv[1] == "--cpu"
+torch.set_num_threads(1 if CPU_TIME else 2)
 TIMED_RUNS = 7
+clock = time.process_time if CPU_TIME else time.perf_counter
 
 # name, description, dims, N, C, extent, K, window, stride (same padding)
 CASES = [
@@ -37,9 +42,9 @@ def median_ms(f):
     f()
     times = []
     for _ in range(TIMED_RUNS):
-        t0 = time.perf_counter()
+        t0 = clock()
         f()
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append((clock() - t0) * 1e3)
     return statistics.median(times)
 
 
@@ -69,8 +74,9 @@ def run_case(dims, n, c, extent, k, window, stride, fmt):
 
 
 def main():
-    only = sys.argv[1:]
-    print(f"# PyTorch {torch.__version__}, {torch.get_num_threads()} threads, float")
+    only = [a for a in sys.argv[1:] if a != "--cpu"]
+    timing = "CPU time" if CPU_TIME else "wall clock"
+    print(f"# PyTorch {torch.__version__}, {torch.get_num_threads()} threads, {timing}, float")
     for name, desc, dims, n, c, extent, k, window, stride in CASES:
         if only and name not in only:
             continue

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Runs bench_cnn and bench/cnn_pytorch.py on the same cases, one case at a time alternating
 # between the two (so both see the same machine load), and prints our/PyTorch ratios.
-#   bench/cnn_vs_pytorch.sh [case ...]      (default: every case of bench_cnn)
+#   bench/cnn_vs_pytorch.sh [--cpu] [case ...]   (default: every case of bench_cnn)
+#   --cpu       both sides on one thread, timed by process CPU time (robust to other load)
 #   BUILD_DIR   build directory holding bench/bench_cnn (default: build/)
 # OpenBLAS honours OPENBLAS_CORETYPE (e.g. Haswell pins it to AVX2 kernels); run with it set and
 # unset to see both.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench="${BUILD_DIR:-$root/build}/bench/bench_cnn"
+mode=()
+if [ "${1:-}" = "--cpu" ]; then
+  mode=(--cpu)
+  shift
+fi
 cases=("$@")
 if [ ${#cases[@]} -eq 0 ]; then
   mapfile -t cases < <("$bench" --list)
@@ -16,8 +22,8 @@ ours=$(mktemp) theirs=$(mktemp)
 trap 'rm -f "$ours" "$theirs"' EXIT
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}"
 for c in "${cases[@]}"; do
-  "$bench" "$c" | tee -a "$ours" | grep '^#' || true
-  /usr/bin/python3 "$root/bench/cnn_pytorch.py" "$c" | tee -a "$theirs" | grep '^#' || true
+  "$bench" "${mode[@]}" "$c" | tee -a "$ours" | grep '^#' || true
+  /usr/bin/python3 "$root/bench/cnn_pytorch.py" "${mode[@]}" "$c" | tee -a "$theirs" | grep '^#' || true
 done
 python3 - "$ours" "$theirs" <<'PY'
 import sys
