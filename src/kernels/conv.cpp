@@ -315,12 +315,12 @@ struct phase_info {
 };
 
 // ---- narrow products ---------------------------------------------------------------------------
-// C (m x n) = A (m x kk, row stride lda) * B (kk x n, contiguous), for n of one or two AVX-512
-// vectors (16 or 32 floats, 8 or 16 doubles): few output channels per group, as in a network's
-// first layers or in 3-d convs. BLAS kernels are tuned for wide panels and reach a fraction of
-// their speed there (measured: sgemm with n = 16 at about a third of n = 64); this register-
-// blocked loop keeps R rows x n outputs in registers and streams A once. Each element of C is
-// summed over k in order, independent of the blocking.
+// C (m x n) = A (m x kk, row stride lda) * B (kk x n, contiguous), for n of one to four AVX-512
+// vectors (16 to 64 floats, 8 to 32 doubles): the channel counts of most conv layers. The BLAS
+// is tuned for large square-ish panels; on these tall, narrow products it loses (measured here,
+// one thread: sgemm (100352 x 576) x (576 x 64) 70 GFLOP/s against 100 for this loop inside the
+// conv, and 30 against 70 for n = 16). The loop keeps R rows x n outputs in registers and
+// broadcasts A's elements; each element of C is summed over k in order.
 #if defined(__AVX512F__)
 inline constexpr bool have_narrow_kernel = true;
 #else
@@ -361,7 +361,7 @@ inline void narrow_block(const T* a, std::size_t lda, const T* b, std::size_t kk
 
 template <class T, int NV>
 void narrow_gemm(std::size_t m, std::size_t kk, const T* a, std::size_t lda, const T* b, T* c, std::size_t ldc) {
-  constexpr int rows = NV == 1 ? 12 : 6;  // 12 accumulators: enough to hide the FMA latency
+  constexpr int rows = NV == 1 ? 12 : NV == 2 ? 6 : NV == 3 ? 8 : 6;  // >= 12 accumulators hide the FMA latency
   std::size_t r = 0;
   for (; r + rows <= m; r += rows) narrow_block<T, NV, rows>(a + r * lda, lda, b, kk, c + r * ldc, ldc);
   for (; r < m; ++r) narrow_block<T, NV, 1>(a + r * lda, lda, b, kk, c + r * ldc, ldc);
@@ -372,7 +372,7 @@ template <class T>
 constexpr int narrow_vectors(std::size_t n) {
   if (!have_narrow_kernel) return 0;
   constexpr std::size_t lanes = 64 / sizeof(T);
-  return n == lanes ? 1 : n == 2 * lanes ? 2 : 0;
+  return n == lanes ? 1 : n == 2 * lanes ? 2 : n == 3 * lanes ? 3 : n == 4 * lanes ? 4 : 0;
 }
 
 // C = A B with B (kk x n) contiguous: the narrow kernel when it applies, else the BLAS.
@@ -382,6 +382,8 @@ void product(std::size_t m, std::size_t n, std::size_t kk, const T* a, std::size
   switch (narrow_vectors<T>(n)) {
     case 1: return narrow_gemm<T, 1>(m, kk, a, lda, b, c, ldc);
     case 2: return narrow_gemm<T, 2>(m, kk, a, lda, b, c, ldc);
+    case 3: return narrow_gemm<T, 3>(m, kk, a, lda, b, c, ldc);
+    case 4: return narrow_gemm<T, 4>(m, kk, a, lda, b, c, ldc);
     default: gemm_serial<T>(gemm_dims{false, false, m, n, kk, lda, n, ldc}, a, b, T(0), c);
   }
 }
