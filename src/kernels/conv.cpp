@@ -334,21 +334,27 @@ template <> struct vec64_of<double> { typedef double type __attribute__((vector_
 template <class T>
 using vec64 = typename vec64_of<T>::type;
 
-template <class T, int NV, int R>
-inline void narrow_block(const T* a, std::size_t lda, const T* b, std::size_t kk, T* c, std::size_t ldc) {
-  constexpr std::size_t lanes = 64 / sizeof(T), n = NV * lanes;
+// A's element (r, k) is a[r * lda + k], or a[k * lda + r] for a transposed A; B's row k is at
+// b + k * ldb. With `accumulate`, C += A B.
+template <class T, int NV, int R, bool TransA>
+inline void narrow_block(const T* a, std::size_t lda, const T* b, std::size_t ldb, std::size_t kk, T* c,
+                         std::size_t ldc, bool accumulate) {
+  constexpr std::size_t lanes = 64 / sizeof(T);
   vec64<T> acc[R][NV];  // fully unrolled below, so these live in registers
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = vec64<T>{};
+    for (int v = 0; v < NV; ++v) {
+      if (accumulate) std::memcpy(&acc[r][v], c + r * ldc + v * lanes, 64);
+      else acc[r][v] = vec64<T>{};
+    }
   for (std::size_t k = 0; k < kk; ++k) {
     vec64<T> bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * n + v * lanes, 64);
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * lanes, 64);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      const T av = a[r * lda + k];
+      const T av = TransA ? a[k * lda + r] : a[r * lda + k];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
     }
@@ -359,12 +365,15 @@ inline void narrow_block(const T* a, std::size_t lda, const T* b, std::size_t kk
     for (int v = 0; v < NV; ++v) std::memcpy(c + r * ldc + v * lanes, &acc[r][v], 64);
 }
 
-template <class T, int NV>
-void narrow_gemm(std::size_t m, std::size_t kk, const T* a, std::size_t lda, const T* b, T* c, std::size_t ldc) {
+template <class T, int NV, bool TransA>
+void narrow_gemm(std::size_t m, std::size_t kk, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
+                 std::size_t ldc, bool accumulate) {
   constexpr int rows = NV == 1 ? 12 : NV == 2 ? 6 : NV == 3 ? 8 : 6;  // >= 12 accumulators hide the FMA latency
+  auto a_at = [&](std::size_t r) { return TransA ? a + r : a + r * lda; };
   std::size_t r = 0;
-  for (; r + rows <= m; r += rows) narrow_block<T, NV, rows>(a + r * lda, lda, b, kk, c + r * ldc, ldc);
-  for (; r < m; ++r) narrow_block<T, NV, 1>(a + r * lda, lda, b, kk, c + r * ldc, ldc);
+  for (; r + rows <= m; r += rows)
+    narrow_block<T, NV, rows, TransA>(a_at(r), lda, b, ldb, kk, c + r * ldc, ldc, accumulate);
+  for (; r < m; ++r) narrow_block<T, NV, 1, TransA>(a_at(r), lda, b, ldb, kk, c + r * ldc, ldc, accumulate);
 }
 
 // The number of vectors of a narrow product for n columns, or 0 when the BLAS should do it.
@@ -375,16 +384,21 @@ constexpr int narrow_vectors(std::size_t n) {
   return n == lanes ? 1 : n == 2 * lanes ? 2 : n == 3 * lanes ? 3 : n == 4 * lanes ? 4 : 0;
 }
 
-// C = A B with B (kk x n) contiguous: the narrow kernel when it applies, else the BLAS.
+// C (+)= op(A) B with B's rows ldb apart: the narrow kernel when it applies, else the BLAS.
 template <class T>
-void product(std::size_t m, std::size_t n, std::size_t kk, const T* a, std::size_t lda, const T* b, T* c,
-             std::size_t ldc) {
+void product(bool trans_a, std::size_t m, std::size_t n, std::size_t kk, const T* a, std::size_t lda, const T* b,
+             std::size_t ldb, T* c, std::size_t ldc, bool accumulate = false) {
+  auto run = [&]<int NV>() {
+    if (trans_a) narrow_gemm<T, NV, true>(m, kk, a, lda, b, ldb, c, ldc, accumulate);
+    else narrow_gemm<T, NV, false>(m, kk, a, lda, b, ldb, c, ldc, accumulate);
+  };
   switch (narrow_vectors<T>(n)) {
-    case 1: return narrow_gemm<T, 1>(m, kk, a, lda, b, c, ldc);
-    case 2: return narrow_gemm<T, 2>(m, kk, a, lda, b, c, ldc);
-    case 3: return narrow_gemm<T, 3>(m, kk, a, lda, b, c, ldc);
-    case 4: return narrow_gemm<T, 4>(m, kk, a, lda, b, c, ldc);
-    default: gemm_serial<T>(gemm_dims{false, false, m, n, kk, lda, n, ldc}, a, b, T(0), c);
+    case 1: return run.template operator()<1>();
+    case 2: return run.template operator()<2>();
+    case 3: return run.template operator()<3>();
+    case 4: return run.template operator()<4>();
+    default:
+      gemm_serial<T>(gemm_dims{trans_a, false, m, n, kk, lda, ldb, ldc}, a, b, accumulate ? T(1) : T(0), c);
   }
 }
 
@@ -421,7 +435,7 @@ void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geom
         const std::size_t lda = direct ? g.in_channels : patch;
         if (!direct) pack_patches(buf.data(), x.data, g, taps, q0, m, grp * cg, cg);
         T* c = out.data + q0 * k + grp * kg;
-        if (narrow) product<T>(m, kg, patch, a, lda, wt.data() + grp * kg * patch, c, k);
+        if (narrow) product<T>(false, m, kg, patch, a, lda, wt.data() + grp * kg * patch, kg, c, k);
         else gemm_serial<T>(gemm_dims{false, true, m, kg, patch, lda, patch, k}, a, w.data + grp * kg * patch, T(0), c);
       }
     }
@@ -568,7 +582,7 @@ void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_g
           for (std::size_t r = 0; r < m; ++r) std::fill_n(res + r * ldr, cg, T(0));
         } else {
           const T* a = direct ? gr.data + r0 * k + grp * kg : pack.data();
-          product<T>(m, cg, width, a, direct ? k : width, wr + pi.w_offset + grp * width * cg, res, ldr);
+          product<T>(false, m, cg, width, a, direct ? k : width, wr + pi.w_offset + grp * width * cg, cg, res, ldr);
         }
         if (strided) {
           grid_cursor cur(g.dims, pi.count, r0);
@@ -598,25 +612,43 @@ void conv_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_
   const bool direct = is_pointwise(g);
   const std::size_t tile = tile_rows_for(patch, std::size_t{1} << 17);
   const std::size_t parts = partial_count(rows, patch * k, size, tile);
+  // With few out channels per group, accumulate dw_g^T = patches^T g (patch x Kg) with the narrow
+  // kernel, then transpose; else dw_g = g^T patches (Kg x patch) on the BLAS.
+  const bool narrow = narrow_vectors<T>(kg) > 0;
+  const bool own_sum = parts > 1 || narrow;  // dw itself cannot hold the accumulation
   auto buf = scratch().take<T>(parts > 1 ? parts * size : 0);
+  auto sum = scratch().take<T>(narrow ? size : 0);
   const auto taps = make_taps(g);
   parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
     auto pack = scratch().take<T>(direct ? 0 : tile * patch);
     for (std::size_t part = lo; part < hi; ++part) {
-      T* acc = parts > 1 ? buf.data() + part * size : dw.data;
+      T* acc = parts > 1 ? buf.data() + part * size : narrow ? sum.data() : dw.data;
       const std::size_t q_begin = rows * part / parts, q_end = rows * (part + 1) / parts;
       for (std::size_t q0 = q_begin; q0 < q_end; q0 += tile) {
         const std::size_t m = std::min(tile, q_end - q0);
         for (std::size_t grp = 0; grp < g.groups; ++grp) {
-          const T* b = direct ? x.data + q0 * g.in_channels + grp * cg : pack.data();
+          const T* p = direct ? x.data + q0 * g.in_channels + grp * cg : pack.data();
+          const std::size_t ldp = direct ? g.in_channels : patch;
           if (!direct) pack_patches(pack.data(), x.data, g, taps, q0, m, grp * cg, cg);
-          const gemm_dims d{true, false, kg, patch, m, k, direct ? g.in_channels : patch, patch};
-          gemm_serial<T>(d, gr.data + q0 * k + grp * kg, b, q0 == q_begin ? T(0) : T(1), acc + grp * kg * patch);
+          const T* gq = gr.data + q0 * k + grp * kg;
+          T* a = acc + grp * kg * patch;
+          if (narrow) product<T>(true, patch, kg, m, p, ldp, gq, k, a, kg, q0 != q_begin);
+          else gemm_serial<T>(gemm_dims{true, false, kg, patch, m, k, ldp, patch}, gq, p, q0 == q_begin ? T(0) : T(1), a);
         }
       }
     }
   });
-  if (parts > 1) add_partials(dw.data, buf.data(), parts, size);
+  if (!own_sum) return;
+  if (parts > 1) add_partials(narrow ? sum.data() : dw.data, buf.data(), parts, size);
+  if (narrow)  // (groups, patch, Kg) -> (groups, Kg, patch)
+    parallel_chunks(g.groups * kg, patch, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t row = lo; row < hi; ++row) {
+        const std::size_t grp = row / kg, co = row % kg;
+        const T* src = sum.data() + grp * kg * patch + co;
+        T* dst = dw.data + row * patch;
+        for (std::size_t e = 0; e < patch; ++e) dst[e] = src[e * kg];
+      }
+    });
 }
 
 #define TYPEGRAD_INSTANTIATE(T)                                                                        \
