@@ -18,6 +18,8 @@
 //                 GEMMs (beta = 1) over its rows' tiles into its own buffer, and the partials are
 //                 added in order.
 // A 1x1 window with stride 1 and no padding needs no packing: the GEMMs read x or g in place.
+// When the product's narrow side (the channels per group) is 1 to 4 AVX-512 vectors, a register-
+// blocked loop replaces the BLAS, which is slower on such tall, narrow products (see product()).
 // Depthwise convs (one input channel per group) would be GEMMs with K = taps and N = 1, so they
 // get their own loops, vectorised over channels.
 //
