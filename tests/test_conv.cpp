@@ -201,12 +201,14 @@ std::vector<config> large_configs() {
   add(params_of<2>(groups<16>), {3, 40, 40, 16}, {32, 3, 3, 1});
   add(params_of<1>(padding_valid), {5, 300, 24}, {16, 7, 24});
   add(params_of<3>(stride<2>), {2, 11, 12, 13, 6}, {5, 3, 3, 3, 6});
-  // 8 to 64 output (or input) channels: the register-blocked narrow product (float/double)
+  // multiples of 8 (double) or 16 (float) channels up to 128: the register-blocked narrow product
   add(params_of<3>(), {2, 9, 10, 11, 16}, {16, 3, 3, 3, 16});
   add(params_of<2>(), {3, 20, 21, 1}, {32, 3, 3, 1});
   add(params_of<2>(stride<2>, padding_uncentered), {2, 15, 14, 8}, {12, 3, 3, 8});
   add(params_of<2>(groups<2>), {2, 13, 12, 64}, {64, 2, 3, 32});
   add(params_of<2>(), {2, 11, 10, 48}, {64, 3, 3, 48});
+  add(params_of<2>(stride<2>), {2, 9, 8, 40}, {128, 3, 3, 40});
+  add(params_of<2>(), {2, 9, 8, 64}, {48, 2, 2, 64});
   return out;
 }
 }  // namespace

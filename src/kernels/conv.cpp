@@ -378,29 +378,38 @@ void narrow_gemm(std::size_t m, std::size_t kk, const T* a, std::size_t lda, con
   for (; r < m; ++r) narrow_block<T, NV, 1, TransA>(a_at(r), lda, b, ldb, kk, c + r * ldc, ldc, accumulate);
 }
 
-// The number of vectors of a narrow product for n columns, or 0 when the BLAS should do it.
+// The number of vectors of a narrow product for n columns, or 0 when the BLAS should do it: n a
+// multiple of the vector up to 8 vectors (128 floats, 64 doubles), done in column blocks of at
+// most 4 vectors (a block of 6 rows x 4 vectors uses 24 of the 32 registers).
+inline constexpr int max_narrow_vectors = 8;
 template <class T>
 constexpr int narrow_vectors(std::size_t n) {
   if (!have_narrow_kernel) return 0;
   constexpr std::size_t lanes = 64 / sizeof(T);
-  return n == lanes ? 1 : n == 2 * lanes ? 2 : n == 3 * lanes ? 3 : n == 4 * lanes ? 4 : 0;
+  return n % lanes == 0 && n / lanes <= max_narrow_vectors ? int(n / lanes) : 0;
 }
 
 // C (+)= op(A) B with B's rows ldb apart: the narrow kernel when it applies, else the BLAS.
 template <class T>
 void product(bool trans_a, std::size_t m, std::size_t n, std::size_t kk, const T* a, std::size_t lda, const T* b,
              std::size_t ldb, T* c, std::size_t ldc, bool accumulate = false) {
-  auto run = [&]<int NV>() {
-    if (trans_a) narrow_gemm<T, NV, true>(m, kk, a, lda, b, ldb, c, ldc, accumulate);
-    else narrow_gemm<T, NV, false>(m, kk, a, lda, b, ldb, c, ldc, accumulate);
+  constexpr std::size_t lanes = 64 / sizeof(T);
+  auto run = [&]<int NV>(std::size_t col) {
+    if (trans_a) narrow_gemm<T, NV, true>(m, kk, a, lda, b + col, ldb, c + col, ldc, accumulate);
+    else narrow_gemm<T, NV, false>(m, kk, a, lda, b + col, ldb, c + col, ldc, accumulate);
   };
-  switch (narrow_vectors<T>(n)) {
-    case 1: return run.template operator()<1>();
-    case 2: return run.template operator()<2>();
-    case 3: return run.template operator()<3>();
-    case 4: return run.template operator()<4>();
-    default:
-      gemm_serial<T>(gemm_dims{trans_a, false, m, n, kk, lda, ldb, ldc}, a, b, accumulate ? T(1) : T(0), c);
+  int vectors = narrow_vectors<T>(n);
+  if (vectors == 0) {
+    gemm_serial<T>(gemm_dims{trans_a, false, m, n, kk, lda, ldb, ldc}, a, b, accumulate ? T(1) : T(0), c);
+    return;
+  }
+  for (std::size_t col = 0; vectors > 0; col += 4 * lanes, vectors -= 4) {
+    switch (std::min(vectors, 4)) {
+      case 1: run.template operator()<1>(col); break;
+      case 2: run.template operator()<2>(col); break;
+      case 3: run.template operator()<3>(col); break;
+      default: run.template operator()<4>(col); break;
+    }
   }
 }
 
