@@ -18,7 +18,7 @@
 //                 GEMMs (beta = 1) over its rows' tiles into its own buffer, and the partials are
 //                 added in order.
 // A 1x1 window with stride 1 and no padding needs no packing: the GEMMs read x or g in place.
-// When the product's narrow side (the channels per group) is 1 to 4 AVX-512 vectors, a register-
+// When the product's narrow side (the channels per group) is 1 to 8 AVX-512 vectors, a register-
 // blocked loop replaces the BLAS, which is slower on such tall, narrow products (see product()).
 // Depthwise convs (one input channel per group) would be GEMMs with K = taps and N = 1, so they
 // get their own loops, vectorised over channels.
@@ -317,12 +317,13 @@ struct phase_info {
 };
 
 // ---- narrow products ---------------------------------------------------------------------------
-// C (m x n) = A (m x kk, row stride lda) * B (kk x n, contiguous), for n of one to four AVX-512
-// vectors (16 to 64 floats, 8 to 32 doubles): the channel counts of most conv layers. The BLAS
-// is tuned for large square-ish panels; on these tall, narrow products it loses (measured here,
-// one thread: sgemm (100352 x 576) x (576 x 64) 70 GFLOP/s against 100 for this loop inside the
-// conv, and 30 against 70 for n = 16). The loop keeps R rows x n outputs in registers and
-// broadcasts A's elements; each element of C is summed over k in order.
+// C (m x n) = A (m x kk, row stride lda) * B (kk x n), for n of one to eight AVX-512 vectors
+// (16 to 128 floats, 8 to 64 doubles, in column blocks of at most 4 vectors): the channel counts
+// of most conv layers. The BLAS is tuned for large square-ish panels; on these tall, narrow
+// products it loses (measured here, one thread: sgemm (100352 x 576) x (576 x 64) at 70 GFLOP/s
+// against 100 for this loop inside the conv, and 30 against 70 for n = 16). The loop keeps R rows
+// x n outputs in registers and broadcasts A's elements; each element of C is summed over k in
+// order.
 #if defined(__AVX512F__)
 inline constexpr bool have_narrow_kernel = true;
 #else

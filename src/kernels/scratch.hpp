@@ -38,15 +38,16 @@ class scratch_pool {
   class lease {
    public:
     lease(scratch_pool& pool, std::unique_ptr<block> b) : pool_(&pool), block_(std::move(b)) {}
+    lease() = default;  // an empty lease (nothing was asked for): data() is null
     lease(lease&& other) noexcept = default;
     lease& operator=(lease&&) = delete;
     ~lease() {
       if (block_) pool_->give_back(std::move(block_));
     }
-    T* data() const { return reinterpret_cast<T*>(block_->data); }
+    T* data() const { return block_ ? reinterpret_cast<T*>(block_->data) : nullptr; }
 
    private:
-    scratch_pool* pool_;
+    scratch_pool* pool_ = nullptr;
     std::unique_ptr<block> block_;
   };
 
