@@ -106,8 +106,8 @@ BOOST_AUTO_TEST_CASE(prints) {
 // ---- kernels against the naive reference ---------------------------------------------------------
 
 namespace {
-// One random configuration: D, extents, options, channels, batch. Returns false when the shapes
-// are rejected by the shape rule (e.g. a valid window larger than the input).
+// One random configuration: D, extents, options, channels, batch. Draws again when the shape rule
+// rejects the shapes (e.g. a valid window larger than the input).
 struct config {
   conv_params p;
   shape xs, ws;
