@@ -6,6 +6,7 @@
 #include "typegrad/core/graph.hpp"
 #include "typegrad/ops/arithmetic.hpp"
 #include "typegrad/ops/batch_norm.hpp"
+#include "typegrad/ops/conv.hpp"
 #include "typegrad/ops/loss.hpp"
 #include "typegrad/ops/matmul.hpp"
 #include "typegrad/ops/pool.hpp"

@@ -202,6 +202,18 @@ void gemm(const gemm_dims& d, const T* a, const T* b, T* c) {
   run_plan<T>(p, a, b, c);
 }
 
+template <class T>
+void gemm_serial(const gemm_dims& d, const T* a, const T* b, T beta, T* c) {
+  if (d.m == 0 || d.n == 0) return;
+  if (d.k == 0) {  // BLAS would leave C untouched: scale it by beta by hand
+    for (std::size_t r = 0; r < d.m; ++r)
+      for (std::size_t j = 0; j < d.n; ++j) c[r * d.ldc + j] = beta == T(0) ? T(0) : beta * c[r * d.ldc + j];
+    return;
+  }
+  ensure_serial_blas();
+  blas_gemm<T>(d.trans_a, d.trans_b, d.m, d.n, d.k, a, d.lda, b, d.ldb, beta, c, d.ldc);
+}
+
 std::string blas_description() {
   ensure_serial_blas();
   return fmt::format("{} (core: {}, {})", openblas_get_config(), openblas_get_corename(),
@@ -210,7 +222,8 @@ std::string blas_description() {
 
 #define TYPEGRAD_INSTANTIATE(T)                                                \
   template void matmul<T>(view<T>, view<const T>, view<const T>, matmul_form); \
-  template void gemm<T>(const gemm_dims&, const T*, const T*, T*);
+  template void gemm<T>(const gemm_dims&, const T*, const T*, T*);          \
+  template void gemm_serial<T>(const gemm_dims&, const T*, const T*, T, T*);
 TYPEGRAD_INSTANTIATE(float)
 TYPEGRAD_INSTANTIATE(double)
 #undef TYPEGRAD_INSTANTIATE

@@ -37,6 +37,11 @@ struct gemm_dims {
 template <class T>
 void gemm(const gemm_dims& d, const T* a, const T* b, T* c);
 
+// The same product as one serial BLAS call on the calling thread, C = op(A) op(B) + beta C: for
+// kernels that cut their own work into TBB tasks (e.g. convolution tiles) and call it inside them.
+template <class T>
+void gemm_serial(const gemm_dims& d, const T* a, const T* b, T beta, T* c);
+
 // The BLAS in use, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... (core: Haswell, serial)".
 std::string blas_description();
 

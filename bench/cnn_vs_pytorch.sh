@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs bench_cnn and bench/cnn_pytorch.py on the same cases, one case at a time alternating
+# between the two (so both see the same machine load), and prints our/PyTorch ratios.
+#   bench/cnn_vs_pytorch.sh [--cpu] [case ...]   (default: every case of bench_cnn)
+#   --cpu       both sides on one thread, timed by process CPU time (robust to other load)
+#   BUILD_DIR   build directory holding bench/bench_cnn (default: build/)
+# OpenBLAS honours OPENBLAS_CORETYPE (e.g. Haswell pins it to AVX2 kernels); run with it set and
+# unset to see both.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench="${BUILD_DIR:-$root/build}/bench/bench_cnn"
+mode=()
+if [ "${1:-}" = "--cpu" ]; then
+  mode=(--cpu)
+  shift
+fi
+cases=("$@")
+if [ ${#cases[@]} -eq 0 ]; then
+  mapfile -t cases < <("$bench" --list)
+fi
+ours=$(mktemp) theirs=$(mktemp)
+trap 'rm -f "$ours" "$theirs"' EXIT
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}"
+for c in "${cases[@]}"; do
+  "$bench" "${mode[@]}" "$c" | tee -a "$ours" | grep '^#' || true
+  /usr/bin/python3 "$root/bench/cnn_pytorch.py" "${mode[@]}" "$c" | tee -a "$theirs" | grep '^#' || true
+done
+python3 - "$ours" "$theirs" <<'PY'
+import sys
+
+def read(path):
+    rows = {}
+    for line in open(path):
+        if line.startswith("case="):
+            fields = dict(f.split("=", 1) for f in line.split())
+            rows[fields["case"]] = fields
+    return rows
+
+ours, theirs = read(sys.argv[1]), read(sys.argv[2])
+units = lambda row: "gflops" if "fwd_gflops" in row else "gbps"
+print(f"{'case':<5} {'ours fwd':>10} {'torch fwd':>10} {'ratio':>6}   {'ours f+b':>10} {'torch f+b':>10} {'ratio':>6}  torch format")
+for name, o in ours.items():
+    t = theirs.get(name)
+    if t is None:
+        continue
+    u = units(o)
+    of, tf = float(o[f"fwd_{u}"]), float(t[f"fwd_{u}"])
+    ob, tb = float(o[f"fwdbwd_{u}"]), float(t[f"fwdbwd_{u}"])
+    print(f"{name:<5} {of:>10.1f} {tf:>10.1f} {of / tf:>6.2f}   {ob:>10.1f} {tb:>10.1f} {ob / tb:>6.2f}  {t.get('format', '')}")
+print(f"(units: {u.replace('gflops', 'GFLOP/s').replace('gbps', 'GB/s')}; ratio = ours / PyTorch)")
+PY

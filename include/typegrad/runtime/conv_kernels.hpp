@@ -1,0 +1,55 @@
+#pragma once
+// Kernels of the convolution family (compiled in src/kernels/conv.cpp, float and double).
+//
+// All three see one convolution, described by its geometry: x (N, n_1..n_D, C) convolved with
+// w (K, k_1..k_D, C/groups) gives z (N, m_1..m_D, K), where output position o reads the input at
+//   pos_i(o, j) = o_i * stride_i + dilation_i * j_i - pad_low_i    (zero outside [0, n_i))
+// for every tap j of the window. Every padding mode of ops/conv.hpp reduces to this form.
+//
+//   conv_forward       z = conv(x, w)
+//   conv_input_grad    x-shaped dx = the adjoint of x -> conv(x, w) applied to g (conv_transpose)
+//   conv_weight_grad   w-shaped dw = the adjoint of w -> conv(x, w) applied to g
+//
+// Each is parallel through parallel_chunks and bitwise independent of the thread count (see the
+// file comment of src/kernels/conv.cpp for how).
+#include <array>
+#include <cstddef>
+
+#include "typegrad/core/shape.hpp"
+#include "typegrad/ops/spatial_options.hpp"
+
+namespace typegrad::kernels {
+
+struct conv_geometry {
+  std::size_t dims = 0;  // D, the number of ordered dims
+  std::size_t batch = 0, in_channels = 0, out_channels = 0, groups = 1;
+  std::array<std::size_t, max_spatial_dims> in{}, out{}, window{}, stride{}, dilation{}, pad_low{};
+
+  std::size_t in_group() const { return in_channels / groups; }    // w's last extent
+  std::size_t out_group() const { return out_channels / groups; }  // out channels per group
+  std::size_t taps() const { return product(window); }
+  std::size_t in_positions() const { return product(in); }
+  std::size_t out_positions() const { return product(out); }
+
+ private:
+  std::size_t product(const std::array<std::size_t, max_spatial_dims>& a) const {
+    std::size_t p = 1;
+    for (std::size_t i = 0; i < dims; ++i) p *= a[i];
+    return p;
+  }
+};
+
+// out (N, m..., K) = conv(x (N, n..., C), w (K, k..., C/groups)).
+template <class T>
+void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g);
+
+// dx (N, n..., C) = conv_transpose(g (N, m..., K), w): dx[p] = sum over (o, j) with pos(o, j) = p
+// of w_j^T g[o].
+template <class T>
+void conv_input_grad(view<T> dx, view<const T> g, view<const T> w, const conv_geometry& geom);
+
+// dw (K, k..., C/groups) = sum over batch and output positions o of g[o] x[pos(o, j)]^T.
+template <class T>
+void conv_weight_grad(view<T> dw, view<const T> x, view<const T> g, const conv_geometry& geom);
+
+}  // namespace typegrad::kernels

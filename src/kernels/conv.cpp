@@ -1,0 +1,674 @@
+// Convolution kernels: forward, input gradient (conv_transpose) and weight gradient, as implicit
+// GEMMs on the serial BLAS inside TBB tasks, plus a channel-vectorised path for depthwise convs.
+//
+// Channel-last layout makes every patch row a sequence of contiguous runs of C/groups channels,
+// one run per tap. Rows are the flat (batch, output position) indices, cut into tiles whose size
+// depends only on the geometry:
+//
+//   forward       per tile and group: pack the tile's patches (rows x taps*Cg) into scratch, then
+//                 one GEMM  out[rows, group's Kg] = patches * w_group^T  straight into the output.
+//   input grad    gather form, per input position p: dx[p] = sum over taps j whose output
+//                 o = (p + pad - d*j) / s is whole and in range of w_j^T g[o]. Input positions are
+//                 split by phase ((p + pad) mod s per dim), and each phase only meets the taps
+//                 with d*j = phase (mod s): no zero work for strided convs. Per phase tile and
+//                 group: pack g rows (rows x phase_taps*Kg), one GEMM with the phase's taps of w,
+//                 rearranged once per call as (phase_taps*Kg x Cg).
+//   weight grad   dw = sum over rows of g_row^T patch_row: a reduction, split into a fixed number
+//                 of partial sums chosen from the sizes only; each partial is a sequence of
+//                 GEMMs (beta = 1) over its rows' tiles into its own buffer, and the partials are
+//                 added in order.
+// A 1x1 window with stride 1 and no padding needs no packing: the GEMMs read x or g in place.
+// When the product's narrow side (the channels per group) is 1 to 8 AVX-512 vectors, a register-
+// blocked loop replaces the BLAS, which is slower on such tall, narrow products (see product()).
+// Depthwise convs (one input channel per group) would be GEMMs with K = taps and N = 1, so they
+// get their own loops, vectorised over channels.
+//
+// Determinism: every output element (of the forward and input gradient) is computed by one GEMM
+// call or loop of one task, with tiles fixed by the sizes; the weight gradient's partial count is
+// fixed by the sizes too. So results are bitwise independent of the thread count.
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "parallel.hpp"
+#include "scratch.hpp"
+#include "typegrad/runtime/conv_kernels.hpp"
+#include "typegrad/runtime/gemm.hpp"
+
+namespace typegrad::kernels {
+namespace {
+
+using index = std::ptrdiff_t;
+constexpr std::size_t max_d = max_spatial_dims;
+
+std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+
+// Rows per tile for a packed matrix with `width` elements per row: about 64 K elements (a
+// quarter MiB of floats, which stays in L2 with the GEMM's own packing), in multiples of 16.
+std::size_t tile_rows_for(std::size_t width, std::size_t target = std::size_t{1} << 16) {
+  std::size_t r = target / std::max<std::size_t>(width, 1);
+  r = std::clamp<std::size_t>(r, 32, 1024);
+  return r / 16 * 16;
+}
+
+bool is_pointwise(const conv_geometry& g) {
+  for (std::size_t i = 0; i < g.dims; ++i)
+    if (g.window[i] != 1 || g.stride[i] != 1 || g.pad_low[i] != 0 || g.in[i] != g.out[i]) return false;
+  return true;
+}
+bool is_depthwise(const conv_geometry& g) { return g.in_group() == 1 && g.groups > 1; }
+
+// An odometer over (batch, position multi-index) for a grid of `extent` per dim.
+struct grid_cursor {
+  std::size_t dims;
+  std::array<std::size_t, max_d> extent{}, at{};
+  std::size_t batch = 0;
+  grid_cursor(std::size_t d, const std::array<std::size_t, max_d>& e, std::size_t flat) : dims(d), extent(e) {
+    std::size_t per_item = 1;
+    for (std::size_t i = 0; i < d; ++i) per_item *= e[i];
+    batch = per_item ? flat / per_item : 0;
+    std::size_t rem = per_item ? flat % per_item : 0;
+    for (std::size_t i = d; i-- > 0;) {
+      at[i] = rem % e[i];
+      rem /= e[i];
+    }
+  }
+  void next() {
+    for (std::size_t i = dims; i-- > 0;) {
+      if (++at[i] < extent[i]) return;
+      at[i] = 0;
+    }
+    ++batch;
+  }
+};
+
+// Per-tap offsets d_i * j_i - pad_i, tap-major (taps x dims), and each tap's offset within the
+// input in positions, sum_i d_i j_i * (input stride of dim i), for windows that lie inside.
+struct tap_table {
+  scratch_pool::lease<index> offset;
+  scratch_pool::lease<std::size_t> relative;
+  std::size_t dims;
+  const index* at(std::size_t tap) const { return offset.data() + tap * dims; }
+};
+tap_table make_taps(const conv_geometry& g) {
+  tap_table t{scratch().take<index>(g.taps() * g.dims), scratch().take<std::size_t>(g.taps()), g.dims};
+  index* o = t.offset.data();
+  std::array<std::size_t, max_d> j{};
+  for (std::size_t tap = 0; tap < g.taps(); ++tap) {
+    std::size_t rel = 0;
+    for (std::size_t i = 0; i < g.dims; ++i) {
+      o[tap * g.dims + i] = index(g.dilation[i] * j[i]) - index(g.pad_low[i]);
+      rel = rel * g.in[i] + g.dilation[i] * j[i];
+    }
+    t.relative.data()[tap] = rel;
+    for (std::size_t i = g.dims; i-- > 0;) {
+      if (++j[i] < g.window[i]) break;
+      j[i] = 0;
+    }
+  }
+  return t;
+}
+
+// The flat input position read by output position `o` through a tap with offsets `off`, or -1
+// when it falls in the padding.
+inline index input_position(const conv_geometry& g, const std::array<std::size_t, max_d>& o, const index* off) {
+  index flat = 0;
+  for (std::size_t i = 0; i < g.dims; ++i) {
+    const index p = index(o[i] * g.stride[i]) + off[i];
+    if (p < 0 || p >= index(g.in[i])) return -1;
+    flat = flat * index(g.in[i]) + p;
+  }
+  return flat;
+}
+
+// The flat input position of output o's first tap when its whole window lies inside the input,
+// else -1 (a border row).
+inline index window_origin(const conv_geometry& g, const std::array<std::size_t, max_d>& o) {
+  index flat = 0;
+  for (std::size_t i = 0; i < g.dims; ++i) {
+    const index p = index(o[i] * g.stride[i]) - index(g.pad_low[i]);
+    if (p < 0 || p + index(g.dilation[i] * (g.window[i] - 1)) >= index(g.in[i])) return -1;
+    flat = flat * index(g.in[i]) + p;
+  }
+  return flat;
+}
+
+// Copies n elements; short runs (a few channels) without a call.
+template <class T>
+inline void copy_run(T* dst, const T* src, std::size_t n) {
+  if (n < 16)
+    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+  else
+    std::memcpy(dst, src, n * sizeof(T));
+}
+
+// im2col for output rows [q0, q0 + rows): row r gets, per tap, the channels [c0, c0 + cg) of the
+// input position it reads (zeros in the padding). Rows whose window lies inside the input copy
+// from precomputed tap offsets; with all channels and dilation 1 along the last dim, the taps of
+// one window line are a single contiguous run.
+template <class T>
+void pack_patches(T* dst, const T* x, const conv_geometry& g, const tap_table& taps, std::size_t q0, std::size_t rows,
+                  std::size_t c0, std::size_t cg) {
+  const std::size_t taps_n = g.taps(), in_pos = g.in_positions(), c = g.in_channels;
+  const std::size_t last = g.window[g.dims - 1];
+  const bool line_runs = cg == c && g.dilation[g.dims - 1] == 1;
+  const std::size_t run = line_runs ? last * c : cg, step = line_runs ? last : 1;
+  const std::size_t* rel = taps.relative.data();
+  grid_cursor cur(g.dims, g.out, q0);
+  for (std::size_t r = 0; r < rows; ++r, cur.next()) {
+    const T* xb = x + cur.batch * in_pos * c + c0;
+    const index origin = window_origin(g, cur.at);
+    if (origin >= 0) {
+      const T* xo = xb + std::size_t(origin) * c;
+      for (std::size_t t = 0; t < taps_n; t += step, dst += run) copy_run(dst, xo + rel[t] * c, run);
+      continue;
+    }
+    for (std::size_t t = 0; t < taps_n; ++t, dst += cg) {
+      const index p = input_position(g, cur.at, taps.at(t));
+      if (p < 0) std::fill_n(dst, cg, T(0));
+      else copy_run(dst, xb + std::size_t(p) * c, cg);
+    }
+  }
+}
+
+// ---- depthwise --------------------------------------------------------------------------------
+// One input channel per group; mult = out channels per group. w is (K, taps, 1).
+
+template <class T>
+void depthwise_forward(T* out, const T* x, const T* w, const conv_geometry& g) {
+  const std::size_t k = g.out_channels, c = g.in_channels, mult = g.out_group(), taps_n = g.taps();
+  const std::size_t rows = g.batch * g.out_positions(), in_pos = g.in_positions();
+  auto wt = scratch().take<T>(taps_n * k);  // (taps, K): contiguous over channels per tap
+  for (std::size_t ch = 0; ch < k; ++ch)
+    for (std::size_t t = 0; t < taps_n; ++t) wt.data()[t * k + ch] = w[ch * taps_n + t];
+  const auto taps = make_taps(g);
+  parallel_chunks(rows, taps_n * k, [&](std::size_t lo, std::size_t hi) {
+    grid_cursor cur(g.dims, g.out, lo);
+    for (std::size_t q = lo; q < hi; ++q, cur.next()) {
+      T* o = out + q * k;
+      std::fill_n(o, k, T(0));
+      for (std::size_t t = 0; t < taps_n; ++t) {
+        const index p = input_position(g, cur.at, taps.at(t));
+        if (p < 0) continue;
+        const T* xr = x + (cur.batch * in_pos + std::size_t(p)) * c;
+        const T* wr = wt.data() + t * k;
+        if (mult == 1)
+          for (std::size_t ch = 0; ch < k; ++ch) o[ch] += xr[ch] * wr[ch];
+        else
+          for (std::size_t ch = 0; ch < k; ++ch) o[ch] += xr[ch / mult] * wr[ch];
+      }
+    }
+  });
+}
+
+// The output position that reads input position p (multi-index) through tap offsets `off`, or -1.
+inline index output_position(const conv_geometry& g, const std::array<std::size_t, max_d>& p, const index* off) {
+  index flat = 0;
+  for (std::size_t i = 0; i < g.dims; ++i) {
+    const index num = index(p[i]) - off[i];  // = o * s
+    if (num < 0 || num % index(g.stride[i]) != 0) return -1;
+    const index o = num / index(g.stride[i]);
+    if (o >= index(g.out[i])) return -1;
+    flat = flat * index(g.out[i]) + o;
+  }
+  return flat;
+}
+
+template <class T>
+void depthwise_input_grad(T* dx, const T* gr, const T* w, const conv_geometry& g) {
+  const std::size_t k = g.out_channels, c = g.in_channels, mult = g.out_group(), taps_n = g.taps();
+  const std::size_t rows = g.batch * g.in_positions(), out_pos = g.out_positions();
+  auto wt = scratch().take<T>(taps_n * k);
+  for (std::size_t ch = 0; ch < k; ++ch)
+    for (std::size_t t = 0; t < taps_n; ++t) wt.data()[t * k + ch] = w[ch * taps_n + t];
+  const auto taps = make_taps(g);
+  parallel_chunks(rows, taps_n * k, [&](std::size_t lo, std::size_t hi) {
+    grid_cursor cur(g.dims, g.in, lo);
+    for (std::size_t q = lo; q < hi; ++q, cur.next()) {
+      T* d = dx + q * c;
+      std::fill_n(d, c, T(0));
+      for (std::size_t t = 0; t < taps_n; ++t) {
+        const index o = output_position(g, cur.at, taps.at(t));
+        if (o < 0) continue;
+        const T* gr_row = gr + (cur.batch * out_pos + std::size_t(o)) * k;
+        const T* wr = wt.data() + t * k;
+        if (mult == 1)
+          for (std::size_t ch = 0; ch < c; ++ch) d[ch] += gr_row[ch] * wr[ch];
+        else
+          for (std::size_t ch = 0; ch < c; ++ch)
+            for (std::size_t m = 0; m < mult; ++m) d[ch] += gr_row[ch * mult + m] * wr[ch * mult + m];
+      }
+    }
+  });
+}
+
+// The number of partial sums a reduction over `rows` rows of `work_per_row` multiply-adds is
+// split into: a function of the sizes only (never of the thread count), so the order in which
+// the partials are added, and the result, is the same however many threads run them.
+std::size_t partial_count(std::size_t rows, std::size_t work_per_row, std::size_t partial_size, std::size_t min_rows) {
+  constexpr std::size_t max_partials = 16;
+  constexpr std::size_t min_work = std::size_t{1} << 22;  // per partial: ~1 ms on one core or more
+  constexpr std::size_t max_elements = std::size_t{1} << 24;  // bound on all partial buffers together
+  std::size_t p = std::min(max_partials, rows * work_per_row / min_work);
+  p = std::min(p, rows / std::max<std::size_t>(min_rows, 1));
+  p = std::min(p, max_elements / std::max<std::size_t>(partial_size, 1));
+  return std::max<std::size_t>(p, 1);
+}
+
+// dst[e] = sum over p of parts[p * size + e], in order of p.
+template <class T>
+void add_partials(T* dst, const T* parts, std::size_t count, std::size_t size) {
+  parallel_chunks(size, count, [&](std::size_t lo, std::size_t hi) {
+    std::copy(parts + lo, parts + hi, dst + lo);
+    for (std::size_t p = 1; p < count; ++p) {
+      const T* src = parts + p * size;
+      for (std::size_t e = lo; e < hi; ++e) dst[e] += src[e];
+    }
+  });
+}
+
+template <class T>
+void depthwise_weight_grad(T* dw, const T* x, const T* gr, const conv_geometry& g) {
+  const std::size_t k = g.out_channels, c = g.in_channels, mult = g.out_group(), taps_n = g.taps();
+  const std::size_t rows = g.batch * g.out_positions(), in_pos = g.in_positions();
+  const std::size_t size = taps_n * k;  // one partial, laid out (taps, K)
+  const std::size_t parts = partial_count(rows, taps_n * k, size, 64);
+  auto buf = scratch().take<T>(parts * size + size);
+  T* partial = buf.data();
+  const auto taps = make_taps(g);
+  parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t part = lo; part < hi; ++part) {
+      T* acc = partial + part * size;
+      std::fill_n(acc, size, T(0));
+      const std::size_t q0 = rows * part / parts, q1 = rows * (part + 1) / parts;
+      grid_cursor cur(g.dims, g.out, q0);
+      for (std::size_t q = q0; q < q1; ++q, cur.next()) {
+        const T* gr_row = gr + q * k;
+        for (std::size_t t = 0; t < taps_n; ++t) {
+          const index p = input_position(g, cur.at, taps.at(t));
+          if (p < 0) continue;
+          const T* xr = x + (cur.batch * in_pos + std::size_t(p)) * c;
+          T* a = acc + t * k;
+          if (mult == 1)
+            for (std::size_t ch = 0; ch < k; ++ch) a[ch] += gr_row[ch] * xr[ch];
+          else
+            for (std::size_t ch = 0; ch < k; ++ch) a[ch] += gr_row[ch] * xr[ch / mult];
+        }
+      }
+    }
+  });
+  T* sum = partial + parts * size;
+  add_partials(sum, partial, parts, size);
+  for (std::size_t ch = 0; ch < k; ++ch)
+    for (std::size_t t = 0; t < taps_n; ++t) dw[ch * taps_n + t] = sum[t * k + ch];
+}
+
+// ---- input-gradient phases -------------------------------------------------------------------
+// Input positions p with (p_i + pad_i) mod s_i = phase_i form a grid p_i = first_i + s_i * t_i; an
+// output o reaches them through tap j iff d_i j_i = phase_i (mod s_i).
+// Along dim i, the output fed through the phase's tap tt is o_i = t_i + shift_i(tt), where t_i
+// numbers the phase's input positions: (p_i + pad_i - d_i j_i) / s_i, exact within a phase.
+struct phase_info {
+  std::array<std::size_t, max_d> first{}, count{};
+  std::array<index, max_d> shift_min{}, shift_max{};  // over the phase's taps
+  std::size_t tap_begin = 0, tap_count = 0;  // into the phase-sorted tap list
+  std::size_t rows = 0, tile_rows = 0, item_begin = 0, items = 0;
+  std::size_t w_offset = 0;  // of this phase's rearranged weights
+};
+
+// ---- narrow products ---------------------------------------------------------------------------
+// C (m x n) = A (m x kk, row stride lda) * B (kk x n), for n of one to eight AVX-512 vectors
+// (16 to 128 floats, 8 to 64 doubles, in column blocks of at most 4 vectors): the channel counts
+// of most conv layers. The BLAS is tuned for large square-ish panels; on these tall, narrow
+// products it loses (measured here, one thread: sgemm (100352 x 576) x (576 x 64) at 70 GFLOP/s
+// against 100 for this loop inside the conv, and 30 against 70 for n = 16). The loop keeps R rows
+// x n outputs in registers and broadcasts A's elements; each element of C is summed over k in
+// order.
+#if defined(__AVX512F__)
+inline constexpr bool have_narrow_kernel = true;
+#else
+inline constexpr bool have_narrow_kernel = false;
+#endif
+
+// One 64-byte vector of T (GCC vector extensions; the attribute needs a non-dependent type).
+template <class T> struct vec64_of;
+template <> struct vec64_of<float> { typedef float type __attribute__((vector_size(64))); };
+template <> struct vec64_of<double> { typedef double type __attribute__((vector_size(64))); };
+template <class T>
+using vec64 = typename vec64_of<T>::type;
+
+// A's element (r, k) is a[r * lda + k], or a[k * lda + r] for a transposed A; B's row k is at
+// b + k * ldb. With `accumulate`, C += A B.
+template <class T, int NV, int R, bool TransA>
+inline void narrow_block(const T* a, std::size_t lda, const T* b, std::size_t ldb, std::size_t kk, T* c,
+                         std::size_t ldc, bool accumulate) {
+  constexpr std::size_t lanes = 64 / sizeof(T);
+  vec64<T> acc[R][NV];  // fully unrolled below, so these live in registers
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      if (accumulate) std::memcpy(&acc[r][v], c + r * ldc + v * lanes, 64);
+      else acc[r][v] = vec64<T>{};
+    }
+  for (std::size_t k = 0; k < kk; ++k) {
+    vec64<T> bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * lanes, 64);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const T av = TransA ? a[k * lda + r] : a[r * lda + k];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(c + r * ldc + v * lanes, &acc[r][v], 64);
+}
+
+template <class T, int NV, bool TransA>
+void narrow_gemm(std::size_t m, std::size_t kk, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
+                 std::size_t ldc, bool accumulate) {
+  constexpr int rows = NV == 1 ? 12 : NV == 2 ? 6 : NV == 3 ? 8 : 6;  // >= 12 accumulators hide the FMA latency
+  auto a_at = [&](std::size_t r) { return TransA ? a + r : a + r * lda; };
+  std::size_t r = 0;
+  for (; r + rows <= m; r += rows)
+    narrow_block<T, NV, rows, TransA>(a_at(r), lda, b, ldb, kk, c + r * ldc, ldc, accumulate);
+  for (; r < m; ++r) narrow_block<T, NV, 1, TransA>(a_at(r), lda, b, ldb, kk, c + r * ldc, ldc, accumulate);
+}
+
+// The number of vectors of a narrow product for n columns, or 0 when the BLAS should do it: n a
+// multiple of the vector up to 8 vectors (128 floats, 64 doubles), done in column blocks of at
+// most 4 vectors (a block of 6 rows x 4 vectors uses 24 of the 32 registers).
+inline constexpr int max_narrow_vectors = 8;
+template <class T>
+constexpr int narrow_vectors(std::size_t n) {
+  if (!have_narrow_kernel) return 0;
+  constexpr std::size_t lanes = 64 / sizeof(T);
+  return n % lanes == 0 && n / lanes <= max_narrow_vectors ? int(n / lanes) : 0;
+}
+
+// C (+)= op(A) B with B's rows ldb apart: the narrow kernel when it applies, else the BLAS.
+template <class T>
+void product(bool trans_a, std::size_t m, std::size_t n, std::size_t kk, const T* a, std::size_t lda, const T* b,
+             std::size_t ldb, T* c, std::size_t ldc, bool accumulate = false) {
+  constexpr std::size_t lanes = 64 / sizeof(T);
+  auto run = [&]<int NV>(std::size_t col) {
+    if (trans_a) narrow_gemm<T, NV, true>(m, kk, a, lda, b + col, ldb, c + col, ldc, accumulate);
+    else narrow_gemm<T, NV, false>(m, kk, a, lda, b + col, ldb, c + col, ldc, accumulate);
+  };
+  int vectors = narrow_vectors<T>(n);
+  if (vectors == 0) {
+    gemm_serial<T>(gemm_dims{trans_a, false, m, n, kk, lda, ldb, ldc}, a, b, accumulate ? T(1) : T(0), c);
+    return;
+  }
+  for (std::size_t col = 0; vectors > 0; col += 4 * lanes, vectors -= 4) {
+    switch (std::min(vectors, 4)) {
+      case 1: run.template operator()<1>(col); break;
+      case 2: run.template operator()<2>(col); break;
+      case 3: run.template operator()<3>(col); break;
+      default: run.template operator()<4>(col); break;
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g) {
+  const std::size_t rows = g.batch * g.out_positions(), k = g.out_channels;
+  if (out.size() == 0) return;
+  if (g.in_group() == 0 || g.taps() == 0) {
+    std::fill_n(out.data, out.size(), T(0));
+    return;
+  }
+  if (is_depthwise(g)) return depthwise_forward(out.data, x.data, w.data, g);
+  const std::size_t cg = g.in_group(), kg = g.out_group(), patch = g.taps() * cg;
+  const bool direct = is_pointwise(g);
+  const std::size_t tile = tile_rows_for(patch);
+  const std::size_t tiles = ceil_div(rows, tile);
+  const auto taps = make_taps(g);
+  // The narrow kernel reads w_g^T (patch x Kg) contiguously: transpose w once per call.
+  const bool narrow = narrow_vectors<T>(kg) > 0;
+  auto wt = scratch().take<T>(narrow ? w.size() : 0);
+  if (narrow)
+    for (std::size_t grp = 0; grp < g.groups; ++grp)
+      for (std::size_t co = 0; co < kg; ++co)
+        for (std::size_t e = 0; e < patch; ++e)
+          wt.data()[grp * kg * patch + e * kg + co] = w.data[(grp * kg + co) * patch + e];
+  parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
+    auto buf = scratch().take<T>(direct ? 0 : tile * patch);
+    for (std::size_t ti = lo; ti < hi; ++ti) {
+      const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
+      for (std::size_t grp = 0; grp < g.groups; ++grp) {
+        const T* a = direct ? x.data + q0 * g.in_channels + grp * cg : buf.data();
+        const std::size_t lda = direct ? g.in_channels : patch;
+        if (!direct) pack_patches(buf.data(), x.data, g, taps, q0, m, grp * cg, cg);
+        T* c = out.data + q0 * k + grp * kg;
+        if (narrow) product<T>(false, m, kg, patch, a, lda, wt.data() + grp * kg * patch, kg, c, k);
+        else gemm_serial<T>(gemm_dims{false, true, m, kg, patch, lda, patch, k}, a, w.data + grp * kg * patch, T(0), c);
+      }
+    }
+  });
+}
+
+template <class T>
+void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
+  if (dx.size() == 0) return;
+  if (g.out_group() == 0 || g.taps() == 0 || g.out_positions() == 0) {
+    std::fill_n(dx.data, dx.size(), T(0));
+    return;
+  }
+  if (is_depthwise(g)) return depthwise_input_grad(dx.data, gr.data, w.data, g);
+  const std::size_t c = g.in_channels, k = g.out_channels, cg = g.in_group(), kg = g.out_group();
+  const std::size_t taps_n = g.taps(), out_pos = g.out_positions();
+  const bool direct = is_pointwise(g);
+
+  // Phases: the product of the strides, each with its grid of input positions and its taps.
+  std::size_t phases = 1;
+  for (std::size_t i = 0; i < g.dims; ++i) phases *= g.stride[i];
+  auto info_buf = scratch().take<phase_info>(phases);
+  auto tap_list = scratch().take<std::size_t>(taps_n);
+  auto shift = scratch().take<index>(taps_n * g.dims);  // per phase-sorted tap: shift_i
+  auto shift_rel = scratch().take<index>(taps_n);        // and sum_i shift_i * (output stride of i)
+  phase_info* info = info_buf.data();
+  const auto taps = make_taps(g);
+  std::size_t next_tap = 0, next_item = 0, w_size = 0;
+  bool strided = phases > 1;
+  for (std::size_t ph = 0; ph < phases; ++ph) {
+    phase_info& pi = info[ph];
+    pi = phase_info{};
+    std::array<std::size_t, max_d> phase{};
+    for (std::size_t i = g.dims, rem = ph; i-- > 0;) {
+      phase[i] = rem % g.stride[i];
+      rem /= g.stride[i];
+    }
+    std::size_t grid = 1;
+    for (std::size_t i = 0; i < g.dims; ++i) {
+      const std::size_t s = g.stride[i];
+      pi.first[i] = (phase[i] + s - g.pad_low[i] % s) % s;  // p = phase - pad (mod s)
+      pi.count[i] = pi.first[i] < g.in[i] ? ceil_div(g.in[i] - pi.first[i], s) : 0;
+      grid *= pi.count[i];
+    }
+    pi.tap_begin = next_tap;
+    for (std::size_t t = 0; t < taps_n; ++t) {
+      bool in_phase = true;
+      for (std::size_t i = 0; i < g.dims && in_phase; ++i) {
+        // offset = d j - pad, so d j = offset + pad; it must equal the phase mod s
+        const std::size_t dj = std::size_t(taps.at(t)[i] + index(g.pad_low[i]));
+        in_phase = dj % g.stride[i] == phase[i];
+      }
+      if (in_phase) tap_list.data()[next_tap++] = t;
+    }
+    pi.tap_count = next_tap - pi.tap_begin;
+    for (std::size_t tt = pi.tap_begin; tt < next_tap; ++tt) {
+      index rel = 0;
+      for (std::size_t i = 0; i < g.dims; ++i) {
+        const index dj = taps.at(tap_list.data()[tt])[i] + index(g.pad_low[i]);
+        const index sh = (index(pi.first[i] + g.pad_low[i]) - dj) / index(g.stride[i]);
+        shift.data()[tt * g.dims + i] = sh;
+        pi.shift_min[i] = tt == pi.tap_begin ? sh : std::min(pi.shift_min[i], sh);
+        pi.shift_max[i] = tt == pi.tap_begin ? sh : std::max(pi.shift_max[i], sh);
+        rel = rel * index(g.out[i]) + sh;
+      }
+      shift_rel.data()[tt] = rel;
+    }
+    pi.rows = g.batch * grid;
+    pi.tile_rows = tile_rows_for(std::max<std::size_t>(pi.tap_count * kg, 1));
+    pi.items = ceil_div(pi.rows, pi.tile_rows);
+    pi.item_begin = next_item;
+    next_item += pi.items;
+    pi.w_offset = w_size;
+    w_size += pi.tap_count * k * cg;
+  }
+
+  // The weights rearranged per phase and group: (phase taps * Kg) x Cg, row (tt, co) = w[co, tap].
+  auto wr_buf = scratch().take<T>(w_size);
+  T* wr = wr_buf.data();
+  for (std::size_t ph = 0; ph < phases; ++ph) {
+    const phase_info& pi = info[ph];
+    for (std::size_t grp = 0; grp < g.groups; ++grp)
+      for (std::size_t tt = 0; tt < pi.tap_count; ++tt)
+        for (std::size_t co = 0; co < kg; ++co) {
+          const std::size_t tap = tap_list.data()[pi.tap_begin + tt];
+          std::memcpy(wr + pi.w_offset + ((grp * pi.tap_count + tt) * kg + co) * cg,
+                      w.data + ((grp * kg + co) * taps_n + tap) * cg, cg * sizeof(T));
+        }
+  }
+
+  std::size_t max_tile = 0, max_width = 0;
+  for (std::size_t ph = 0; ph < phases; ++ph) {
+    max_tile = std::max(max_tile, info[ph].tile_rows);
+    max_width = std::max(max_width, info[ph].tap_count * kg);
+  }
+  const std::size_t cost = max_tile * max_width * c;
+  parallel_chunks(next_item, std::max<std::size_t>(cost, 1), [&](std::size_t lo, std::size_t hi) {
+    auto pack = scratch().take<T>(direct ? 0 : max_tile * max_width);
+    auto result = scratch().take<T>(strided ? max_tile * cg : 0);
+    std::size_t ph = 0;
+    for (std::size_t item = lo; item < hi; ++item) {
+      while (item >= info[ph].item_begin + info[ph].items) ++ph;
+      const phase_info& pi = info[ph];
+      const std::size_t r0 = (item - pi.item_begin) * pi.tile_rows, m = std::min(pi.tile_rows, pi.rows - r0);
+      const std::size_t width = pi.tap_count * kg;
+      for (std::size_t grp = 0; grp < g.groups; ++grp) {
+        // The tile's rows of g: per row, per phase tap, the Kg channels of the output it feeds.
+        if (!direct && width > 0) {
+          T* dst = pack.data();
+          grid_cursor cur(g.dims, pi.count, r0);
+          const index* sh = shift.data() + pi.tap_begin * g.dims;
+          const index* rel = shift_rel.data() + pi.tap_begin;
+          for (std::size_t r = 0; r < m; ++r, cur.next()) {
+            const T* gb = gr.data + cur.batch * out_pos * k + grp * kg;
+            index base = 0;  // sum_i t_i * (output stride of i)
+            bool interior = true;
+            for (std::size_t i = 0; i < g.dims; ++i) {
+              const index t = index(cur.at[i]);
+              interior = interior && t + pi.shift_min[i] >= 0 && t + pi.shift_max[i] < index(g.out[i]);
+              base = base * index(g.out[i]) + t;
+            }
+            if (interior) {  // every tap feeds an output: no bounds checks
+              for (std::size_t tt = 0; tt < pi.tap_count; ++tt, dst += kg)
+                copy_run(dst, gb + std::size_t(base + rel[tt]) * k, kg);
+              continue;
+            }
+            for (std::size_t tt = 0; tt < pi.tap_count; ++tt, dst += kg) {
+              index o = 0;
+              bool inside = true;
+              for (std::size_t i = 0; i < g.dims && inside; ++i) {
+                const index oi = index(cur.at[i]) + sh[tt * g.dims + i];
+                inside = oi >= 0 && oi < index(g.out[i]);
+                o = o * index(g.out[i]) + oi;
+              }
+              if (inside) copy_run(dst, gb + std::size_t(o) * k, kg);
+              else std::fill_n(dst, kg, T(0));
+            }
+          }
+        }
+        // Unstrided: the phase's rows are dx's rows, written in place; else into scratch.
+        T* res = strided ? result.data() : dx.data + r0 * c + grp * cg;
+        const std::size_t ldr = strided ? cg : c;
+        if (width == 0) {
+          for (std::size_t r = 0; r < m; ++r) std::fill_n(res + r * ldr, cg, T(0));
+        } else {
+          const T* a = direct ? gr.data + r0 * k + grp * kg : pack.data();
+          product<T>(false, m, cg, width, a, direct ? k : width, wr + pi.w_offset + grp * width * cg, cg, res, ldr);
+        }
+        if (strided) {
+          grid_cursor cur(g.dims, pi.count, r0);
+          for (std::size_t r = 0; r < m; ++r, cur.next()) {
+            std::size_t flat = 0;
+            for (std::size_t i = 0; i < g.dims; ++i) flat = flat * g.in[i] + pi.first[i] + g.stride[i] * cur.at[i];
+            std::memcpy(dx.data + (cur.batch * g.in_positions() + flat) * c + grp * cg, res + r * cg,
+                        cg * sizeof(T));
+          }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void conv_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g) {
+  if (dw.size() == 0) return;
+  const std::size_t rows = g.batch * g.out_positions();
+  if (rows == 0 || g.in_group() == 0) {
+    std::fill_n(dw.data, dw.size(), T(0));
+    return;
+  }
+  if (is_depthwise(g)) return depthwise_weight_grad(dw.data, x.data, gr.data, g);
+  const std::size_t k = g.out_channels, cg = g.in_group(), kg = g.out_group(), patch = g.taps() * cg;
+  const std::size_t size = dw.size();
+  const bool direct = is_pointwise(g);
+  const std::size_t tile = tile_rows_for(patch, std::size_t{1} << 17);
+  const std::size_t parts = partial_count(rows, patch * k, size, tile);
+  // With few out channels per group, accumulate dw_g^T = patches^T g (patch x Kg) with the narrow
+  // kernel, then transpose; else dw_g = g^T patches (Kg x patch) on the BLAS.
+  const bool narrow = narrow_vectors<T>(kg) > 0;
+  const bool own_sum = parts > 1 || narrow;  // dw itself cannot hold the accumulation
+  auto buf = scratch().take<T>(parts > 1 ? parts * size : 0);
+  auto sum = scratch().take<T>(narrow ? size : 0);
+  const auto taps = make_taps(g);
+  parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
+    auto pack = scratch().take<T>(direct ? 0 : tile * patch);
+    for (std::size_t part = lo; part < hi; ++part) {
+      T* acc = parts > 1 ? buf.data() + part * size : narrow ? sum.data() : dw.data;
+      const std::size_t q_begin = rows * part / parts, q_end = rows * (part + 1) / parts;
+      for (std::size_t q0 = q_begin; q0 < q_end; q0 += tile) {
+        const std::size_t m = std::min(tile, q_end - q0);
+        for (std::size_t grp = 0; grp < g.groups; ++grp) {
+          const T* p = direct ? x.data + q0 * g.in_channels + grp * cg : pack.data();
+          const std::size_t ldp = direct ? g.in_channels : patch;
+          if (!direct) pack_patches(pack.data(), x.data, g, taps, q0, m, grp * cg, cg);
+          const T* gq = gr.data + q0 * k + grp * kg;
+          T* a = acc + grp * kg * patch;
+          if (narrow) product<T>(true, patch, kg, m, p, ldp, gq, k, a, kg, q0 != q_begin);
+          else gemm_serial<T>(gemm_dims{true, false, kg, patch, m, k, ldp, patch}, gq, p, q0 == q_begin ? T(0) : T(1), a);
+        }
+      }
+    }
+  });
+  if (!own_sum) return;
+  if (parts > 1) add_partials(narrow ? sum.data() : dw.data, buf.data(), parts, size);
+  if (narrow)  // (groups, patch, Kg) -> (groups, Kg, patch)
+    parallel_chunks(g.groups * kg, patch, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t row = lo; row < hi; ++row) {
+        const std::size_t grp = row / kg, co = row % kg;
+        const T* src = sum.data() + grp * kg * patch + co;
+        T* dst = dw.data + row * patch;
+        for (std::size_t e = 0; e < patch; ++e) dst[e] = src[e * kg];
+      }
+    });
+}
+
+#define TYPEGRAD_INSTANTIATE(T)                                                                        \
+  template void conv_forward<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);         \
+  template void conv_input_grad<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);      \
+  template void conv_weight_grad<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);
+TYPEGRAD_INSTANTIATE(float)
+TYPEGRAD_INSTANTIATE(double)
+#undef TYPEGRAD_INSTANTIATE
+
+}  // namespace typegrad::kernels
