@@ -4,6 +4,7 @@
 #include "typegrad/core/grad.hpp"
 #include "typegrad/core/graph.hpp"
 #include "typegrad/ops/arithmetic.hpp"
+#include "typegrad/ops/layout.hpp"
 #include "typegrad/ops/loss.hpp"
 #include "typegrad/ops/matmul.hpp"
 #include "typegrad/ops/reduce.hpp"
