@@ -62,6 +62,20 @@ void unflatten(std::size_t flat, const axis_values& extents, std::size_t axes, a
   }
 }
 
+// A full B x B tile: dst[i * ds + j] = src[j * ss + i]. The input rows are read whole into an
+// L1 buffer first, so power-of-two strides cannot make the tile's lines evict each other, and
+// the transposition itself runs on the buffer in 8 x 8 blocks the compiler keeps in registers.
+template <class T, std::size_t B>
+void transpose_tile(T* dst, std::size_t ds, const T* src, std::size_t ss) {
+  alignas(64) T buf[B][B];
+  for (std::size_t j = 0; j < B; ++j)
+    for (std::size_t i = 0; i < B; ++i) buf[j][i] = src[j * ss + i];
+  for (std::size_t i0 = 0; i0 < B; i0 += 8)
+    for (std::size_t j0 = 0; j0 < B; j0 += 8)
+      for (std::size_t i = i0; i < i0 + 8; ++i)
+        for (std::size_t j = j0; j < j0 + 8; ++j) dst[i * ds + j] = buf[j][i];
+}
+
 template <class T>
 void fill_zero(T* p, std::size_t n) {
   std::fill(p, p + n, T(0));
@@ -284,6 +298,10 @@ void permute(view<T> out, view<const T> in, const axis_values& perm) {
       const std::size_t i0 = (item % tiles_i) * tile, i1 = std::min(ni, i0 + tile);
       for (std::size_t j0 = 0; j0 < nj; j0 += tile) {
         const std::size_t j1 = std::min(nj, j0 + tile);
+        if (i1 - i0 == tile && j1 - j0 == tile) {
+          transpose_tile<T, tile>(out.data + dst0 + i0 * osi + j0, osi, in.data + src0 + i0 + j0 * sj, sj);
+          continue;
+        }
         for (std::size_t i = i0; i < i1; ++i) {
           T* dst = out.data + dst0 + i * osi;
           const T* src = in.data + src0 + i;
