@@ -141,6 +141,7 @@ void random_permutes(unsigned seed) {
   check_permute<T>(shape{16, 40, 30, 8}, {2, 0, 1, 3});
   check_permute<T>(shape{2, 40, 40, 64}, {0, 3, 1, 2});  // full tiles, power-of-two strides
   check_permute<T>(shape{128, 256}, {1, 0});
+  check_permute<T>(shape{1, 150, 230, 3}, {0, 3, 1, 2});  // few channels: split along j
 }
 
 }  // namespace

@@ -285,19 +285,23 @@ void permute(view<T> out, view<const T> in, const axis_values& perm) {
       be[nb++] = oe[k];
       batches *= oe[k];
     }
-  const std::size_t tiles_i = (ni + tile - 1) / tile;
-  parallel_chunks(batches * tiles_i, tile * nj, [&](std::size_t lo, std::size_t hi) {
+  // An item is a strip of `tile` i's by up to `strip` j's, so that a single image with few
+  // channels (ni < tile) still splits along j.
+  constexpr std::size_t strip = 32 * tile;
+  const std::size_t tiles_i = (ni + tile - 1) / tile, strips_j = (nj + strip - 1) / strip;
+  parallel_chunks(batches * tiles_i * strips_j, std::min(ni, tile) * std::min(nj, strip), [&](std::size_t lo, std::size_t hi) {
     for (std::size_t item = lo; item < hi; ++item) {
       axis_values idx{};
-      unflatten(item / tiles_i, be, nb, idx);
+      unflatten(item / (tiles_i * strips_j), be, nb, idx);
       std::size_t src0 = 0, dst0 = 0;
       for (std::size_t m = 0; m < nb; ++m) {
         src0 += idx[m] * is[p[bk[m]]];
         dst0 += idx[m] * os[bk[m]];
       }
-      const std::size_t i0 = (item % tiles_i) * tile, i1 = std::min(ni, i0 + tile);
-      for (std::size_t j0 = 0; j0 < nj; j0 += tile) {
-        const std::size_t j1 = std::min(nj, j0 + tile);
+      const std::size_t i0 = (item / strips_j % tiles_i) * tile, i1 = std::min(ni, i0 + tile);
+      const std::size_t js = (item % strips_j) * strip, je = std::min(nj, js + strip);
+      for (std::size_t j0 = js; j0 < je; j0 += tile) {
+        const std::size_t j1 = std::min(je, j0 + tile);
         if (i1 - i0 == tile && j1 - j0 == tile) {
           transpose_tile<T, tile>(out.data + dst0 + i0 * osi + j0, osi, in.data + src0 + i0 + j0 * sj, sj);
           continue;
