@@ -46,6 +46,7 @@ BOOST_AUTO_TEST_CASE(prints) {
   BOOST_TEST(!g.starts_with("sum_to("), g);  // the part is known to have b's shape
   const std::string g2 = to_string(node<concat_part_op<1, 0>, r_t, a_t, b_t>{});
   BOOST_TEST(g2 == "concat_part[axis=1, part=0](r, a, b)");
+  BOOST_TEST(to_string(node<concat_place_op<0, 1>, h_t, a_t, b_t>{}) == "concat_place[axis=0, part=1](h, a, b)");
 }
 
 BOOST_AUTO_TEST_CASE(hand_values) {
