@@ -50,7 +50,7 @@ void random_slices(unsigned seed) {
   std::mt19937 rng(seed);
   for (int trial = 0; trial < 300; ++trial) {
     const std::size_t rank = 1 + rng() % 5;
-    const shape xs = random_shape(rng, rank, trial % 3 == 0 ? 40 : 7);
+    const shape xs = random_shape(rng, rank, trial % 3 == 0 && rank <= 3 ? 40 : 7);  // small enough for the reference
     kernels::axis_values begin{}, step{};
     shape out = xs;
     for (std::size_t d = 0; d < rank; ++d) {
@@ -126,7 +126,7 @@ void random_permutes(unsigned seed) {
   std::mt19937 rng(seed);
   for (int trial = 0; trial < 300; ++trial) {
     const std::size_t rank = 1 + rng() % 5;
-    const shape xs = random_shape(rng, rank, trial % 4 == 0 ? 70 : 6);
+    const shape xs = random_shape(rng, rank, trial % 4 == 0 && rank <= 3 ? 70 : 6);
     kernels::axis_values perm{};
     std::iota(perm.begin(), perm.begin() + rank, std::size_t{0});
     std::shuffle(perm.begin(), perm.begin() + rank, rng);
