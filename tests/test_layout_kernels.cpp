@@ -71,6 +71,10 @@ void random_slices(unsigned seed) {
   check_slice_and_unslice<T>(shape{8, 64, 64, 12}, {0, 0, 0, 4}, {1, 1, 1, 1}, shape{8, 64, 64, 6});
   check_slice_and_unslice<T>(shape{8, 64, 64, 12}, {0, 1, 3, 0}, {1, 2, 3, 1}, shape{8, 32, 21, 12});
   check_slice_and_unslice<T>(shape{4, 100, 90}, {1, 2, 3}, {1, 1, 1}, shape{3, 97, 85});
+  // Runs long enough to be split into pieces: part of the batch (one run), long rows, 1-d.
+  check_slice_and_unslice<T>(shape{10, 50, 200}, {2, 0, 0}, {1, 1, 1}, shape{7, 50, 200});
+  check_slice_and_unslice<T>(shape{3, 3, 90001}, {1, 0, 5}, {1, 2, 1}, shape{2, 2, 80000});
+  check_slice_and_unslice<T>(shape{200000}, {17}, {1}, shape{150001});
 }
 
 template <class T>

@@ -92,8 +92,25 @@ void slice(view<T> out, view<const T> in, const axis_values& begin, const axis_v
   const axis_values bs = b.big_strides();
   std::size_t base = 0;
   for (std::size_t d = 0; d < r; ++d) base += b.begin[d] * bs[d];
+  const std::size_t rows = n / run;
+  if (inner_step == 1 && run >= 2 * serial_cutoff) {
+    // Few long runs (a slice of the batch axis is one run): split them so they still run in
+    // parallel. The pieces depend on the sizes only.
+    const std::size_t pieces = run / serial_cutoff, piece = (run + pieces - 1) / pieces;
+    parallel_chunks(rows * pieces, piece, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t item = lo; item < hi; ++item) {
+        const std::size_t row = item / pieces, j0 = item % pieces * piece, j1 = std::min(run, j0 + piece);
+        axis_values k{};
+        unflatten(row, b.count, r - 1, k);
+        std::size_t src = base;
+        for (std::size_t d = 0; d + 1 < r; ++d) src += k[d] * b.step[d] * bs[d];
+        std::copy(in.data + src + j0, in.data + src + j1, out.data + row * run + j0);
+      }
+    });
+    return;
+  }
   // One item per run along the last (merged) axis; an odometer walks the outer box axes.
-  parallel_chunks(n / run, run, [&](std::size_t lo, std::size_t hi) {
+  parallel_chunks(rows, run, [&](std::size_t lo, std::size_t hi) {
     axis_values k{};
     unflatten(lo, b.count, r - 1, k);
     std::size_t src = base;
@@ -125,20 +142,49 @@ void unslice(view<T> out, view<const T> in, const axis_values& begin, const axis
   const box b = make_box(out.shape, in.shape, begin, step);
   const std::size_t r = b.rank, row_len = b.big[r - 1];
   const std::size_t b0 = b.begin[r - 1], run = b.count[r - 1], inner_step = b.step[r - 1];
+  // Whether the out row at outer index j holds a row of in, and which.
+  auto locate = [&](const axis_values& j, std::size_t& src_row) {
+    src_row = 0;
+    for (std::size_t d = 0; d + 1 < r; ++d) {
+      const std::size_t t = j[d] - b.begin[d];  // wraps when j < begin: then t >= count * step
+      if (j[d] < b.begin[d] || t % b.step[d] != 0 || t / b.step[d] >= b.count[d]) return false;
+      src_row = src_row * b.count[d] + t / b.step[d];
+    }
+    return true;
+  };
+  const std::size_t rows = n / row_len;
+  if (inner_step == 1 && row_len >= 2 * serial_cutoff) {
+    // Few long rows (a pad of the batch axis is one row): split them, as slice does.
+    const std::size_t pieces = row_len / serial_cutoff, piece = (row_len + pieces - 1) / pieces;
+    parallel_chunks(rows * pieces, piece, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t item = lo; item < hi; ++item) {
+        const std::size_t row = item / pieces, p0 = item % pieces * piece, p1 = std::min(row_len, p0 + piece);
+        T* dst = out.data + row * row_len;
+        axis_values j{};
+        unflatten(row, b.big, r - 1, j);
+        std::size_t src_row = 0;
+        if (!locate(j, src_row)) {
+          fill_zero(dst + p0, p1 - p0);
+          continue;
+        }
+        // This piece [p0, p1) of the row: zeros, then the part of the run [b0, b0 + run) in it, zeros.
+        const std::size_t c0 = std::clamp(b0, p0, p1), c1 = std::clamp(b0 + run, p0, p1);
+        fill_zero(dst + p0, c0 - p0);
+        std::copy(in.data + src_row * run + (c0 - b0), in.data + src_row * run + (c1 - b0), dst + c0);
+        fill_zero(dst + c1, p1 - c1);
+      }
+    });
+    return;
+  }
   // One item per row of out along the last (merged) axis: every element is written once, zero
   // or copied, so out needs no separate clearing pass.
-  parallel_chunks(n / row_len, row_len, [&](std::size_t lo, std::size_t hi) {
+  parallel_chunks(rows, row_len, [&](std::size_t lo, std::size_t hi) {
     axis_values j{};
     unflatten(lo, b.big, r - 1, j);
     for (std::size_t row = lo; row < hi; ++row) {
       T* dst = out.data + row * row_len;
-      bool inside = true;
       std::size_t src_row = 0;
-      for (std::size_t d = 0; inside && d + 1 < r; ++d) {
-        const std::size_t t = j[d] - b.begin[d];  // wraps when j < begin: then t >= count * step
-        inside = j[d] >= b.begin[d] && t % b.step[d] == 0 && t / b.step[d] < b.count[d];
-        src_row = src_row * b.count[d] + t / b.step[d];
-      }
+      const bool inside = locate(j, src_row);
       if (!inside) {
         fill_zero(dst, row_len);
       } else if (inner_step == 1) {
