@@ -7,6 +7,7 @@
 #include "typegrad/ops/arithmetic.hpp"
 #include "typegrad/ops/batch_norm.hpp"
 #include "typegrad/ops/conv.hpp"
+#include "typegrad/ops/layout.hpp"
 #include "typegrad/ops/loss.hpp"
 #include "typegrad/ops/matmul.hpp"
 #include "typegrad/ops/pool.hpp"
