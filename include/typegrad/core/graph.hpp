@@ -167,8 +167,9 @@ template <class Op, class... Args> struct args_of<node<Op, Args...>> {
   template <class Edges> using positions_in = positions<Edges::template position<Args>::value...>;
 };
 template <std::size_t N, std::size_t... P>
-constexpr void add_edges(std::array<edge, N>& e, std::size_t& k, std::size_t consumer, positions<P...>) {
-  std::size_t slot = 0;
+constexpr void add_edges(std::array<edge, N>& e, std::size_t& k, [[maybe_unused]] std::size_t consumer,
+                         positions<P...>) {
+  [[maybe_unused]] std::size_t slot = 0;  // unused for leaves (no positions)
   ((e[k++] = {consumer, slot++, P}), ...);
 }
 }  // namespace detail
