@@ -4,8 +4,7 @@
 // resolution with a stride-2 conv and a 1x1 stride-2 projection shortcut; global average pooling,
 // dense, softmax cross-entropy. Leaves conv01..conv20, gamma01.., beta01..; kernels are
 // (out, 3, 3, in) except the projections 08, 13 and 18, which are (out, 1, 1, in).
-// Used by bench/compile_budget.sh (compile time and memory of the forward + all gradients) and the
-// error-length test (tests/compile_fail/resnet_rank_mistake.cpp).
+// Used by bench/compile_budget.sh (compile time and memory of the forward + all gradients).
 #include <cstddef>
 #include <utility>
 
