@@ -220,7 +220,6 @@ void gemm_serial(const gemm_dims& d, const T* a, const T* b, T beta, T* c) {
       for (std::size_t j = 0; j < d.n; ++j) c[r * d.ldc + j] = beta == T(0) ? T(0) : beta * c[r * d.ldc + j];
     return;
   }
-  ensure_serial_blas();
   blas_gemm<T>(d.trans_a, d.trans_b, d.m, d.n, d.k, a, d.lda, b, d.ldb, beta, c, d.ldc);
 }
 
