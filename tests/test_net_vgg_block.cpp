@@ -17,6 +17,10 @@ const auto sizes = net::sizes{.in_channels = 2, .channels = 3, .classes = 3};
 auto make_params() {
   auto p = net::make_parameters<double>(sizes);
   p.initialize(3);
+  // Biases start at 0; where a window of relu(conv1) is all zeros, conv2's pre-activation is then
+  // exactly conv2_b = 0, a relu kink. Check at a generic point instead.
+  p[net::conv1_b] = test_support::random_uniform<1>({sizes.channels}, 5, -0.2, 0.2);
+  p[net::conv2_b] = test_support::random_uniform<1>({sizes.channels}, 6, -0.2, 0.2);
   return p;
 }
 tensor<double, 4> images() { return test_support::random_uniform<4>({2, 6, 6, 2}, 11, 0, 1); }
