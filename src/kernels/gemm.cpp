@@ -1,4 +1,4 @@
-// Matrix products on a serial BLAS (OpenBLAS) inside TBB tasks, blocked over M and N only.
+// Matrix products on OpenBLAS, one thread per call, inside TBB tasks, blocked over M and N only.
 //
 // One plan describes every matmul form: a batch of products C_i = op(A_i) op(B_i) with element
 // strides between items (0 = a matrix shared by the batch), optionally accumulated into a single
@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <mutex>
 #include <cstddef>
 #include <string>
 #include <type_traits>
@@ -31,17 +32,25 @@ char* openblas_get_config(void);
 }
 
 namespace typegrad::kernels {
-namespace {
 
-// A pthread or OpenMP build of OpenBLAS would start its own pool under every TBB task; make it
-// run serially. Debian's libopenblas0-serial reports 0 and is left alone.
-void ensure_serial_blas() {
-  static const bool once = [] {
-    if (openblas_get_parallel() != 0) openblas_set_num_threads(1);
+// Which OpenBLAS the loader picked (Debian's alternatives choose among the flavours at run time):
+//  - a pthread or OpenMP build would start its own pool under every TBB task, so it is limited to
+//    one thread per call; these builds lock their buffer allocator, so concurrent calls are safe;
+//  - the serial build (libopenblas0-serial 0.3.21) has no locking: concurrent calls race in its
+//    buffer allocator and corrupt results (tests/test_gemm_concurrency.cpp), so calls take turns
+//    behind a mutex, correct but serialised (docs/blas.md measures the loss).
+bool blas_is_reentrant() {
+  static const bool reentrant = [] {
+    if (openblas_get_parallel() == 0) return false;
+    openblas_set_num_threads(1);
     return true;
   }();
-  (void)once;
+  return reentrant;
 }
+
+namespace {
+
+std::mutex serial_blas_mutex;
 
 int blas_index(std::size_t v) {
   if (v > std::size_t(INT_MAX))
@@ -53,6 +62,8 @@ template <class T>
 void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
                const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
   const auto op_a = ta ? CblasTrans : CblasNoTrans, op_b = tb ? CblasTrans : CblasNoTrans;
+  std::unique_lock<std::mutex> turn(serial_blas_mutex, std::defer_lock);
+  if (!blas_is_reentrant()) turn.lock();
   if constexpr (std::is_same_v<T, float>)
     cblas_sgemm(CblasRowMajor, op_a, op_b, blas_index(m), blas_index(n), blas_index(k), 1.0f, a, blas_index(lda), b,
                 blas_index(ldb), beta, c, blas_index(ldc));
@@ -116,7 +127,6 @@ void run_plan(const gemm_plan& p, const T* a, const T* b, T* c) {
       for (std::size_t r = 0; r < d.m; ++r) std::fill_n(c + i * p.stride_c + r * d.ldc, d.n, T(0));
     return;
   }
-  ensure_serial_blas();
   const std::size_t sums = p.accumulate ? p.batch : 1;
   const tiling t = plan_tiles(d.m, d.n, d.k * sums);
   const std::size_t tiles = t.count();
@@ -210,14 +220,13 @@ void gemm_serial(const gemm_dims& d, const T* a, const T* b, T beta, T* c) {
       for (std::size_t j = 0; j < d.n; ++j) c[r * d.ldc + j] = beta == T(0) ? T(0) : beta * c[r * d.ldc + j];
     return;
   }
-  ensure_serial_blas();
   blas_gemm<T>(d.trans_a, d.trans_b, d.m, d.n, d.k, a, d.lda, b, d.ldb, beta, c, d.ldc);
 }
 
 std::string blas_description() {
-  ensure_serial_blas();
   return fmt::format("{} (core: {}, {})", openblas_get_config(), openblas_get_corename(),
-                     openblas_get_parallel() == 0 ? "serial" : "threaded, limited to 1 thread");
+                     blas_is_reentrant() ? "threaded build limited to 1 thread per call, concurrent calls"
+                                         : "serial build without locking, calls serialised by a mutex");
 }
 
 #define TYPEGRAD_INSTANTIATE(T)                                                \

@@ -1,7 +1,7 @@
 #pragma once
 // The GEMM kernels behind matmul (compiled in src/kernels/gemm.cpp, float and double).
 //
-// Every product runs on a serial BLAS (OpenBLAS's serial variant) inside TBB tasks: C is cut into
+// Every product runs on OpenBLAS, one BLAS thread per call, inside TBB tasks: C is cut into
 // fixed blocks of rows and columns that depend only on (M, N, K), never on the thread count, and K
 // is never split, so each element of C is the same sequence of operations however many threads
 // run: results are bitwise independent of the thread count.
@@ -42,7 +42,12 @@ void gemm(const gemm_dims& d, const T* a, const T* b, T* c);
 template <class T>
 void gemm_serial(const gemm_dims& d, const T* a, const T* b, T beta, T* c);
 
-// The BLAS in use, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... (core: Haswell, serial)".
+// The BLAS in use, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... (core: Cooperlake, threaded build
+// limited to 1 thread per call, concurrent calls)".
 std::string blas_description();
+
+// Whether BLAS calls may run concurrently (OpenBLAS's pthread/OpenMP flavours). If not (the
+// serial flavour, built without locking), typegrad's calls take turns behind a mutex.
+bool blas_is_reentrant();
 
 }  // namespace typegrad::kernels
