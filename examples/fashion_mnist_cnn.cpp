@@ -68,9 +68,9 @@ bool parse(int argc, char** argv, options& o) {
   po::store(po::parse_command_line(argc, argv, desc), vm);
   if (vm.count("help")) {
     std::cout << desc
-              << "\nThe default run (5 epochs) takes about 2-3 minutes on 2 cores. Run longer with e.g. --epochs 10\n"
-                 "(the cosine schedule stretches over the whole run); results are repeatable for a fixed\n"
-                 "seed and --threads.\n";
+              << "\nThe default run (5 epochs, about 0.916 test accuracy) takes about 1.5 minutes on 2 idle\n"
+                 "cores (15 s per epoch). Run longer with e.g. --epochs 10 (the cosine schedule stretches\n"
+                 "over the whole run); results are repeatable for a fixed seed and --threads.\n";
     return false;
   }
   po::notify(vm);
