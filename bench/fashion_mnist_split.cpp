@@ -17,7 +17,6 @@
 #include <optional>
 #include <random>
 #include <string>
-#include <vector>
 
 #include <fmt/format.h>
 #include <tbb/global_control.h>
@@ -150,7 +149,6 @@ int main(int argc, char** argv) try {
   adam opt(params, {.lr = 1e-6});  // a tiny rate: the timed steps barely move the parameters
 
   // The data: filling the example's 938 batches of an epoch, per batch.
-  std::vector<double> fill;
   auto t0 = std::chrono::steady_clock::now();
   std::size_t filled = 0;
   for (int e = 0; e < 3; ++e) {
