@@ -19,7 +19,7 @@ auto make_params() {
   p.initialize(3);
   return p;
 }
-tensor<double, 4> images() { return testing::random_uniform<4>({2, 6, 6, 2}, 11, 0, 1); }
+tensor<double, 4> images() { return test_support::random_uniform<4>({2, 6, 6, 2}, 11, 0, 1); }
 tensor<double, 1> labels() { return tensor<double, 1>({2}, {0, 1}); }
 }  // namespace
 
