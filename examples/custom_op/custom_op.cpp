@@ -9,6 +9,7 @@
 // the same initial weights: once with each channel's beta learned, once with beta fixed at 1
 // (SiLU: beta is simply left out of wrt(...)). Prints loss and test accuracy of both, and the
 // learned slopes.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <exception>

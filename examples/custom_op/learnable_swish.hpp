@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <string_view>
 
+#include <typegrad/runtime/unary_kernels.hpp>  // kernels::for_each_chunk, kernels::math
 #include <typegrad/typegrad.hpp>
 
 namespace research {
@@ -32,8 +33,9 @@ struct learnable_swish_op {
   static typegrad::shape infer_shape(typegrad::input_shapes in) {
     const typegrad::shape& x = in[0];
     const typegrad::shape& beta = in[1];
-    if (x.rank() == 0 || beta[0] != x[x.rank() - 1])
-      throw typegrad::shape_rule_violation(fmt::format("beta {} must hold one value per channel (x's last extent)", beta));
+    if (beta[0] != x[x.rank() - 1])  // x.rank() >= 1: learnable_swish() asserts it
+      throw typegrad::shape_rule_violation(
+          fmt::format("beta {} must hold one value per channel (x's last extent)", beta));
     return x;
   }
 
@@ -57,7 +59,8 @@ struct learnable_swish_op {
           for (std::size_t r = lo; r < hi; ++r) {
             const T* x = k.x + r * k.channels;
             T* y = k.y + r * k.channels;
-            for (std::size_t c = 0; c < k.channels; ++c) y[c] = x[c] * typegrad::kernels::math::sigmoid(k.beta[c] * x[c]);
+            for (std::size_t c = 0; c < k.channels; ++c)
+              y[c] = x[c] * typegrad::kernels::math::sigmoid(k.beta[c] * x[c]);
           }
         },
         &ctx);
