@@ -215,17 +215,31 @@ class replay {
   bool serial_kernels_ = false;
 };
 
-// The longest path through the op DAG, each node weighted by its time.
-double critical_path_ms(const op_dag& g, const std::vector<double>& t) {
+// The longest path through the op DAG, each node weighted by its time: its length and its nodes.
+struct critical_path {
+  double ms = 0;
+  std::vector<bool> on;  // per node index
+};
+critical_path longest_path(const op_dag& g, const std::vector<double>& t) {
   std::vector<double> finish(t.size(), 0.0);
-  double longest = 0;
+  std::vector<std::size_t> via(t.size(), t.size());
+  critical_path c{0, std::vector<bool>(t.size(), false)};
+  std::size_t last = t.size();
   for (auto i : g.ops) {
     double ready = 0;
-    for (auto p : g.preds[i]) ready = std::max(ready, finish[p]);
+    for (auto p : g.preds[i])
+      if (finish[p] > ready) {
+        ready = finish[p];
+        via[i] = p;
+      }
     finish[i] = ready + t[i];
-    longest = std::max(longest, finish[i]);
+    if (finish[i] > c.ms) {
+      c.ms = finish[i];
+      last = i;
+    }
   }
-  return longest;
+  for (auto i = last; i < t.size(); i = via[i]) c.on[i] = true;
+  return c;
 }
 
 bool same_bits(view<const float> a, view<const float> b) {
@@ -329,7 +343,7 @@ int main(int argc, char** argv) try {
   const auto times = rp.node_times(runs);
   double work = 0;
   for (auto i : dag.ops) work += times[i];
-  const double critical = critical_path_ms(dag, times);
+  const auto critical = longest_path(dag, times);
   std::size_t adjoint = 0;
   for (auto i : dag.ops) adjoint += one.executor().nodes()[i].adjoint;
 
@@ -339,7 +353,15 @@ int main(int argc, char** argv) try {
   fmt::print("graph: {} op nodes ({} forward, {} adjoint); at most {} can run at the same time\n", dag.ops.size(),
              dag.ops.size() - adjoint, adjoint, max_concurrent_nodes(dag));
   fmt::print("serial per-node times: work {:.2f} ms, critical path {:.2f} ms, work / critical path {:.2f}\n", work,
-             critical, work / critical);
+             critical.ms, work / critical.ms);
+  std::vector<std::size_t> slowest = dag.ops;
+  std::sort(slowest.begin(), slowest.end(), [&](auto a, auto b) { return times[a] > times[b]; });
+  slowest.resize(std::min<std::size_t>(slowest.size(), 8));
+  fmt::print("slowest nodes (serial; * = on the critical path):\n");
+  for (auto i : slowest)
+    fmt::print("  {:>7.2f} ms {:>5.1f}% {} %{} {} : {}{}\n", times[i], 100 * times[i] / work, critical.on[i] ? '*' : ' ',
+               i, one.executor().nodes()[i].label, one.executor().node_shape(i),
+               one.executor().nodes()[i].adjoint ? " [adjoint]" : "");
   fmt::print("replay of the program (the loss and gradients bitwise equal to the program's in every mode), {} threads:\n",
              threads);
   const double base = median(tm[serial]);
