@@ -64,8 +64,8 @@ struct block_sizes {
 };
 struct sizes {
   std::size_t in_channels = 1, stem = 32;
-  block_sizes block1{16, 16, 24, 8, 8, 16};   // 32 -> 64 channels at 14x14
-  block_sizes block2{32, 32, 48, 8, 16, 32};  // 64 -> 128 channels at 7x7
+  block_sizes block1{32, 24, 48, 8, 16, 32};   // 32 -> 128 channels at 14x14
+  block_sizes block2{64, 48, 96, 16, 32, 64};  // 128 -> 256 channels at 7x7
   std::size_t classes = 10;
 };
 
