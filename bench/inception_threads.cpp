@@ -18,7 +18,9 @@
 //    The replay gives each node its own buffer (no reuse), and its results are checked to be
 //    bitwise those of the program. Per-node serial times give the work and the critical path
 //    (the longest chain of dependent nodes, weighted by time): work / critical path bounds what
-//    (a) alone could gain with unlimited threads.
+//    (a) alone could gain with unlimited threads, and a list schedule of those times on N
+//    threads what it could gain here (a figure that a loaded machine distorts less than the
+//    wall-clock speed-ups, which need idle cores).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -242,6 +244,45 @@ critical_path longest_path(const op_dag& g, const std::vector<double>& t) {
   return c;
 }
 
+// The step time if the op DAG ran on `threads` threads with no other cost and every node took
+// its serial time (no kernel loops): list scheduling, a free thread takes the ready node with
+// the longest remaining path (the bound the flow graph could reach with perfect scheduling).
+double list_schedule_ms(const op_dag& g, const std::vector<double>& t, int threads) {
+  const std::size_t n = t.size();
+  std::vector<std::vector<std::size_t>> succ(n);
+  std::vector<std::size_t> waiting(n, 0);
+  for (auto i : g.ops)
+    for (auto p : g.preds[i]) {
+      succ[p].push_back(i);
+      ++waiting[i];
+    }
+  std::vector<double> tail(n, 0.0);  // longest path from the node's start to the end
+  for (auto it = g.ops.rbegin(); it != g.ops.rend(); ++it) {
+    double after = 0;
+    for (auto s : succ[*it]) after = std::max(after, tail[s]);
+    tail[*it] = t[*it] + after;
+  }
+  std::vector<std::size_t> ready;
+  for (auto i : g.ops)
+    if (waiting[i] == 0) ready.push_back(i);
+  std::vector<std::pair<double, std::size_t>> running;  // (finish time, node)
+  double now = 0;
+  while (!ready.empty() || !running.empty()) {
+    while (int(running.size()) < threads && !ready.empty()) {
+      auto best = std::max_element(ready.begin(), ready.end(), [&](auto a, auto b) { return tail[a] < tail[b]; });
+      running.emplace_back(now + t[*best], *best);
+      ready.erase(best);
+    }
+    auto first = std::min_element(running.begin(), running.end());
+    now = first->first;
+    const auto done = first->second;
+    running.erase(first);
+    for (auto s : succ[done])
+      if (--waiting[s] == 0) ready.push_back(s);
+  }
+  return now;
+}
+
 bool same_bits(view<const float> a, view<const float> b) {
   return a.shape == b.shape && std::equal(a.data, a.data + a.size(), b.data);
 }
@@ -354,6 +395,9 @@ int main(int argc, char** argv) try {
              dag.ops.size() - adjoint, adjoint, max_concurrent_nodes(dag));
   fmt::print("serial per-node times: work {:.2f} ms, critical path {:.2f} ms, work / critical path {:.2f}\n", work,
              critical.ms, work / critical.ms);
+  const double scheduled = list_schedule_ms(dag, times, threads);
+  fmt::print("(a) alone on {} idle threads, from these times: at best {:.2f} ms, speed-up {:.2f} (list schedule)\n",
+             threads, scheduled, work / scheduled);
   std::vector<std::size_t> slowest = dag.ops;
   std::sort(slowest.begin(), slowest.end(), [&](auto a, auto b) { return times[a] > times[b]; });
   slowest.resize(std::min<std::size_t>(slowest.size(), 8));
