@@ -126,7 +126,7 @@ constexpr auto operator*(A a, B b) {
 }
 
 template <Expression A, Expression B>
-constexpr auto operator/(A a, B b) {
+constexpr auto operator/(A a, B) {
   if constexpr (is_constant_value_v<B, 1.0>) return a;
   else if constexpr (is_constant_v<A> && is_constant_v<B>) {
     if constexpr (B::value != 0.0) return constant<A::value / B::value>{};
