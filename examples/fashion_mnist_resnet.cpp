@@ -35,15 +35,18 @@ constexpr auto evaluation = net::network<net::bn_mode::running>();
 }  // namespace
 
 int main(int argc, char** argv) {
-  examples::training_options o{.epochs = 5, .batch = 128, .lr = 2e-3, .checkpoint = "fashion_mnist_resnet.safetensors"};
+  examples::training_options o{.epochs = 5, .batch = 64, .lr = 2e-3, .checkpoint = "fashion_mnist_resnet.safetensors"};
   double weight_decay = 1e-2;
   return examples::run_main(name, [&] {
     if (!examples::parse(argc, argv, o,
                          {.name = name,
                           .title = "fashion_mnist_resnet: a small ResNet on Fashion-MNIST with typegrad",
                           .lr_help = "AdamW learning rate (cosine-decayed over the run)",
-                          .epilogue = "Run longer with e.g. --epochs 10 (the cosine schedule stretches over the whole run);\n"
-                                      "results are repeatable for a fixed seed and --threads.\n",
+                          .epilogue =
+                              "The default run (5 epochs, 0.9207 test accuracy) used 625 s of CPU time on 2 cores\n"
+                              "(19 minutes on a machine shared with other jobs; see docs/training.md). Run longer\n"
+                              "with e.g. --epochs 10 (the cosine schedule stretches over the whole run); results are\n"
+                              "repeatable for a fixed seed and --threads.\n",
                           .extra =
                               [&](examples::po::options_description_easy_init& add) {
                                 add("weight-decay", examples::po::value(&weight_decay)->default_value(weight_decay),

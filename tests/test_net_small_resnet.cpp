@@ -4,7 +4,7 @@
 // (random directions); the evaluation mode (running statistics) and their update are checked
 // against the training mode's batch moments.
 #define BOOST_TEST_MODULE net_small_resnet
-#include <cmath>
+#include <algorithm>
 
 #include <boost/test/unit_test.hpp>
 
@@ -27,11 +27,12 @@ constexpr auto evaluation = net::network<net::bn_mode::running>();
 auto make_params() {
   auto p = net::make_parameters<double>(sizes);
   p.initialize(3);
-  std::uint64_t seed = 100;
+  unsigned seed = 100;
   for (auto& e : p.entries())
     if (e.name.starts_with("gamma") || e.name.starts_with("beta")) {
       const bool is_gamma = e.name.starts_with("gamma");
-      const auto r = test_support::random_uniform<1>({e.value.size()}, seed++, is_gamma ? 0.5 : -0.5, is_gamma ? 1.5 : 0.5);
+      const double lo = is_gamma ? 0.5 : -0.5;
+      const auto r = test_support::random_uniform<1>({e.value.size()}, seed++, lo, lo + 1);
       std::copy(r.begin(), r.end(), e.value.data);
     }
   return p;
