@@ -292,3 +292,39 @@ BOOST_AUTO_TEST_CASE(optimizer_state_round_trip) {
   BOOST_TEST(untouched(target));
   BOOST_TEST(fresh.steps() == 0u);
 }
+
+// A second parameter set that no optimizer updates (e.g. batch norm's running statistics) goes in
+// the same file as the parameters and the optimizer state, and comes back without the latter.
+BOOST_AUTO_TEST_CASE(a_second_parameter_set_round_trip) {
+  constexpr var<"running_mean", 1> running_mean;
+  temp_dir dir;
+  auto params = make_set();
+  auto stats = make_parameters<float>(param(running_mean, {2}));
+  stats[running_mean][0] = 0.5f;
+  stats[running_mean][1] = -3.0f;
+  adam opt(params);
+  const auto path = dir.path / "two.safetensors";
+  save_checkpoint(path, params, stats, opt, {{"model", "two sets"}});
+  const auto names = list_safetensors(path);
+  BOOST_REQUIRE_EQUAL(names.size(), 10u);  // 3 parameters, the statistic, m and v for each parameter
+  BOOST_TEST(names[3].name == "running_mean");
+  BOOST_TEST(names[4].name == "adam.m.w");
+
+  auto params2 = make_set();
+  fill_sentinel(params2);
+  auto stats2 = make_parameters<float>(param(running_mean, {2}));
+  // Without allow_extra the optimizer state is unexpected, and nothing is written.
+  expect_data_error([&] { load_checkpoint(path, params2, stats2); }, {"tensor adam.m.w is in the file but not expected"});
+  BOOST_TEST(untouched(params2));
+  const auto metadata = load_checkpoint(path, params2, stats2, {.allow_extra = true});
+  BOOST_TEST(metadata.at("model") == "two sets");
+  for (std::size_t i = 0; i < 6; ++i) BOOST_TEST(params2[w][i] == params[w][i]);
+  BOOST_TEST(params2[s][0] == 42.0f);
+  BOOST_TEST(stats2[running_mean][0] == 0.5f);
+  BOOST_TEST(stats2[running_mean][1] == -3.0f);
+  // A file without the second set is refused.
+  save_checkpoint(dir.path / "one.safetensors", params);
+  fill_sentinel(params2);
+  expect_data_error([&] { load_checkpoint(dir.path / "one.safetensors", params2, stats2); }, {"tensor running_mean is missing"});
+  BOOST_TEST(untouched(params2));
+}

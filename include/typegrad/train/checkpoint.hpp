@@ -12,6 +12,8 @@
 //   train::save_checkpoint("mlp.safetensors", params);              // parameters only
 //   train::save_checkpoint("mlp.safetensors", params, opt);         // + "adam.m.w1", ... and the step count
 //   train::load_checkpoint("mlp.safetensors", params);              // or (path, params, opt)
+//   train::save_checkpoint("net.safetensors", params, stats, opt);  // + a set no optimizer updates
+//   train::load_checkpoint("net.safetensors", params, stats);       // (e.g. running statistics)
 //
 // Saving is atomic: the file is written to a temporary file in the same directory, flushed to
 // disk (fsync), renamed over the destination, and the directory is synced; a crash leaves the old
@@ -124,11 +126,35 @@ void save_checkpoint(const std::filesystem::path& path, const parameter_set<T, V
   write_safetensors(path, tensors, metadata);
 }
 
+// Parameters, tensors that no optimizer updates (e.g. batch norm's running statistics) and the
+// optimizer's state, in one file; names must be distinct across the two sets.
+template <Scalar T, Variable... Vs, Variable... Ws>
+  requires(sizeof...(Ws) > 0)
+void save_checkpoint(const std::filesystem::path& path, const parameter_set<T, Vs...>& params,
+                     const parameter_set<T, Ws...>& extra, const optimizer<T>& opt, checkpoint_metadata metadata = {}) {
+  std::vector<saved_tensor> tensors;
+  detail::add_parameters(tensors, params);
+  detail::add_parameters(tensors, extra);
+  detail::add_state(tensors, metadata, opt);
+  metadata.emplace("format", "pt");
+  write_safetensors(path, tensors, metadata);
+}
+
 template <Scalar T, Variable... Vs>
 checkpoint_metadata load_checkpoint(const std::filesystem::path& path, parameter_set<T, Vs...>& params,
                                     load_options options = {}) {
   std::vector<loaded_tensor> expected;
   detail::add_parameters(expected, params);
+  return read_safetensors(path, expected, options);
+}
+// Two parameter sets (as saved above); load_options{.allow_extra = true} skips an optimizer's state.
+template <Scalar T, Variable... Vs, Variable... Ws>
+  requires(sizeof...(Ws) > 0)
+checkpoint_metadata load_checkpoint(const std::filesystem::path& path, parameter_set<T, Vs...>& params,
+                                    parameter_set<T, Ws...>& extra, load_options options = {}) {
+  std::vector<loaded_tensor> expected;
+  detail::add_parameters(expected, params);
+  detail::add_parameters(expected, extra);
   return read_safetensors(path, expected, options);
 }
 // Parameters and optimizer state; the file must have been saved with an optimizer of the same kind.
