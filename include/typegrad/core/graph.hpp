@@ -147,6 +147,24 @@ template <class List, class X>
 inline constexpr std::size_t index_of_v = detail::index_of<List, X>::value();
 
 
+namespace detail {
+// X's position in a list by overload resolution: the list's slot map has one overload
+// position(tag<T>*) per element T and a fallback for absent types. Resolving a call checks each
+// candidate by a cheap pointer conversion inside the compiler. (Deducing the position from a
+// base slot<X, I> instead crashes g++ 12, "internal compiler error: in unify", when X and an
+// element are literals such as constant<2.0> that differ only in a double template argument.)
+template <class T, std::size_t I>
+struct slot {
+  static std::integral_constant<std::size_t, I> position(tag<T>*);  // declarations only: used in decltype
+};
+template <class Seq, class... Ts> struct slot_map;
+template <std::size_t... I, class... Ts>
+struct slot_map<std::index_sequence<I...>, Ts...> : slot<Ts, I>... {
+  using slot<Ts, I>::position...;
+  static std::integral_constant<std::size_t, sizeof...(Ts)> position(const void*);
+};
+}  // namespace detail
+
 // The graph's edges as constexpr data: edge k says node `consumer` reads node `arg` in argument
 // slot `slot` (positions in the list). Consumers of a node are then found by a constexpr loop
 // instead of by instantiating a template per (node, node) pair.
@@ -196,12 +214,13 @@ template <class... Ns>
 struct edges_of<type_list<Ns...>> {
   static constexpr std::size_t node_count = sizeof...(Ns);
   using all = detail::indexer<std::index_sequence_for<Ns...>, Ns...>;
-  // Position of X (node_count when absent), expanded over the class's own pack: no per-X deduction
-  // of the whole list (deducing it from the indexer's bases crashes g++ 12, "internal compiler
-  // error: in unify", e.g. for hvp(sum(x * w / (x * x + lit<2>)), x, v)). An alias, not a function
+  // Position of X (node_count when absent), by overload resolution on the list's slot map. (A
+  // boolean array {__is_same(Ns, X)...} per lookup made the edge table of an N-node program cost
+  // N^2 array elements: most of the compile time of a 32-layer network.) An alias, not a function
   // or constant: those would be symbols named after the whole list.
+  using slots = detail::slot_map<std::index_sequence_for<Ns...>, Ns...>;
   template <class X>
-  using position = std::integral_constant<std::size_t, detail::first_true<sizeof...(Ns)>({__is_same(Ns, X)...})>;
+  using position = decltype(slots::position(static_cast<detail::tag<X>*>(nullptr)));
   template <std::size_t I>
   using at = decltype(detail::select<I>(all{}));
 
