@@ -114,10 +114,56 @@ struct push_back_unique<type_list<Ts...>, X> {
 template <class E> struct nodes_of {
   using type = type_list<E>;
 };
+
+namespace detail {
+// A node's list is its longest argument's list with the other arguments' lists merged in, then the
+// node itself (never among its own descendants). Such lists are closed (they hold every argument
+// of their nodes), so when the list already holds another argument A it holds all of A's list:
+// one scan of the list, no new list and no membership set. This is the usual case (a layer
+// reading the running activation, an adjoint reading forward values); only other arguments go
+// through merge. (A set per list cost a class with one base per node, for every node: most of
+// the compiler's memory on deep networks.)
+template <class List, class A> struct merge_argument;
+template <class... Bs, class A>
+struct merge_argument<type_list<Bs...>, A> {
+  template <bool Held, bool Leaf, class = void> struct pick {
+    using type = typename merge<type_list<Bs...>, typename nodes_of<A>::type>::type;
+  };
+  template <bool Leaf, class V> struct pick<true, Leaf, V> {
+    using type = type_list<Bs...>;
+  };
+  template <class V> struct pick<false, true, V> {
+    using type = type_list<Bs..., A>;
+  };
+  using type = typename pick<(__is_same(Bs, A) || ...), (nodes_of<A>::type::size == 1)>::type;
+};
+template <class List, class... As> struct merge_arguments {
+  using type = List;
+};
+template <class List, class A, class... As>
+struct merge_arguments<List, A, As...> {
+  using type = typename merge_arguments<typename merge_argument<List, A>::type, As...>::type;
+};
+template <std::size_t N>
+consteval std::size_t longest(std::array<std::size_t, N> sizes) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < N; ++i)
+    if (sizes[i] > sizes[best]) best = i;
+  return best;
+}
+template <class List, class X> struct push_back;
+template <class... Ts, class X>
+struct push_back<type_list<Ts...>, X> {
+  using type = type_list<Ts..., X>;
+};
+}  // namespace detail
+
 template <class Op, class... Args>
 struct nodes_of<node<Op, Args...>> {
-  using type = typename detail::push_back_unique<typename detail::merge_all<typename nodes_of<Args>::type...>::type,
-                                                 node<Op, Args...>>::type;
+  using longest = decltype(detail::select<detail::longest<sizeof...(Args)>({nodes_of<Args>::type::size...})>(
+      detail::indexer<std::index_sequence_for<Args...>, Args...>{}));
+  using type = typename detail::push_back<
+      typename detail::merge_arguments<typename nodes_of<longest>::type, Args...>::type, node<Op, Args...>>::type;
 };
 template <class E> using nodes_of_t = typename nodes_of<E>::type;
 
