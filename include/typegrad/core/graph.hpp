@@ -79,9 +79,12 @@ consteval kept_positions<N> positions_of_true(std::array<bool, N> keep) {
 template <class... Bs, class... Ss>
 struct merge<type_list<Bs...>, type_list<Ss...>> {
   // A consteval member (computed once, cached by the compiler) rather than a class template
-  // over the flags, whose argument lists would be kept for every merge.
+  // over the flags, whose argument lists would be kept for every merge. Big's set is named once:
+  // spelled inside the expansion over Ss, inherit_all<Bs...> would be rebuilt (an argument vector
+  // of |Big|, then a hash lookup) for every element of Small.
+  using big_set = inherit_all<Bs...>;
   static consteval kept_positions<sizeof...(Ss)> kept() {
-    return positions_of_true<sizeof...(Ss)>({!__is_base_of(tag<Ss>, inherit_all<Bs...>)...});
+    return positions_of_true<sizeof...(Ss)>({!__is_base_of(tag<Ss>, big_set)...});
   }
   using all = indexer<std::index_sequence_for<Ss...>, Ss...>;
   template <std::size_t... J>
@@ -123,26 +126,48 @@ namespace detail {
 // reading the running activation, an adjoint reading forward values); only other arguments go
 // through merge. (A set per list cost a class with one base per node, for every node: most of
 // the compiler's memory on deep networks.)
-template <class List, class A> struct merge_argument;
-template <class... Bs, class A>
-struct merge_argument<type_list<Bs...>, A> {
-  template <bool Held, bool Leaf, class = void> struct pick {
+template <class List, class A, bool CheckArguments> struct merge_argument;
+template <class X, class... Ts>
+concept one_of = (__is_same(Ts, X) || ...);
+template <class E> struct node_arguments {
+  using type = type_list<>;
+};
+template <class Op, class... Args> struct node_arguments<node<Op, Args...>> {
+  using type = type_list<Args...>;
+};
+template <class... Bs, class A, bool CheckArguments>
+struct merge_argument<type_list<Bs...>, A, CheckArguments> {
+  // A itself is held: nothing to add. All of A's arguments are held (always so for a leaf): A
+  // is the only new node. Otherwise merge A's list.
+  template <class Args> struct held_arguments;
+  template <class... As> struct held_arguments<type_list<As...>> : std::bool_constant<(one_of<As, Bs...> && ...)> {};
+  template <bool Held, bool ArgumentsHeld, class = void> struct pick {
     using type = typename merge<type_list<Bs...>, typename nodes_of<A>::type>::type;
   };
-  template <bool Leaf, class V> struct pick<true, Leaf, V> {
+  template <bool ArgumentsHeld, class V> struct pick<true, ArgumentsHeld, V> {
     using type = type_list<Bs...>;
   };
   template <class V> struct pick<false, true, V> {
     using type = type_list<Bs..., A>;
   };
-  using type = typename pick<(__is_same(Bs, A) || ...), (nodes_of<A>::type::size == 1)>::type;
+  template <bool Held, class = void> struct decide {
+    using type = typename pick<false, (nodes_of<A>::type::size == 1 ||
+                                       (CheckArguments && held_arguments<typename node_arguments<A>::type>::value))>::type;
+  };
+  template <class V> struct decide<true, V> {
+    using type = type_list<Bs...>;
+  };
+  using type = typename decide<(__is_same(Bs, A) || ...)>::type;
 };
-template <class List, class... As> struct merge_arguments {
+// CheckArguments: also test whether all of an argument's own arguments are held (worth it for
+// program outputs, such as gradients reading the shared adjoint chain; not for every node).
+template <bool CheckArguments, class List, class... As> struct merge_arguments {
   using type = List;
 };
-template <class List, class A, class... As>
-struct merge_arguments<List, A, As...> {
-  using type = typename merge_arguments<typename merge_argument<List, A>::type, As...>::type;
+template <bool CheckArguments, class List, class A, class... As>
+struct merge_arguments<CheckArguments, List, A, As...> {
+  using type =
+      typename merge_arguments<CheckArguments, typename merge_argument<List, A, CheckArguments>::type, As...>::type;
 };
 template <std::size_t N>
 consteval std::size_t longest(std::array<std::size_t, N> sizes) {
@@ -163,13 +188,24 @@ struct nodes_of<node<Op, Args...>> {
   using longest = decltype(detail::select<detail::longest<sizeof...(Args)>({nodes_of<Args>::type::size...})>(
       detail::indexer<std::index_sequence_for<Args...>, Args...>{}));
   using type = typename detail::push_back<
-      typename detail::merge_arguments<typename nodes_of<longest>::type, Args...>::type, node<Op, Args...>>::type;
+      typename detail::merge_arguments<false, typename nodes_of<longest>::type, Args...>::type, node<Op, Args...>>::type;
 };
 template <class E> using nodes_of_t = typename nodes_of<E>::type;
 
-// The distinct nodes of several roots (program outputs), in a valid topological order.
+// The distinct nodes of several roots (program outputs), in a valid topological order: the
+// longest root's list with the others merged in as a node merges its arguments.
+namespace detail {
+template <class... Roots> struct nodes_of_roots {
+  using longest = decltype(select<detail::longest<sizeof...(Roots)>({nodes_of<Roots>::type::size...})>(
+      indexer<std::index_sequence_for<Roots...>, Roots...>{}));
+  using type = typename merge_arguments<true, typename nodes_of<longest>::type, Roots...>::type;
+};
+template <> struct nodes_of_roots<> {
+  using type = type_list<>;
+};
+}  // namespace detail
 template <class... Roots>
-using nodes_of_all_t = typename detail::merge_all<nodes_of_t<Roots>...>::type;
+using nodes_of_all_t = typename detail::nodes_of_roots<Roots...>::type;
 
 template <class List, class X>
 concept contains_v = __is_base_of(detail::tag<X>, typename detail::set_of<List>::type);
