@@ -190,6 +190,20 @@ struct nodes_of<node<Op, Args...>> {
   using type = typename detail::push_back<
       typename detail::merge_arguments<false, typename nodes_of<longest>::type, Args...>::type, node<Op, Args...>>::type;
 };
+// The common arities without the general machinery (most nodes are unary or binary).
+template <class Op, class A>
+struct nodes_of<node<Op, A>> {
+  using type = typename detail::push_back<typename nodes_of<A>::type, node<Op, A>>::type;
+};
+template <class Op, class A, class B>
+struct nodes_of<node<Op, A, B>> {
+  // An alias, not a static member: see the symbol rule above.
+  using a_longer = std::bool_constant<(nodes_of<A>::type::size >= nodes_of<B>::type::size)>;
+  using type = typename detail::push_back<
+      typename detail::merge_argument<typename nodes_of<std::conditional_t<a_longer::value, A, B>>::type,
+                                      std::conditional_t<a_longer::value, B, A>, false>::type,
+      node<Op, A, B>>::type;
+};
 template <class E> using nodes_of_t = typename nodes_of<E>::type;
 
 // The distinct nodes of several roots (program outputs), in a valid topological order: the
