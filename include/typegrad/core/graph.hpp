@@ -79,9 +79,12 @@ consteval kept_positions<N> positions_of_true(std::array<bool, N> keep) {
 template <class... Bs, class... Ss>
 struct merge<type_list<Bs...>, type_list<Ss...>> {
   // A consteval member (computed once, cached by the compiler) rather than a class template
-  // over the flags, whose argument lists would be kept for every merge.
+  // over the flags, whose argument lists would be kept for every merge. Big's set is named once:
+  // spelled inside the expansion over Ss, inherit_all<Bs...> would be rebuilt (an argument vector
+  // of |Big|, then a hash lookup) for every element of Small.
+  using big_set = inherit_all<Bs...>;
   static consteval kept_positions<sizeof...(Ss)> kept() {
-    return positions_of_true<sizeof...(Ss)>({!__is_base_of(tag<Ss>, inherit_all<Bs...>)...});
+    return positions_of_true<sizeof...(Ss)>({!__is_base_of(tag<Ss>, big_set)...});
   }
   using all = indexer<std::index_sequence_for<Ss...>, Ss...>;
   template <std::size_t... J>
@@ -114,16 +117,109 @@ struct push_back_unique<type_list<Ts...>, X> {
 template <class E> struct nodes_of {
   using type = type_list<E>;
 };
+
+namespace detail {
+// A node's list is its longest argument's list with the other arguments' lists merged in, then the
+// node itself (never among its own descendants). Such lists are closed (they hold every argument
+// of their nodes), so when the list already holds another argument A it holds all of A's list:
+// one scan of the list, no new list and no membership set. This is the usual case (a layer
+// reading the running activation, an adjoint reading forward values); only other arguments go
+// through merge. (A set per list cost a class with one base per node, for every node: most of
+// the compiler's memory on deep networks.)
+template <class List, class A, bool CheckArguments> struct merge_argument;
+template <class X, class... Ts>
+concept one_of = (__is_same(Ts, X) || ...);
+template <class E> struct node_arguments {
+  using type = type_list<>;
+};
+template <class Op, class... Args> struct node_arguments<node<Op, Args...>> {
+  using type = type_list<Args...>;
+};
+template <class... Bs, class A, bool CheckArguments>
+struct merge_argument<type_list<Bs...>, A, CheckArguments> {
+  // A itself is held: nothing to add. All of A's arguments are held (always so for a leaf): A
+  // is the only new node. Otherwise merge A's list.
+  template <class Args> struct held_arguments;
+  template <class... As> struct held_arguments<type_list<As...>> : std::bool_constant<(one_of<As, Bs...> && ...)> {};
+  template <bool Held, bool ArgumentsHeld, class = void> struct pick {
+    using type = typename merge<type_list<Bs...>, typename nodes_of<A>::type>::type;
+  };
+  template <bool ArgumentsHeld, class V> struct pick<true, ArgumentsHeld, V> {
+    using type = type_list<Bs...>;
+  };
+  template <class V> struct pick<false, true, V> {
+    using type = type_list<Bs..., A>;
+  };
+  template <bool Held, class = void> struct decide {
+    using type = typename pick<false, (nodes_of<A>::type::size == 1 ||
+                                       (CheckArguments && held_arguments<typename node_arguments<A>::type>::value))>::type;
+  };
+  template <class V> struct decide<true, V> {
+    using type = type_list<Bs...>;
+  };
+  using type = typename decide<(__is_same(Bs, A) || ...)>::type;
+};
+// CheckArguments: also test whether all of an argument's own arguments are held (worth it for
+// program outputs, such as gradients reading the shared adjoint chain; not for every node).
+template <bool CheckArguments, class List, class... As> struct merge_arguments {
+  using type = List;
+};
+template <bool CheckArguments, class List, class A, class... As>
+struct merge_arguments<CheckArguments, List, A, As...> {
+  using type =
+      typename merge_arguments<CheckArguments, typename merge_argument<List, A, CheckArguments>::type, As...>::type;
+};
+template <std::size_t N>
+consteval std::size_t longest(std::array<std::size_t, N> sizes) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < N; ++i)
+    if (sizes[i] > sizes[best]) best = i;
+  return best;
+}
+template <class List, class X> struct push_back;
+template <class... Ts, class X>
+struct push_back<type_list<Ts...>, X> {
+  using type = type_list<Ts..., X>;
+};
+}  // namespace detail
+
 template <class Op, class... Args>
 struct nodes_of<node<Op, Args...>> {
-  using type = typename detail::push_back_unique<typename detail::merge_all<typename nodes_of<Args>::type...>::type,
-                                                 node<Op, Args...>>::type;
+  using longest = decltype(detail::select<detail::longest<sizeof...(Args)>({nodes_of<Args>::type::size...})>(
+      detail::indexer<std::index_sequence_for<Args...>, Args...>{}));
+  using type = typename detail::push_back<
+      typename detail::merge_arguments<false, typename nodes_of<longest>::type, Args...>::type, node<Op, Args...>>::type;
+};
+// The common arities without the general machinery (most nodes are unary or binary).
+template <class Op, class A>
+struct nodes_of<node<Op, A>> {
+  using type = typename detail::push_back<typename nodes_of<A>::type, node<Op, A>>::type;
+};
+template <class Op, class A, class B>
+struct nodes_of<node<Op, A, B>> {
+  // An alias, not a static member: see the symbol rule above.
+  using a_longer = std::bool_constant<(nodes_of<A>::type::size >= nodes_of<B>::type::size)>;
+  using type = typename detail::push_back<
+      typename detail::merge_argument<typename nodes_of<std::conditional_t<a_longer::value, A, B>>::type,
+                                      std::conditional_t<a_longer::value, B, A>, false>::type,
+      node<Op, A, B>>::type;
 };
 template <class E> using nodes_of_t = typename nodes_of<E>::type;
 
-// The distinct nodes of several roots (program outputs), in a valid topological order.
+// The distinct nodes of several roots (program outputs), in a valid topological order: the
+// longest root's list with the others merged in as a node merges its arguments.
+namespace detail {
+template <class... Roots> struct nodes_of_roots {
+  using longest = decltype(select<detail::longest<sizeof...(Roots)>({nodes_of<Roots>::type::size...})>(
+      indexer<std::index_sequence_for<Roots...>, Roots...>{}));
+  using type = typename merge_arguments<true, typename nodes_of<longest>::type, Roots...>::type;
+};
+template <> struct nodes_of_roots<> {
+  using type = type_list<>;
+};
+}  // namespace detail
 template <class... Roots>
-using nodes_of_all_t = typename detail::merge_all<nodes_of_t<Roots>...>::type;
+using nodes_of_all_t = typename detail::nodes_of_roots<Roots...>::type;
 
 template <class List, class X>
 concept contains_v = __is_base_of(detail::tag<X>, typename detail::set_of<List>::type);
@@ -146,6 +242,24 @@ struct index_of<type_list<Ts...>, X> {
 template <class List, class X>
 inline constexpr std::size_t index_of_v = detail::index_of<List, X>::value();
 
+
+namespace detail {
+// X's position in a list by overload resolution: the list's slot map has one overload
+// position(tag<T>*) per element T and a fallback for absent types. Resolving a call checks each
+// candidate by a cheap pointer conversion inside the compiler. (Deducing the position from a
+// base slot<X, I> instead crashes g++ 12, "internal compiler error: in unify", when X and an
+// element are literals such as constant<2.0> that differ only in a double template argument.)
+template <class T, std::size_t I>
+struct slot {
+  static std::integral_constant<std::size_t, I> position(tag<T>*);  // declarations only: used in decltype
+};
+template <class Seq, class... Ts> struct slot_map;
+template <std::size_t... I, class... Ts>
+struct slot_map<std::index_sequence<I...>, Ts...> : slot<Ts, I>... {
+  using slot<Ts, I>::position...;
+  static std::integral_constant<std::size_t, sizeof...(Ts)> position(const void*);
+};
+}  // namespace detail
 
 // The graph's edges as constexpr data: edge k says node `consumer` reads node `arg` in argument
 // slot `slot` (positions in the list). Consumers of a node are then found by a constexpr loop
@@ -196,12 +310,13 @@ template <class... Ns>
 struct edges_of<type_list<Ns...>> {
   static constexpr std::size_t node_count = sizeof...(Ns);
   using all = detail::indexer<std::index_sequence_for<Ns...>, Ns...>;
-  // Position of X (node_count when absent), expanded over the class's own pack: no per-X deduction
-  // of the whole list (deducing it from the indexer's bases crashes g++ 12, "internal compiler
-  // error: in unify", e.g. for hvp(sum(x * w / (x * x + lit<2>)), x, v)). An alias, not a function
+  // Position of X (node_count when absent), by overload resolution on the list's slot map. (A
+  // boolean array {__is_same(Ns, X)...} per lookup made the edge table of an N-node program cost
+  // N^2 array elements: most of the compile time of a 32-layer network.) An alias, not a function
   // or constant: those would be symbols named after the whole list.
+  using slots = detail::slot_map<std::index_sequence_for<Ns...>, Ns...>;
   template <class X>
-  using position = std::integral_constant<std::size_t, detail::first_true<sizeof...(Ns)>({__is_same(Ns, X)...})>;
+  using position = decltype(slots::position(static_cast<detail::tag<X>*>(nullptr)));
   template <std::size_t I>
   using at = decltype(detail::select<I>(all{}));
 
