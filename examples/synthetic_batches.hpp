@@ -15,7 +15,7 @@
 
 #include <typegrad/train.hpp>
 
-namespace examples {
+namespace typegrad::examples {
 
 template <typegrad::Scalar T, std::size_t R>
 struct labelled_tensors {
@@ -120,4 +120,4 @@ std::vector<double> per_class_accuracy(Program& program, Batcher& batches, X x, 
   return accuracy;
 }
 
-}  // namespace examples
+}  // namespace typegrad::examples

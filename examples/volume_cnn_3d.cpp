@@ -17,21 +17,16 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <exception>
-#include <iostream>
-#include <optional>
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
-#include <tbb/global_control.h>
 
 #include <typegrad/train.hpp>
 #include <typegrad/typegrad.hpp>
 
+#include "common/training_cli.hpp"
 #include "synthetic_batches.hpp"
 
 using namespace typegrad;
-namespace po = boost::program_options;
 
 namespace {
 constexpr var<"x", 5> x;            // (batch, 12, 12, 12, 1)
@@ -84,107 +79,76 @@ examples::labelled_tensors<float, 5> make_solids(std::size_t n, std::uint64_t se
   return set;
 }
 
-struct options {
-  std::size_t epochs = 6, batch = 32, threads = 0;
-  double lr = 3e-3;
-  std::uint64_t seed = 1;
-  bool quiet = false;
-};
-
-bool parse(int argc, char** argv, options& o) {
-  po::options_description desc("volume_cnn_3d: a 3-d CNN classifying solids in noisy volumes\nOptions");
-  desc.add_options()                                                                                 //
-      ("help,h", "show this help")                                                                   //
-      ("epochs", po::value(&o.epochs)->default_value(o.epochs), "training epochs")                   //
-      ("batch", po::value(&o.batch)->default_value(o.batch), "mini-batch size")                      //
-      ("lr", po::value(&o.lr)->default_value(o.lr, fmt::format("{}", o.lr)), "Adam learning rate (cosine-decayed over the run)")  //
-      ("seed", po::value(&o.seed)->default_value(o.seed), "seed of the data, initialisation and shuffling")
-      ("threads", po::value(&o.threads)->default_value(o.threads), "worker threads (0: all cores)")  //
-      ("quiet", po::bool_switch(&o.quiet), "no progress display (results still go to stdout)");
-  po::variables_map vm;
-  po::store(po::parse_command_line(argc, argv, desc), vm);
-  if (vm.count("help")) {
-    std::cout << desc
-              << "\nThe default run (6 epochs) reaches about 0.95 test accuracy in about 25 s on this 2-core\n"
-                 "machine; results are repeatable for a fixed --seed, whatever --threads.\n";
-    return false;
-  }
-  po::notify(vm);
-  if (o.batch == 0 || o.epochs == 0) throw po::error("--batch and --epochs must be positive");
-  return true;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 }  // namespace
 
-int main(int argc, char** argv) try {
-  options o;
-  if (!parse(argc, argv, o)) return 0;
-  std::optional<tbb::global_control> threads;
-  if (o.threads) threads.emplace(tbb::global_control::max_allowed_parallelism, o.threads);
+int main(int argc, char** argv) {
+  examples::training_options o{.epochs = 6, .batch = 32, .lr = 3e-3};
+  return examples::run_main("volume_cnn_3d", [&] {
+    if (!examples::parse(argc, argv, o,
+                         {.name = "volume_cnn_3d",
+                          .title = "volume_cnn_3d: a 3-d CNN classifying solids in noisy volumes",
+                          .lr_help = "Adam learning rate (cosine-decayed over the run)",
+                          .epilogue = "The default run (6 epochs) reaches about 0.95 test accuracy in about 25 s on this 2-core\n"
+                                      "machine; results are repeatable for a fixed --seed, whatever --threads.\n",
+                          .seed_help = "seed of the data, initialisation and shuffling",
+                          .dataset_options = false}))
+      return;
+    examples::thread_limit threads(o.threads);
 
-  const auto start = std::chrono::steady_clock::now();
-  const auto train_set = make_solids(train_size, o.seed, 0);
-  const auto test_set = make_solids(test_size, o.seed, 1);
+    const auto start = std::chrono::steady_clock::now();
+    const auto train_set = make_solids(train_size, o.seed, 0);
+    const auto test_set = make_solids(test_size, o.seed, 1);
 
-  auto h1 = max_pool(relu(conv(x, conv1_w) + conv1_b), window<2>);
-  auto h2 = max_pool(relu(conv(h1, conv2_w) + conv2_b), window<2>);
-  auto h3 = relu(conv(h2, conv3_w) + conv3_b);
-  auto logits = dense(global_avg_pool(h3), dense_w, dense_b);
-  auto loss = softmax_cross_entropy(logits, labels);
-  auto step_program =
-      compile<float>(loss, logits, wrt(conv1_w, conv1_b, conv2_w, conv2_b, conv3_w, conv3_b, dense_w, dense_b));
-  auto eval_program = compile<float>(loss, logits);
+    auto h1 = max_pool(relu(conv(x, conv1_w) + conv1_b), window<2>);
+    auto h2 = max_pool(relu(conv(h1, conv2_w) + conv2_b), window<2>);
+    auto h3 = relu(conv(h2, conv3_w) + conv3_b);
+    auto logits = dense(global_avg_pool(h3), dense_w, dense_b);
+    auto loss = softmax_cross_entropy(logits, labels);
+    auto step_program =
+        compile<float>(loss, logits, wrt(conv1_w, conv1_b, conv2_w, conv2_b, conv3_w, conv3_b, dense_w, dense_b));
+    auto eval_program = compile<float>(loss, logits);
 
-  using namespace train;
-  auto params = make_parameters<float>(
-      param(conv1_w, {c1, 3, 3, 3, 1}, init::he_normal), param(conv1_b, {c1}),
-      param(conv2_w, {c2, 3, 3, 3, c1}, init::he_normal), param(conv2_b, {c2}),
-      param(conv3_w, {c3, 3, 3, 3, c2}, init::he_normal), param(conv3_b, {c3}),
-      param(dense_w, {c3, classes}, init::glorot_uniform), param(dense_b, {classes}));
-  params.initialize(o.seed);
-  params.bind(step_program);
-  params.bind(eval_program);
+    using namespace train;
+    auto params = make_parameters<float>(
+        param(conv1_w, {c1, 3, 3, 3, 1}, init::he_normal), param(conv1_b, {c1}),
+        param(conv2_w, {c2, 3, 3, 3, c1}, init::he_normal), param(conv2_b, {c2}),
+        param(conv3_w, {c3, 3, 3, 3, c2}, init::he_normal), param(conv3_b, {c3}),
+        param(dense_w, {c3, classes}, init::glorot_uniform), param(dense_b, {classes}));
+    params.initialize(o.seed);
+    params.bind(step_program);
+    params.bind(eval_program);
 
-  examples::tensor_batcher<float, 5> batches(train_set, o.batch, true, o.seed);
-  examples::tensor_batcher<float, 5> test_batches(test_set, 256, false, 0);
-  adam opt(params, {.lr = o.lr});
-  const cosine_schedule schedule{.lr = o.lr, .total = o.epochs * batches.batches()};
-  progress bar(o.quiet ? progress_mode::quiet : progress_mode::automatic, o.epochs, batches.batches());
-  fmt::print("{} training / {} test volumes of {}^3 voxels; chance is {:.2f}\n", train_size, test_size, side,
-             1.0 / classes);
+    examples::tensor_batcher<float, 5> batches(train_set, o.batch, true, o.seed);
+    examples::tensor_batcher<float, 5> test_batches(test_set, 256, false, 0);
+    adam opt(params, {.lr = o.lr});
+    const cosine_schedule schedule{.lr = o.lr, .total = o.epochs * batches.batches()};
+    progress bar(o.quiet ? progress_mode::quiet : progress_mode::automatic, o.epochs, batches.batches());
+    fmt::print("{} training / {} test volumes of {}^3 voxels; chance is {:.2f}\n", train_size, test_size, side,
+               1.0 / classes);
 
-  std::uint64_t step = 0;
-  for (std::size_t epoch = 0; epoch < o.epochs; ++epoch) {
-    const auto epoch_start = std::chrono::steady_clock::now();
-    bar.start_epoch(epoch);
-    accuracy_meter train_accuracy;
-    for (const auto& b : batches.epoch(epoch)) {
-      step_program.bind(x, b.images).bind(labels, b.labels).run();
-      train_accuracy.add(step_program.value(logits), b.labels.as_view());
-      opt.set_lr(schedule(step++));
-      opt.step(params, step_program);
-      bar.update(step_program.scalar(loss), b.size());
+    std::uint64_t step = 0;
+    for (std::size_t epoch = 0; epoch < o.epochs; ++epoch) {
+      const auto epoch_start = std::chrono::steady_clock::now();
+      bar.start_epoch(epoch);
+      accuracy_meter train_accuracy;
+      for (const auto& b : batches.epoch(epoch)) {
+        step_program.bind(x, b.images).bind(labels, b.labels).run();
+        train_accuracy.add(step_program.value(logits), b.labels.as_view());
+        opt.set_lr(schedule(step++));
+        opt.step(params, step_program);
+        bar.update(step_program.scalar(loss), b.size());
+      }
+      const double train_seconds = examples::seconds_since(epoch_start);
+      const auto r = evaluate(eval_program, test_batches, x, labels, loss, logits);
+      bar.clear();
+      fmt::print("epoch {}/{}  train loss {:.4f}  train accuracy {:.4f}  test loss {:.4f}  test accuracy {:.4f}  {:.1f} s\n",
+                 epoch + 1, o.epochs, bar.mean_loss(), train_accuracy.value(), r.loss, r.accuracy, train_seconds);
+      std::fflush(stdout);
     }
-    const double train_seconds = seconds_since(epoch_start);
-    const auto r = evaluate(eval_program, test_batches, x, labels, loss, logits);
-    bar.clear();
-    fmt::print("epoch {}/{}  train loss {:.4f}  train accuracy {:.4f}  test loss {:.4f}  test accuracy {:.4f}  {:.1f} s\n",
-               epoch + 1, o.epochs, bar.mean_loss(), train_accuracy.value(), r.loss, r.accuracy, train_seconds);
-    std::fflush(stdout);
-  }
 
-  const auto per_class = examples::per_class_accuracy(eval_program, test_batches, x, labels, logits, classes);
-  fmt::print("test accuracy per solid:");
-  for (std::size_t k = 0; k < classes; ++k) fmt::print("  {} {:.3f}", solid_names[k], per_class[k]);
-  fmt::print("\n{:.1f} s in all\n", seconds_since(start));
-  return 0;
-} catch (const po::error& e) {
-  fmt::print(stderr, "volume_cnn_3d: {} (see --help)\n", e.what());
-  return 2;
-} catch (const std::exception& e) {
-  fmt::print(stderr, "volume_cnn_3d: {}\n", e.what());
-  return 1;
+    const auto per_class = examples::per_class_accuracy(eval_program, test_batches, x, labels, logits, classes);
+    fmt::print("test accuracy per solid:");
+    for (std::size_t k = 0; k < classes; ++k) fmt::print("  {} {:.3f}", solid_names[k], per_class[k]);
+    fmt::print("\n{:.1f} s in all\n", examples::seconds_since(start));
+  });
 }

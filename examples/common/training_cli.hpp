@@ -1,5 +1,5 @@
 #pragma once
-// What the Fashion-MNIST training examples share: their options (Boost.Program_options), the
+// What the training examples share: their options (Boost.Program_options), the
 // thread limit, the epoch loop with its progress display and per-epoch line, the lines printed
 // for --evaluate and after saving, and main's error handling. Each example keeps its model, its
 // programs, its optimizer and what one step does.
@@ -36,7 +36,7 @@ struct training_options {
   std::size_t epochs = 5, batch = 64, threads = 0;
   double lr = 1e-3;
   std::uint64_t seed = 1;
-  std::string data_dir = data::default_fashion_mnist_dir, checkpoint;
+  std::string data_dir = data::default_fashion_mnist_dir, checkpoint = {};
   bool quiet = false, evaluate_only = false;
 };
 
@@ -45,6 +45,9 @@ struct program_info {
   std::string_view title;     // first line of --help
   std::string_view lr_help;   // what --lr is the learning rate of
   std::string_view epilogue;  // after the options in --help: the default run's duration, how to run longer
+  std::string_view seed_help = "seed of initialisation and shuffling";
+  // --data-dir, --checkpoint and --evaluate; off for examples that make their data and save nothing.
+  bool dataset_options = true;
   // Options of the example's own, added after the common ones.
   std::function<void(po::options_description_easy_init&)> extra = {};
 };
@@ -56,15 +59,16 @@ inline bool parse(int argc, char** argv, training_options& o, const program_info
   add("help,h", "show this help")                                                             //
       ("epochs", po::value(&o.epochs)->default_value(o.epochs), "training epochs")             //
       ("batch", po::value(&o.batch)->default_value(o.batch), "mini-batch size")                //
-      ("lr", po::value(&o.lr)->default_value(o.lr), std::string(info.lr_help).c_str())         //
+      ("lr", po::value(&o.lr)->default_value(o.lr, fmt::format("{}", o.lr)), std::string(info.lr_help).c_str())  //
       ("threads", po::value(&o.threads)->default_value(o.threads), "worker threads (0: all cores)")  //
-      ("seed", po::value(&o.seed)->default_value(o.seed), "seed of initialisation and shuffling")  //
-      ("data-dir", po::value(&o.data_dir)->default_value(o.data_dir),
-       "directory with the four Fashion-MNIST (or MNIST) IDX files, .gz or raw")  //
-      ("checkpoint", po::value(&o.checkpoint)->default_value(o.checkpoint),
-       "safetensors file written after training (read by --evaluate)")                  //
-      ("evaluate", po::bool_switch(&o.evaluate_only), "only evaluate --checkpoint on the test set")  //
-      ("quiet", po::bool_switch(&o.quiet), "no progress display (results still go to stdout)");
+      ("seed", po::value(&o.seed)->default_value(o.seed), std::string(info.seed_help).c_str());
+  if (info.dataset_options)
+    add("data-dir", po::value(&o.data_dir)->default_value(o.data_dir),
+        "directory with the four Fashion-MNIST (or MNIST) IDX files, .gz or raw")  //
+        ("checkpoint", po::value(&o.checkpoint)->default_value(o.checkpoint),
+         "safetensors file written after training (read by --evaluate)")                  //
+        ("evaluate", po::bool_switch(&o.evaluate_only), "only evaluate --checkpoint on the test set");
+  add("quiet", po::bool_switch(&o.quiet), "no progress display (results still go to stdout)");
   if (info.extra) info.extra(add);
   po::variables_map vm;
   po::store(po::parse_command_line(argc, argv, desc), vm);
