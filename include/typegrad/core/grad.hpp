@@ -126,7 +126,9 @@ constexpr auto grad(F, Xs...) {
   static_assert((is_var_v<Xs> && ...), "grad(f, x...): every x must be a leaf declared as var<\"name\", rank>");
   static_assert(detail::warm_adjoints<F, Xs...>::value);
   if constexpr (sizeof...(Xs) == 1) return detail::gradient_of<F, Xs...>();
-  else return std::tuple{detail::gradient_of<F, Xs>()...};
+  // Value-initialised from the types, not constructed from values: std::tuple's constructors take
+  // graph types as non-deduced parameters, which g++ walks as trees (docs/compile-time.md).
+  else return std::tuple<decltype(detail::gradient_of<F, Xs>())...>{};
 }
 
 // Hessian-vector product: d/dx <grad f(x), v>, for a variable x and an expression v of x's shape.

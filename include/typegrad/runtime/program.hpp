@@ -200,26 +200,42 @@ template <class W> inline constexpr bool is_wrt_v = false;
 template <class... Vs> inline constexpr bool is_wrt_v<wrt_t<Vs...>> = true;
 
 template <Scalar T, class F, class... Os, class... Vs>
-constexpr auto compile_with_gradients(std::tuple<F, Os...>, wrt_t<Vs...>) {
+constexpr auto compile_with_gradients(graph::type_list<F, Os...>, wrt_t<Vs...>) {
   static_assert(F::rank == 0, "compile(f, ..., wrt(x...)): f, the first output, must be a scalar (rank 0)");
   // Instantiate the adjoints top-down (see grad.hpp) without building grad()'s tuple of them.
   static_assert(detail::warm_adjoints<F, Vs...>::value);
   return program<T, graph::type_list<F, Os..., decltype(gradient_of<F, Vs>())...>, graph::type_list<Vs...>>{};
 }
+
+// compile()'s arguments split into the outputs and the last one (maybe a wrt_t), by types only.
+// (Values must not pass through a function template whose parameters have graph types, such as
+// std::tuple's constructors: see "Parameters of graph type" in docs/compile-time.md.)
+template <class... Args>
+struct split_last {
+  using init = graph::type_list<>;
+  using last = void;
+};
+template <class A, class... Args>
+struct split_last<A, Args...> {
+  using all = graph::detail::indexer<std::index_sequence_for<A, Args...>, A, Args...>;
+  template <class Seq> struct take;
+  template <std::size_t... I> struct take<std::index_sequence<I...>> {
+    using type = graph::type_list<decltype(graph::detail::select<I>(all{}))...>;
+  };
+  using init = typename take<std::make_index_sequence<sizeof...(Args)>>::type;
+  using last = decltype(graph::detail::select<sizeof...(Args)>(all{}));
+};
 }  // namespace detail
 
 // compile<T>(f, g, ..., wrt(x, y)) -> program computing f, g, ... and df/dx, df/dy.
 // compile<T>(f, g) -> forward only. Gradients are of the first output, which must be a scalar.
 template <Scalar T = float, class... Args>
-auto compile(Args... args) {
+auto compile(Args...) {
   static_assert(sizeof...(Args) > 0, "compile(outputs..., wrt(vars...)): give at least one output");
-  using last = std::tuple_element_t<sizeof...(Args) - 1, std::tuple<Args...>>;
+  using last = typename detail::split_last<Args...>::last;
   if constexpr (detail::is_wrt_v<last>) {
     static_assert(sizeof...(Args) > 1, "compile(f, wrt(x...)): give the function to differentiate before wrt(...)");
-    auto all = std::tuple{args...};
-    return [&]<std::size_t... I>(std::index_sequence<I...>) {
-      return detail::compile_with_gradients<T>(std::tuple{std::get<I>(all)...}, last{});
-    }(std::make_index_sequence<sizeof...(Args) - 1>{});
+    return detail::compile_with_gradients<T>(typename detail::split_last<Args...>::init{}, last{});
   } else {
     static_assert((Expression<Args> && ...), "compile(outputs...): every output must be an expression");
     return program<T, graph::type_list<Args...>, graph::type_list<>>{};
