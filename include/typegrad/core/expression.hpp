@@ -3,6 +3,7 @@
 // two subexpressions of the same type are the same computation (fan-out and CSE follow).
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -45,14 +46,22 @@ inline constexpr constant<static_cast<double>(Value)> lit{};
 
 // An op applied to argument expressions. Op is a stateless struct holding the op's rules
 // (see docs/adding-an-op.md); compile-time attributes are Op's template parameters.
+//
+// Ops write node<Op, Args...>{} with their arguments' own types; the type they get is
+// basic_node<Op, operand_t<Args>...>, whose arguments are leaves or short handles
+// (node_ref<id, rank>) to other nodes. A type that nested its arguments' types in full would be a
+// tree: a ResNet block reads its input ~17 times (batch norm reads it 4 times), so the tree of a
+// ResNet-18's type has ~17^8 leaves although the graph has a few hundred nodes, and g++ prints
+// (error messages) and walks some types as trees. With handles every node type has a constant
+// size. See docs/compile-time.md, "Handles".
 namespace graph {
 template <class E> struct nodes_of;
 }
 template <class E> struct shape_source;
 
 namespace detail {
-// A node's rank lives in a small shared base: a static member of node<...> itself would be a
-// symbol named after the node's whole subgraph (see the symbol rule in graph.hpp).
+// A node's rank lives in a small shared base: a static member of the node class itself would be a
+// symbol named after its arguments (see the symbol rule in graph.hpp).
 template <std::size_t Rank>
 struct ranked {
   static constexpr std::size_t rank = Rank;
@@ -60,14 +69,70 @@ struct ranked {
 }  // namespace detail
 
 template <class Op, Expression... Args>
-struct node : expression_base, detail::ranked<Op::rank(Args::rank...)> {
+struct basic_node : expression_base, detail::ranked<Op::rank(Args::rank...)> {
   using op = Op;
   // Computed as soon as the node type is formed. Expressions are built bottom-up, so every
   // argument's traits already exist and the type-level traversals recurse one level at a time
   // instead of through the whole graph (which would hit the compiler's template depth limit).
-  using memoized_shape_source = typename shape_source<node>::type;
-  using memoized_nodes = typename graph::nodes_of<node>::type;
+  using memoized_shape_source = typename shape_source<basic_node>::type;
+  using memoized_nodes = typename graph::nodes_of<basic_node>::type;
 };
+
+// A node named by a structural hash of its type (whose arguments are handles already, so the hash
+// is taken over a short string). Two equal subexpressions get the same id, hence the same type.
+template <std::uint64_t Id, std::size_t Rank>
+struct node_ref : expression_base, detail::ranked<Rank> {};
+
+namespace detail {
+// FNV-1a of the compiler's spelling of E (consteval: never emitted nor mangled).
+template <class E>
+consteval std::uint64_t structural_id() {
+  std::uint64_t h = 14695981039346656037ull;
+  for (char c : std::string_view(__PRETTY_FUNCTION__)) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+// The id -> node table. Forming node_ref<Id, R> for node E defines node_of_key(node_key<Id>) to
+// return E (a friend defined by register_node, found by argument-dependent lookup): compile-time
+// registration, so a handle needs no argument naming its node. Two different nodes with one id
+// (a hash collision) would define the function twice: a compile error, never a silent mix-up.
+template <std::uint64_t Id>
+struct node_key {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-template-friend"
+  friend constexpr auto node_of_key(node_key);
+#pragma GCC diagnostic pop
+};
+template <std::uint64_t Id, class E>
+struct register_node {
+  friend constexpr auto node_of_key(node_key<Id>) { return E{}; }
+  using ref = node_ref<Id, E::rank>;
+};
+}  // namespace detail
+
+// What a node holds for an argument: leaves as they are, nodes by handle.
+template <class E> struct operand {
+  using type = E;
+};
+template <class Op, class... Args>
+struct operand<basic_node<Op, Args...>> {
+  using type = typename detail::register_node<detail::structural_id<basic_node<Op, Args...>>(),
+                                              basic_node<Op, Args...>>::ref;
+};
+template <class E> using operand_t = typename operand<E>::type;
+
+// The expression a handle stands for (anything else stands for itself).
+template <class E> struct resolve {
+  using type = E;
+};
+template <std::uint64_t Id, std::size_t R>
+struct resolve<node_ref<Id, R>> {
+  using type = decltype(node_of_key(detail::node_key<Id>{}));
+};
+template <class E> using resolve_t = typename resolve<E>::type;
+
+// node<Op, A, B>: the node type of Op applied to expressions A and B (handles or not).
+template <class Op, Expression... Args>
+using node = basic_node<Op, operand_t<Args>...>;
 
 // The structural zero of reverse mode: "no adjoint reaches here". Never part of a user graph.
 struct no_adjoint {};
@@ -101,10 +166,12 @@ using shape_source_t = typename shape_source<E>::type;
 // or void when the shape is only known at run time.
 template <class Op, class... Args>
   requires requires { typename Op::template shape_source<Args...>; }
-struct shape_source<node<Op, Args...>> {
+struct shape_source<basic_node<Op, Args...>> {
   using declared = typename Op::template shape_source<Args...>;
-  using type = std::conditional_t<__is_same(declared, void), node<Op, Args...>, declared>;
+  using type = std::conditional_t<__is_same(declared, void), basic_node<Op, Args...>, declared>;
 };
+template <std::uint64_t Id, std::size_t R>
+struct shape_source<node_ref<Id, R>> : shape_source<resolve_t<node_ref<Id, R>>> {};
 template <class A, class B>
 concept same_shape_v = (A::rank == 0 && B::rank == 0) || __is_same(shape_source_t<A>, shape_source_t<B>);
 
@@ -147,8 +214,11 @@ void print_operand(print_buffer& out, int min_precedence) {
   if (parens) out.push_back(')');
 }
 
+template <std::uint64_t Id, std::size_t R>
+struct printer<node_ref<Id, R>> : printer<resolve_t<node_ref<Id, R>>> {};
+
 template <class Op, class... Args>
-struct printer<node<Op, Args...>> {
+struct printer<basic_node<Op, Args...>> {
   static constexpr int precedence = [] {
     if constexpr (Infix<Op>) return int(Op::precedence);
     else if constexpr (Prefix<Op>) return 90;

@@ -28,8 +28,8 @@ template <class Root, class X> using adjoint_t = typename adjoint<Root, X>::type
 template <class Root, class P, std::size_t I>
 struct contribution;
 template <class Root, class Op, class... Args, std::size_t I>
-struct contribution<Root, node<Op, Args...>, I> {
-  using P = node<Op, Args...>;
+struct contribution<Root, basic_node<Op, Args...>, I> {
+  using P = basic_node<Op, Args...>;
   using G = adjoint_t<Root, P>;
   // A smaller, broadcastable adjoint may pass when the argument has the op's own shape: the
   // elementwise vjp is then fitted to that shape by expansion. For a broadcast argument,
@@ -113,7 +113,7 @@ template <class F, class X>
 constexpr auto gradient_of() {
   using A = adjoint_t<F, X>;
   if constexpr (__is_same(A, no_adjoint)) return sum_to(lit<0>, X{});  // f does not depend on x
-  else return sum_to(A{}, X{});
+  else return resolve_t<decltype(sum_to(A{}, X{}))>{};
 }
 
 }  // namespace detail

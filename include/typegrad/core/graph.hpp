@@ -132,8 +132,8 @@ concept one_of = (__is_same(Ts, X) || ...);
 template <class E> struct node_arguments {
   using type = type_list<>;
 };
-template <class Op, class... Args> struct node_arguments<node<Op, Args...>> {
-  using type = type_list<Args...>;
+template <class Op, class... Args> struct node_arguments<basic_node<Op, Args...>> {
+  using type = type_list<resolve_t<Args>...>;
 };
 template <class... Bs, class A, bool CheckArguments>
 struct merge_argument<type_list<Bs...>, A, CheckArguments> {
@@ -183,26 +183,31 @@ struct push_back<type_list<Ts...>, X> {
 };
 }  // namespace detail
 
+// Lists hold nodes, never handles: a handle's list is its node's.
+template <std::uint64_t Id, std::size_t R>
+struct nodes_of<node_ref<Id, R>> : nodes_of<resolve_t<node_ref<Id, R>>> {};
+
 template <class Op, class... Args>
-struct nodes_of<node<Op, Args...>> {
+struct nodes_of<basic_node<Op, Args...>> {
   using longest = decltype(detail::select<detail::longest<sizeof...(Args)>({nodes_of<Args>::type::size...})>(
-      detail::indexer<std::index_sequence_for<Args...>, Args...>{}));
+      detail::indexer<std::index_sequence_for<Args...>, resolve_t<Args>...>{}));
   using type = typename detail::push_back<
-      typename detail::merge_arguments<false, typename nodes_of<longest>::type, Args...>::type, node<Op, Args...>>::type;
+      typename detail::merge_arguments<false, typename nodes_of<longest>::type, resolve_t<Args>...>::type,
+      basic_node<Op, Args...>>::type;
 };
 // The common arities without the general machinery (most nodes are unary or binary).
 template <class Op, class A>
-struct nodes_of<node<Op, A>> {
-  using type = typename detail::push_back<typename nodes_of<A>::type, node<Op, A>>::type;
+struct nodes_of<basic_node<Op, A>> {
+  using type = typename detail::push_back<typename nodes_of<A>::type, basic_node<Op, A>>::type;
 };
 template <class Op, class A, class B>
-struct nodes_of<node<Op, A, B>> {
+struct nodes_of<basic_node<Op, A, B>> {
   // An alias, not a static member: see the symbol rule above.
   using a_longer = std::bool_constant<(nodes_of<A>::type::size >= nodes_of<B>::type::size)>;
   using type = typename detail::push_back<
       typename detail::merge_argument<typename nodes_of<std::conditional_t<a_longer::value, A, B>>::type,
-                                      std::conditional_t<a_longer::value, B, A>, false>::type,
-      node<Op, A, B>>::type;
+                                      resolve_t<std::conditional_t<a_longer::value, B, A>>, false>::type,
+      basic_node<Op, A, B>>::type;
 };
 template <class E> using nodes_of_t = typename nodes_of<E>::type;
 
@@ -219,7 +224,7 @@ template <> struct nodes_of_roots<> {
 };
 }  // namespace detail
 template <class... Roots>
-using nodes_of_all_t = typename detail::nodes_of_roots<Roots...>::type;
+using nodes_of_all_t = typename detail::nodes_of_roots<resolve_t<Roots>...>::type;
 
 template <class List, class X>
 concept contains_v = __is_base_of(detail::tag<X>, typename detail::set_of<List>::type);
@@ -270,15 +275,15 @@ struct edge {
 namespace detail {
 template <class E> struct arity : std::integral_constant<std::size_t, 0> {};
 template <class Op, class... Args>
-struct arity<node<Op, Args...>> : std::integral_constant<std::size_t, sizeof...(Args)> {};
+struct arity<basic_node<Op, Args...>> : std::integral_constant<std::size_t, sizeof...(Args)> {};
 
 // The positions of a node's arguments in a list, as a list of values (a type with a short name).
 template <std::size_t... P> struct positions {};
 template <class E> struct args_of {
   template <class Edges> using positions_in = positions<>;
 };
-template <class Op, class... Args> struct args_of<node<Op, Args...>> {
-  template <class Edges> using positions_in = positions<Edges::template position<Args>::value...>;
+template <class Op, class... Args> struct args_of<basic_node<Op, Args...>> {
+  template <class Edges> using positions_in = positions<Edges::template position<resolve_t<Args>>::value...>;
 };
 template <std::size_t N, std::size_t... P>
 constexpr void add_edges(std::array<edge, N>& e, std::size_t& k, [[maybe_unused]] std::size_t consumer,

@@ -92,8 +92,8 @@ struct neg_op : elementwise_tag, shape_preserving {
 template <Expression A>
 constexpr auto operator-(A) {
   if constexpr (is_constant_v<A>) return constant<-A::value>{};
-  else if constexpr (requires { requires __is_same(typename A::op, neg_op); })  // --x -> x
-    return []<class X>(node<neg_op, X>) { return X{}; }(A{});
+  else if constexpr (requires { requires __is_same(typename resolve_t<A>::op, neg_op); })  // --x -> x
+    return []<class X>(basic_node<neg_op, X>) { return resolve_t<X>{}; }(resolve_t<A>{});
   else return node<neg_op, A>{};
 }
 

@@ -68,12 +68,12 @@ struct permuted_source {
   using type = void;
 };
 template <class P, class Q, class Y>
-struct permuted_source<P, node<permute_op<Q>, Y>> {
+struct permuted_source<P, basic_node<permute_op<Q>, Y>> {
   using type = std::conditional_t<permutation<typename permutation<P>::template after<Q>>::identity, shape_source_t<Y>, void>;
 };
 
 template <class X> inline constexpr bool is_permute_node_v = false;
-template <class P, class Y> inline constexpr bool is_permute_node_v<node<permute_op<P>, Y>> = true;
+template <class P, class Y> inline constexpr bool is_permute_node_v<basic_node<permute_op<P>, Y>> = true;
 
 // permute<Perm>(x) with the simplifications: the identity vanishes, and a permutation of a
 // permutation is one permutation of the original.
@@ -81,10 +81,10 @@ template <class Perm, Expression X>
 constexpr auto make_permute(X x) {
   if constexpr (permutation<Perm>::identity) {
     return x;
-  } else if constexpr (is_permute_node_v<X>) {
-    return []<class Q, class Y>(node<permute_op<Q>, Y>) {
+  } else if constexpr (is_permute_node_v<resolve_t<X>>) {
+    return []<class Q, class Y>(basic_node<permute_op<Q>, Y>) {
       return make_permute<typename permutation<Perm>::template after<Q>>(Y{});
-    }(x);
+    }(resolve_t<X>{});
   } else {
     return node<permute_op<Perm>, X>{};
   }

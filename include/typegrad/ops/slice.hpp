@@ -130,7 +130,7 @@ struct padded_source {
   using type = void;
 };
 template <class Pads, class B, class S, class Y>
-struct padded_source<Pads, node<slice_op<B, S>, Y>> {
+struct padded_source<Pads, basic_node<slice_op<B, S>, Y>> {
   using rule = slice_rule<B, S>;
   using type = std::conditional_t<rule::is_crop && std::is_same_v<typename rule::uncrop_t, Pads>, shape_source_t<Y>, void>;
 };
@@ -139,7 +139,7 @@ struct cropped_source {
   using type = void;
 };
 template <class B, class S, class Pads, class Y>
-struct cropped_source<B, S, node<pad_op<Pads>, Y>> {
+struct cropped_source<B, S, basic_node<pad_op<Pads>, Y>> {
   using rule = slice_rule<B, S>;
   using type = std::conditional_t<rule::is_crop && std::is_same_v<typename rule::uncrop_t, Pads>, shape_source_t<Y>, void>;
 };

@@ -83,9 +83,9 @@ struct lower<constant<V>> {
   using spec_of = std::integral_constant<runtime::node_spec (*)(), &constant_spec<V>>;
 };
 template <class Op, class... Args>
-struct lower<node<Op, Args...>> {
+struct lower<basic_node<Op, Args...>> {
   template <class T> using kernel = op_kernel<T, Op>;
-  using spec_of = std::integral_constant<runtime::node_spec (*)(), &op_spec<Op, node<Op, Args...>::rank>>;
+  using spec_of = std::integral_constant<runtime::node_spec (*)(), &op_spec<Op, basic_node<Op, Args...>::rank>>;
 };
 
 template <class T, class Nodes> struct lowering_table;
@@ -182,7 +182,7 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     for (auto make : table::specs) specs.push_back(make());
     for (const auto& e : graph::edges_of<nodes>::edges) specs[e.consumer].inputs.push_back(e.arg);
     std::vector<runtime::kernel_fn<T>> kernels(table::kernels.begin(), table::kernels.end());
-    const std::vector<std::size_t> outs{graph::edges_of<nodes>::template position<Outs>::value...};
+    const std::vector<std::size_t> outs{graph::edges_of<nodes>::template position<resolve_t<Outs>>::value...};
     // Nodes reachable from the non-gradient outputs are forward nodes; the rest are adjoint nodes.
     std::vector<bool> forward(specs.size(), false);
     for (std::size_t o = 0; o < output_count - gradient_count; ++o) forward[outs[o]] = true;

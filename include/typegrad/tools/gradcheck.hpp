@@ -317,7 +317,7 @@ inline constexpr bool depends_on_any_v<E, wrt_t<Xs...>> = (graph::depends_on_v<E
 // (values(arg) -> view<const double>), differentiating the arguments that depend on one of Xs
 // (others, such as labels, keep their values). Empty when there is nothing to differentiate.
 template <class T, class Op, class... Args, class... Xs, class Values>
-std::optional<gradient_report> check_single_node(node<Op, Args...>, wrt_t<Xs...>, const check_options& options,
+std::optional<gradient_report> check_single_node(basic_node<Op, Args...>, wrt_t<Xs...>, const check_options& options,
                                                  const Values& values) {
   return [&]<std::size_t... I>(std::index_sequence<I...>) -> std::optional<gradient_report> {
     using fresh_all = graph::type_list<fresh_leaf_t<I, Args>...>;
@@ -334,11 +334,11 @@ std::optional<gradient_report> check_single_node(node<Op, Args...>, wrt_t<Xs...>
       std::array<shape, sizeof...(Args)> shapes{};
       (
           [&] {
-            if constexpr (!is_constant_v<Args>) std::get<I>(args) = tensor<double, Args::rank>(values(Args{}));
+            if constexpr (!is_constant_v<Args>) std::get<I>(args) = tensor<double, Args::rank>(values(resolve_t<Args>{}));
             shapes[I] = std::get<I>(args).shape_of();
           }(),
           ...);
-      constexpr std::size_t out_rank = node<Op, Args...>::rank;
+      constexpr std::size_t out_rank = basic_node<Op, Args...>::rank;
       const shape out_shape = Op::infer_shape(std::span<const shape>(shapes));
       std::array<std::size_t, out_rank> extents{};
       for (std::size_t d = 0; d < out_rank; ++d) extents[d] = out_shape[d];
@@ -381,9 +381,9 @@ template <class... Ps>
 struct op_arguments<graph::type_list<Ps...>> {
   template <class P> struct args_of;
   template <class Op, class... As>
-  struct args_of<node<Op, As...>> {
+  struct args_of<basic_node<Op, As...>> {
     using type = decltype((graph::type_list<>{} + ... +
-                           std::conditional_t<requires { typename As::op; }, graph::type_list<As>,
+                           std::conditional_t<requires { typename resolve_t<As>::op; }, graph::type_list<resolve_t<As>>,
                                               graph::type_list<>>{}));
   };
   using type = typename graph::detail::merge_all<typename args_of<Ps>::type...>::type;
