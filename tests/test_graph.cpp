@@ -165,6 +165,23 @@ BOOST_AUTO_TEST_CASE(deep_graphs_compile_and_differentiate) {
   }
 }
 
+// h squared K times: K + 1 nodes, but a tree of 2^K leaves.
+template <std::size_t K, Expression X>
+constexpr auto repeated_square(X h) {
+  if constexpr (K == 0) return h;
+  else return repeated_square<K - 1>(h * h);
+}
+
+BOOST_AUTO_TEST_CASE(large_trees_print_shared_subexpressions_once) {
+  // Small trees print as trees; beyond detail::tree_print_limit leaves, in let form.
+  BOOST_TEST(to_string(repeated_square<2>(x + w)) == "(x + w) * (x + w) * ((x + w) * (x + w))");
+  std::string expected = "%1 = x + w\n";
+  for (int k = 2; k <= 14; ++k) expected += fmt::format("%{} = %{} * %{}\n", k, k - 1, k - 1);
+  expected += "%14 * %14";
+  BOOST_TEST(to_string(repeated_square<14>(x + w)) == expected);
+  BOOST_TEST(fmt::format("{}", repeated_square<14>(x + w)) == expected);
+}
+
 BOOST_AUTO_TEST_CASE(listing_and_dot_mark_adjoint_nodes) {
   auto f = sum(x * y);
   auto prog = compile<float>(f, wrt(x));

@@ -183,15 +183,24 @@ inline constexpr int precedence_atom = 100;
 
 template <class E> struct printer;
 
+// Printers take the names of shared subexpressions printed in let form (core/print.hpp), or
+// no_names: name_of<X>() is the name (>= 1) to print instead of X, or 0.
+struct no_names {
+  template <class X>
+  static constexpr int name_of() { return 0; }
+};
+
 template <fixed_string N, std::size_t R>
 struct printer<var<N, R>> {
   static constexpr int precedence = precedence_atom;
-  static void print(print_buffer& out) { fmt::format_to(std::back_inserter(out), "{}", N.view()); }
+  template <class Names>
+  static void print(print_buffer& out, const Names&) { fmt::format_to(std::back_inserter(out), "{}", N.view()); }
 };
 template <double V>
 struct printer<constant<V>> {
   static constexpr int precedence = V < 0 ? 0 : precedence_atom;
-  static void print(print_buffer& out) { fmt::format_to(std::back_inserter(out), "{:g}", V); }
+  template <class Names>
+  static void print(print_buffer& out, const Names&) { fmt::format_to(std::back_inserter(out), "{:g}", V); }
 };
 
 template <class Op>
@@ -206,11 +215,16 @@ concept Prefix = requires {
 template <class Op>
 concept HasAttributes = requires { { Op::attributes() } -> std::convertible_to<std::string>; };
 
-template <class E>
-void print_operand(print_buffer& out, int min_precedence) {
+// An argument: its name if it has one, else itself (in parentheses below min_precedence).
+template <class E, class Names>
+void print_operand(print_buffer& out, int min_precedence, const Names& names) {
+  if (const int name = names.template name_of<resolve_t<E>>(); name > 0) {
+    fmt::format_to(std::back_inserter(out), "%{}", name);
+    return;
+  }
   bool parens = printer<E>::precedence < min_precedence;
   if (parens) out.push_back('(');
-  printer<E>::print(out);
+  printer<E>::print(out, names);
   if (parens) out.push_back(')');
 }
 
@@ -224,36 +238,30 @@ struct printer<basic_node<Op, Args...>> {
     else if constexpr (Prefix<Op>) return 90;
     else return precedence_atom;
   }();
-  static void print(print_buffer& out) {
+  template <class Names>
+  static void print(print_buffer& out, const Names& names) {
     auto it = std::back_inserter(out);
     if constexpr (Infix<Op> && sizeof...(Args) == 2) {
       // Left-associative: the right operand needs parentheses at equal precedence.
       [&]<class A, class B>(std::type_identity<A>, std::type_identity<B>) {
-        print_operand<A>(out, precedence);
+        print_operand<A>(out, precedence, names);
         fmt::format_to(it, " {} ", Op::infix);
-        print_operand<B>(out, precedence + 1);
+        print_operand<B>(out, precedence + 1, names);
       }(std::type_identity<Args>{}...);
     } else if constexpr (Prefix<Op> && sizeof...(Args) == 1) {
       fmt::format_to(it, "{}", Op::prefix);
-      (print_operand<Args>(out, precedence), ...);
+      (print_operand<Args>(out, precedence, names), ...);
     } else {
       fmt::format_to(it, "{}", Op::name);
       if constexpr (HasAttributes<Op>) fmt::format_to(it, "[{}]", Op::attributes());
       out.push_back('(');
       bool first = true;
-      ((fmt::format_to(it, "{}", first ? "" : ", "), first = false, printer<Args>::print(out)), ...);
+      ((fmt::format_to(it, "{}", first ? "" : ", "), first = false, print_operand<Args>(out, 0, names)), ...);
       out.push_back(')');
     }
   }
 };
 }  // namespace detail
-
-template <Expression E>
-std::string to_string(E) {
-  detail::print_buffer out;
-  detail::printer<E>::print(out);
-  return fmt::to_string(out);
-}
 
 // The op's own label with placeholders for its arguments, e.g. "sum[axes=(1)]" or "+".
 template <class Op>
@@ -264,13 +272,7 @@ std::string op_label() {
 
 }  // namespace typegrad
 
-template <typegrad::Expression E>
-struct fmt::formatter<E> : fmt::formatter<std::string_view> {
-  template <class Ctx>
-  auto format(E e, Ctx& ctx) const {
-    return fmt::formatter<std::string_view>::format(typegrad::to_string(e), ctx);
-  }
-};
-
 // node<> memoizes graph::nodes_of, whose definition needs the node template above.
 #include "typegrad/core/graph.hpp"
+// to_string and fmt printing, which need the node lists for the let form.
+#include "typegrad/core/print.hpp"

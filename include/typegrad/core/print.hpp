@@ -1,0 +1,106 @@
+#pragma once
+// to_string(e) and fmt::format("{}", e): an expression as text, x * w + b or
+// sum[axes=(1)](relu(x)). A DAG printed as a tree repeats every shared subexpression at each use,
+// which grows exponentially with fan-out (a batch-norm ResNet block reads its input ~17 times). So
+// an expression whose tree would exceed tree_print_limit leaves prints in let form instead: each
+// op node read more than once is printed once, as a numbered line, and referred to by its number:
+//   %1 = x * x
+//   %2 = %1 * %1
+//   %2 * %2
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "typegrad/core/expression.hpp"
+#include "typegrad/core/graph.hpp"
+
+namespace typegrad {
+namespace detail {
+inline constexpr std::size_t tree_print_limit = 4096;
+
+// The number of leaves of E printed as a tree, saturated just above tree_print_limit. Memoized per
+// node (one instantiation each), so it costs O(nodes), not O(tree).
+template <class E>
+struct tree_size : std::integral_constant<std::size_t, 1> {};
+template <std::uint64_t Id, std::size_t R>
+struct tree_size<node_ref<Id, R>> : tree_size<resolve_t<node_ref<Id, R>>> {};
+template <class Op, class... Args>
+struct tree_size<basic_node<Op, Args...>>
+    : std::integral_constant<std::size_t, std::min(tree_print_limit + 1, (std::size_t{0} + ... + tree_size<Args>::value))> {};
+
+// Names of the shared nodes of one expression, looked up by the node's structural id (a plain
+// class: the printers instantiated with it are not named after the whole graph).
+class let_names {
+ public:
+  void add(std::uint64_t id, int name) { ids_.emplace_back(id, name); }
+  void seal() { std::sort(ids_.begin(), ids_.end()); }
+  template <class X>
+  int name_of() const {
+    constexpr std::uint64_t id = structural_id<X>();
+    auto it = std::lower_bound(ids_.begin(), ids_.end(), std::pair<std::uint64_t, int>(id, 0));
+    return it != ids_.end() && it->first == id ? it->second : 0;
+  }
+
+ private:
+  std::vector<std::pair<std::uint64_t, int>> ids_;
+};
+
+// One line of the let form. (A function of N alone: a lambda inside print_let_form would be a
+// symbol named after the whole node list, once per node.)
+template <class N>
+void print_let_line(print_buffer& out, const let_names& names, int name) {
+  fmt::format_to(std::back_inserter(out), "%{} = ", name);
+  printer<N>::print(out, names);
+  out.push_back('\n');
+}
+
+template <class... Ns>
+std::string print_let_form(graph::type_list<Ns...>) {
+  using edges = graph::edges_of<graph::type_list<Ns...>>;
+  constexpr std::size_t n = sizeof...(Ns);
+  // An op node read by two or more edges is named; the root (last) is the final line.
+  constexpr std::array<bool, n> is_op{(graph::detail::arity<Ns>::value > 0)...};
+  std::array<int, n> name{};
+  let_names names;
+  int next = 0;
+  for (std::size_t i = 0; i + 1 < n; ++i)
+    if (is_op[i] && edges::readers.begin[i + 1] - edges::readers.begin[i] >= 2) name[i] = ++next;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    ((name[I] > 0 ? names.add(structural_id<Ns>(), name[I]) : void()), ...);
+  }(std::index_sequence_for<Ns...>{});
+  names.seal();
+  print_buffer out;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    ((name[I] > 0 ? print_let_line<Ns>(out, names, name[I]) : void()), ...);
+  }(std::index_sequence_for<Ns...>{});
+  printer<decltype(graph::detail::select<n - 1>(typename edges::all{}))>::print(out, names);
+  return fmt::to_string(out);
+}
+}  // namespace detail
+
+template <Expression E>
+std::string to_string(E) {
+  if constexpr (detail::tree_size<E>::value <= detail::tree_print_limit) {
+    detail::print_buffer out;
+    detail::printer<E>::print(out, detail::no_names{});
+    return fmt::to_string(out);
+  } else {
+    return detail::print_let_form(graph::nodes_of_t<resolve_t<E>>{});
+  }
+}
+
+}  // namespace typegrad
+
+template <typegrad::Expression E>
+struct fmt::formatter<E> : fmt::formatter<std::string_view> {
+  template <class Ctx>
+  auto format(E e, Ctx& ctx) const {
+    return fmt::formatter<std::string_view>::format(typegrad::to_string(e), ctx);
+  }
+};
