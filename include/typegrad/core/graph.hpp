@@ -126,38 +126,48 @@ namespace detail {
 // reading the running activation, an adjoint reading forward values); only other arguments go
 // through merge. (A set per list cost a class with one base per node, for every node: most of
 // the compiler's memory on deep networks.)
-template <class List, class A, bool CheckArguments> struct merge_argument;
 template <class X, class... Ts>
 concept one_of = (__is_same(Ts, X) || ...);
+template <class List, class X> struct push_back;
+template <class... Ts, class X>
+struct push_back<type_list<Ts...>, X> {
+  using type = type_list<Ts..., X>;
+};
+
 template <class E> struct node_arguments {
   using type = type_list<>;
 };
 template <class Op, class... Args> struct node_arguments<basic_node<Op, Args...>> {
   using type = type_list<resolve_t<Args>...>;
 };
-template <class... Bs, class A, bool CheckArguments>
-struct merge_argument<type_list<Bs...>, A, CheckArguments> {
+// Membership in a list: one concept check (g++ caches it; a fold expression spelled inside the
+// class below cost seconds on long lists).
+template <class List, class X> struct holds;
+template <class... Bs, class X>
+struct holds<type_list<Bs...>, X> : std::bool_constant<one_of<X, Bs...>> {};
+template <class List, class Args> struct holds_all;
+template <class List, class... As>
+struct holds_all<List, type_list<As...>> : std::bool_constant<(holds<List, As>::value && ...)> {};
+// The three outcomes, as namespace-scope templates of the list as one type: member templates of
+// a class over the list's pack re-expanded the pack for every one of them (about 1.5 KB per list
+// element per node, which made the lists of a 400-node chain cost 1 GB of compiler memory).
+template <bool Held, bool OnlyA, class List, class A> struct merge_outcome {
+  using type = typename merge<List, typename nodes_of<A>::type>::type;
+};
+template <bool OnlyA, class List, class A> struct merge_outcome<true, OnlyA, List, A> {
+  using type = List;
+};
+template <class List, class A> struct merge_outcome<false, true, List, A> {
+  using type = typename push_back<List, A>::type;
+};
+template <class List, class A, bool CheckArguments>
+struct merge_argument {
   // A itself is held: nothing to add. All of A's arguments are held (always so for a leaf): A
   // is the only new node. Otherwise merge A's list.
-  template <class Args> struct held_arguments;
-  template <class... As> struct held_arguments<type_list<As...>> : std::bool_constant<(one_of<As, Bs...> && ...)> {};
-  template <bool Held, bool ArgumentsHeld, class = void> struct pick {
-    using type = typename merge<type_list<Bs...>, typename nodes_of<A>::type>::type;
-  };
-  template <bool ArgumentsHeld, class V> struct pick<true, ArgumentsHeld, V> {
-    using type = type_list<Bs...>;
-  };
-  template <class V> struct pick<false, true, V> {
-    using type = type_list<Bs..., A>;
-  };
-  template <bool Held, class = void> struct decide {
-    using type = typename pick<false, (nodes_of<A>::type::size == 1 ||
-                                       (CheckArguments && held_arguments<typename node_arguments<A>::type>::value))>::type;
-  };
-  template <class V> struct decide<true, V> {
-    using type = type_list<Bs...>;
-  };
-  using type = typename decide<(__is_same(Bs, A) || ...)>::type;
+  template <bool Check, class = void> struct only_a : std::bool_constant<(nodes_of<A>::type::size == 1)> {};
+  template <class V> struct only_a<true, V> : std::bool_constant<(nodes_of<A>::type::size == 1 ||
+                                                                  holds_all<List, typename node_arguments<A>::type>::value)> {};
+  using type = typename merge_outcome<holds<List, A>::value, only_a<CheckArguments>::value, List, A>::type;
 };
 // CheckArguments: also test whether all of an argument's own arguments are held (worth it for
 // program outputs, such as gradients reading the shared adjoint chain; not for every node).
@@ -176,11 +186,6 @@ consteval std::size_t longest(std::array<std::size_t, N> sizes) {
     if (sizes[i] > sizes[best]) best = i;
   return best;
 }
-template <class List, class X> struct push_back;
-template <class... Ts, class X>
-struct push_back<type_list<Ts...>, X> {
-  using type = type_list<Ts..., X>;
-};
 }  // namespace detail
 
 // Lists hold nodes, never handles: a handle's list is its node's.
