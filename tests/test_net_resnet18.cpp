@@ -5,7 +5,6 @@
 // compiled program is also right.
 #define BOOST_TEST_MODULE net_resnet18
 #include <array>
-#include <string>
 
 #include <boost/test/unit_test.hpp>
 
@@ -43,14 +42,7 @@ auto make_params() {
         param(net::dense_w, {widths[3], classes}, init::glorot_uniform), param(net::dense_b, {classes}));
   }(std::make_index_sequence<20>{});
   p.initialize(5);
-  // Random gammas and betas: with beta = 0 a relu's input can sit exactly on its kink.
-  unsigned seed = 200;
-  for (auto& e : p.entries())
-    if (e.name.starts_with("gamma") || e.name.starts_with("beta")) {
-      const double lo = e.name.starts_with("gamma") ? 0.5 : -0.5;
-      const auto r = test_support::random_uniform<1>({e.value.size()}, seed++, lo, lo + 1);
-      std::copy(r.begin(), r.end(), e.value.data);
-    }
+  testing::randomize_batch_norm(p, 200);
   return p;
 }
 }  // namespace

@@ -23,18 +23,10 @@ const auto sizes = net::sizes{.in_channels = 1, .widths = {2, 3, 4}, .classes = 
 constexpr auto training = net::network<net::bn_mode::batch>();
 constexpr auto evaluation = net::network<net::bn_mode::running>();
 
-// Random gammas and betas too: with beta = 0, a relu's input can sit exactly on its kink.
 auto make_params() {
   auto p = net::make_parameters<double>(sizes);
   p.initialize(3);
-  unsigned seed = 100;
-  for (auto& e : p.entries())
-    if (e.name.starts_with("gamma") || e.name.starts_with("beta")) {
-      const bool is_gamma = e.name.starts_with("gamma");
-      const double lo = is_gamma ? 0.5 : -0.5;
-      const auto r = test_support::random_uniform<1>({e.value.size()}, seed++, lo, lo + 1);
-      std::copy(r.begin(), r.end(), e.value.data);
-    }
+  testing::randomize_batch_norm(p, 100);
   return p;
 }
 tensor<double, 4> images() { return test_support::random_uniform<4>({batch, side, side, 1}, 11, 0, 1); }

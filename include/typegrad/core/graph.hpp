@@ -42,15 +42,6 @@ namespace detail {
 template <class T> struct tag {};
 template <class... Ts> struct inherit_all : tag<Ts>... {};
 
-// A list's membership set, made once per list. Membership tests use the __is_base_of builtin
-// on it directly: a template per (list, element) pair would deduce and store a copy of the
-// whole pack each time, which is what makes large graphs cost gigabytes to compile.
-template <class List> struct set_of;
-template <class... Ts>
-struct set_of<type_list<Ts...>> {
-  using type = inherit_all<Ts...>;
-};
-
 // Pack indexing in O(1) per lookup: overload resolution against indexed bases.
 template <std::size_t I, class T> struct indexed {};
 template <class Seq, class... Ts> struct indexer;
@@ -106,11 +97,6 @@ struct merge_all<L1, L2, Ls...> {
   using type = typename merge_all<typename merge<base, other>::type, Ls...>::type;
 };
 
-template <class List, class X> struct push_back_unique;
-template <class... Ts, class X>
-struct push_back_unique<type_list<Ts...>, X> {
-  using type = std::conditional_t<__is_base_of(tag<X>, inherit_all<Ts...>), type_list<Ts...>, type_list<Ts..., X>>;
-};
 }  // namespace detail
 
 // Post-order list of the distinct nodes of E: every node after all of its arguments.
@@ -140,8 +126,9 @@ template <class E> struct node_arguments {
 template <class Op, class... Args> struct node_arguments<basic_node<Op, Args...>> {
   using type = type_list<resolve_t<Args>...>;
 };
-// Membership in a list: one concept check (g++ caches it; a fold expression spelled inside the
-// class below cost seconds on long lists).
+// Membership in a list: one concept check, cached by g++ (a fold expression spelled inside a class
+// over the list's pack cost seconds on long lists; a set class with one base per element, made per
+// list, cost memory on every node).
 template <class List, class X> struct holds;
 template <class... Bs, class X>
 struct holds<type_list<Bs...>, X> : std::bool_constant<one_of<X, Bs...>> {};
@@ -232,7 +219,7 @@ template <class... Roots>
 using nodes_of_all_t = typename detail::nodes_of_roots<resolve_t<Roots>...>::type;
 
 template <class List, class X>
-concept contains_v = __is_base_of(detail::tag<X>, typename detail::set_of<List>::type);
+concept contains_v = detail::holds<List, X>::value;
 
 namespace detail {
 template <std::size_t N>

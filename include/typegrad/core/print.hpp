@@ -60,7 +60,8 @@ void print_let_line(print_buffer& out, const let_names& names, int name) {
   out.push_back('\n');
 }
 
-template <class... Ns>
+// Root's distinct nodes Ns (Root last) in let form.
+template <class Root, class... Ns>
 std::string print_let_form(graph::type_list<Ns...>) {
   using edges = graph::edges_of<graph::type_list<Ns...>>;
   constexpr std::size_t n = sizeof...(Ns);
@@ -79,7 +80,7 @@ std::string print_let_form(graph::type_list<Ns...>) {
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     ((name[I] > 0 ? print_let_line<Ns>(out, names, name[I]) : void()), ...);
   }(std::index_sequence_for<Ns...>{});
-  printer<decltype(graph::detail::select<n - 1>(typename edges::all{}))>::print(out, names);
+  printer<Root>::print(out, names);
   return fmt::to_string(out);
 }
 }  // namespace detail
@@ -91,7 +92,7 @@ std::string to_string(E) {
     detail::printer<E>::print(out, detail::no_names{});
     return fmt::to_string(out);
   } else {
-    return detail::print_let_form(graph::nodes_of_t<resolve_t<E>>{});
+    return detail::print_let_form<resolve_t<E>>(graph::nodes_of_t<resolve_t<E>>{});
   }
 }
 
