@@ -54,10 +54,9 @@ inline constexpr constant<static_cast<double>(Value)> lit{};
 // ResNet-18's type has ~17^8 leaves although the graph has a few hundred nodes, and g++ prints
 // (error messages) and walks some types as trees. With handles every node type has a constant
 // size. See docs/compile-time.md, "Handles".
-namespace graph {
-template <class E> struct nodes_of;
-}
 template <class E> struct shape_source;
+template <class E> struct resolve;
+template <class E> struct descriptor;
 
 namespace detail {
 // A node's rank lives in a small shared base: a static member of the node class itself would be a
@@ -75,7 +74,8 @@ struct basic_node : expression_base, detail::ranked<Op::rank(Args::rank...)> {
   // argument's traits already exist and the type-level traversals recurse one level at a time
   // instead of through the whole graph (which would hit the compiler's template depth limit).
   using memoized_shape_source = typename shape_source<basic_node>::type;
-  using memoized_nodes = typename graph::nodes_of<basic_node>::type;
+  using memoized_descriptors =
+      std::integral_constant<std::size_t, (descriptor<typename resolve<Args>::type>::value.arity + ... + 0)>;
 };
 
 // A node named by a structural hash of its type (whose arguments are handles already, so the hash
@@ -84,29 +84,85 @@ template <std::uint64_t Id, std::size_t Rank>
 struct node_ref : expression_base, detail::ranked<Rank> {};
 
 namespace detail {
-// FNV-1a of the compiler's spelling of E (consteval: never emitted nor mangled).
-template <class E>
-consteval std::uint64_t structural_id() {
+// FNV-1a of the compiler's spelling of T: for ops and leaves, whose spelling is short.
+template <class T>
+consteval std::uint64_t spelling_hash() {
   std::uint64_t h = 14695981039346656037ull;
   for (char c : std::string_view(__PRETTY_FUNCTION__)) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
   return h;
 }
-// The id -> node table. Forming node_ref<Id, R> for node E defines node_of_key(node_key<Id>) to
-// return E (a friend defined by register_node, found by argument-dependent lookup): compile-time
-// registration, so a handle needs no argument naming its node. Two different nodes with one id
-// (a hash collision) would define the function twice: a compile error, never a silent mix-up.
-template <std::uint64_t Id>
-struct node_key {
+// The splitmix64 finalizer: every input bit affects every output bit.
+consteval std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+// A node's id combines its op's and its arguments' ids (a handful of operations per node, where
+// hashing the node's whole spelling cost hundreds, each a new integer constant the compiler keeps).
+template <class E> struct structure {
+  static consteval std::uint64_t id() { return spelling_hash<E>(); }
+};
+template <std::uint64_t Id, std::size_t R> struct structure<node_ref<Id, R>> {
+  static consteval std::uint64_t id() { return Id; }
+};
+template <class Op, class... Args> struct structure<basic_node<Op, Args...>> {
+  static consteval std::uint64_t id() {
+    std::uint64_t h = mix(spelling_hash<Op>());
+    ((h = mix(h ^ (structure<Args>::id() + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2)))), ...);
+    return h;
+  }
+};
+// E's structural id (consteval: never emitted nor mangled).
+template <class E>
+consteval std::uint64_t structural_id() {
+  return structure<E>::id();
+}
+
+// The id -> node registry. Forming node_ref<Id, R> for node E defines node_of_key(node_key<Id>)
+// to return E (a friend defined by register_node, found by argument-dependent lookup):
+// compile-time registration, so a handle needs no argument naming its node. Two different nodes
+// with one id (a hash collision) would define the function twice: a compile error, never a silent
+// mix-up. All friends of one name in one namespace form one overload set, which g++ scans when it
+// adds another (pushdecl compares the new declaration with each) and when argument-dependent
+// lookup skips the hidden ones: O(N^2) for N nodes. So the registry is split over 16 namespaces.
+template <unsigned Shard> struct registry_shard;
+#define TYPEGRAD_REGISTRY_SHARD(n)                                                      \
+  namespace registry_##n {                                                              \
+  template <std::uint64_t Id>                                                           \
+  struct key {                                                                          \
+    friend constexpr auto node_of_key(key);                                             \
+  };                                                                                    \
+  template <std::uint64_t Id, class E>                                                  \
+  struct entry {                                                                        \
+    friend constexpr auto node_of_key(key<Id>) { return E{}; }                          \
+  };                                                                                    \
+  }                                                                                     \
+  template <>                                                                           \
+  struct registry_shard<n> {                                                            \
+    template <std::uint64_t Id> using key = registry_##n::key<Id>;                      \
+    template <std::uint64_t Id, class E> using entry = registry_##n::entry<Id, E>;      \
+  };
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wnon-template-friend"
-  friend constexpr auto node_of_key(node_key);
+TYPEGRAD_REGISTRY_SHARD(0) TYPEGRAD_REGISTRY_SHARD(1) TYPEGRAD_REGISTRY_SHARD(2) TYPEGRAD_REGISTRY_SHARD(3)
+TYPEGRAD_REGISTRY_SHARD(4) TYPEGRAD_REGISTRY_SHARD(5) TYPEGRAD_REGISTRY_SHARD(6) TYPEGRAD_REGISTRY_SHARD(7)
+TYPEGRAD_REGISTRY_SHARD(8) TYPEGRAD_REGISTRY_SHARD(9) TYPEGRAD_REGISTRY_SHARD(10) TYPEGRAD_REGISTRY_SHARD(11)
+TYPEGRAD_REGISTRY_SHARD(12) TYPEGRAD_REGISTRY_SHARD(13) TYPEGRAD_REGISTRY_SHARD(14) TYPEGRAD_REGISTRY_SHARD(15)
 #pragma GCC diagnostic pop
-};
+#undef TYPEGRAD_REGISTRY_SHARD
+template <std::uint64_t Id>
+using node_key = typename registry_shard<Id % 16>::template key<Id>;
 template <std::uint64_t Id, class E>
-struct register_node {
-  friend constexpr auto node_of_key(node_key<Id>) { return E{}; }
+struct register_node : registry_shard<Id % 16>::template entry<Id, E> {
   using ref = node_ref<Id, E::rank>;
 };
+// E's structural id, with E registered under it (graph traversals name nodes by id).
+template <class E>
+consteval std::uint64_t registered_id() {
+  constexpr std::uint64_t id = structural_id<E>();
+  static_assert(sizeof(register_node<id, E>) > 0);
+  return id;
+}
 }  // namespace detail
 
 // What a node holds for an argument: leaves as they are, nodes by handle.
@@ -129,6 +185,30 @@ struct resolve<node_ref<Id, R>> {
   using type = decltype(node_of_key(detail::node_key<Id>{}));
 };
 template <class E> using resolve_t = typename resolve<E>::type;
+// The node registered under a structural id.
+template <std::uint64_t Id>
+using node_by_id = decltype(node_of_key(detail::node_key<Id>{}));
+
+// ---- descriptors -----------------------------------------------------------------------------
+// Every expression has a constant descriptor: its structural id and its arguments' descriptors.
+// A graph is then a value the compiler can walk in one constant evaluation (core/graph.hpp)
+// instead of a type-level list per node. A node's arguments' descriptors are evaluated when the
+// node type is formed (basic_node::memoized_descriptors), so evaluating one never recurses.
+struct node_info {
+  std::uint64_t id;
+  std::size_t arity;
+  const node_info* const* args;  // arity pointers
+};
+template <class E>
+struct descriptor {
+  static constexpr node_info value{detail::registered_id<E>(), 0, nullptr};
+};
+template <class Op, class... Args>
+struct descriptor<basic_node<Op, Args...>> {
+  // One extra entry: an op without arguments still has a well-formed array.
+  static constexpr const node_info* args[sizeof...(Args) + 1] = {&descriptor<resolve_t<Args>>::value..., nullptr};
+  static constexpr node_info value{detail::registered_id<basic_node<Op, Args...>>(), sizeof...(Args), args};
+};
 
 // node<Op, A, B>: the node type of Op applied to expressions A and B (handles or not).
 template <class Op, Expression... Args>
@@ -272,7 +352,5 @@ std::string op_label() {
 
 }  // namespace typegrad
 
-// node<> memoizes graph::nodes_of, whose definition needs the node template above.
-#include "typegrad/core/graph.hpp"
-// to_string and fmt printing, which need the node lists for the let form.
+// to_string and fmt printing, which need graph traversals for the let form.
 #include "typegrad/core/print.hpp"

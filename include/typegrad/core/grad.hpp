@@ -19,18 +19,20 @@
 namespace typegrad {
 namespace detail {
 
-template <class Root, class X> struct adjoint;
-template <class Root, class X> using adjoint_t = typename adjoint<Root, X>::type;
+// The adjoint of the node at position Position of graph G (a graph::graph_of<Root>). Keyed by
+// position, so a consumer's adjoint and node type are reached in O(1) from the edge tables.
+template <class G, std::size_t Position> struct adjoint;
+template <class G, std::size_t Position> using adjoint_t = typename adjoint<G, Position>::type;
 
-// Consumer P's contribution, through argument slot I, to the adjoint of its I-th argument.
+// Consumer C's contribution, through argument slot I, to the adjoint of its I-th argument.
 // Types only (partial specializations instead of helper functions or lambdas): the compiler never
 // has to lower a function whose symbol spells out the graph.
-template <class Root, class P, std::size_t I>
+template <class G, std::size_t C, std::size_t I, class P = graph::node_at<G, C>>
 struct contribution;
-template <class Root, class Op, class... Args, std::size_t I>
-struct contribution<Root, basic_node<Op, Args...>, I> {
+template <class G, std::size_t C, std::size_t I, class Op, class... Args>
+struct contribution<G, C, I, basic_node<Op, Args...>> {
   using P = basic_node<Op, Args...>;
-  using G = adjoint_t<Root, P>;
+  using Adjoint = adjoint_t<G, C>;
   // A smaller, broadcastable adjoint may pass when the argument has the op's own shape: the
   // elementwise vjp is then fitted to that shape by expansion. For a broadcast argument,
   // sum_to(g, arg) would not count the broadcast copies (d sum(s + x)/ds for a scalar s), and
@@ -45,73 +47,58 @@ struct contribution<Root, basic_node<Op, Args...>, I> {
   template <bool AsIs, class Gin> struct apply<true, AsIs, Gin> {
     using type = no_adjoint;
   };
-  using type = typename apply<__is_same(G, no_adjoint),
+  using type = typename apply<__is_same(Adjoint, no_adjoint),
                               accepts_broadcast_adjoint_v<Op> &&
                                   same_shape_v<std::tuple_element_t<I, std::tuple<Args...>>, P>,
-                              G>::type;
+                              Adjoint>::type;
 };
 
-template <class Root>
-struct graph_of {
-  using nodes = graph::nodes_of_t<Root>;
-  using edges = graph::edges_of<nodes>;
-};
-
-// The adjoint of X: the sum of the contributions of the edges that read X.
-template <class Root, class X>
+// The sum of the contributions of the edges that read the node (the root's adjoint is 1; a node
+// nothing reads, or a position outside the graph, gets no_adjoint).
+template <class G, std::size_t Position>
 struct adjoint {
-  using G = graph_of<Root>;
-  using E = typename G::edges;
   template <std::size_t First, class Seq> struct sum_readers;
   template <std::size_t First, std::size_t... K>
   struct sum_readers<First, std::index_sequence<K...>> {
     using type = decltype((no_adjoint{} + ... +
-                           typename contribution<Root, typename E::template at<E::readers.by_arg[First + K].consumer>,
-                                                 E::readers.by_arg[First + K].slot>::type{}));
+                           typename contribution<G, G::readers.by_arg[First + K].consumer,
+                                                 G::readers.by_arg[First + K].slot>::type{}));
   };
-  template <std::size_t Position>
-  using sum_of_readers = typename sum_readers<E::readers.begin[Position],
-                                              std::make_index_sequence<E::readers.begin[Position + 1] -
-                                                                       E::readers.begin[Position]>>::type;
-  using type = std::conditional_t<__is_same(Root, X), constant<1.0>, sum_of_readers<E::template position<X>::value>>;
+  // (Position == G::size: absent, no readers.)
+  using type = std::conditional_t<Position == G::value.roots[0], constant<1.0>,
+                                  typename sum_readers<G::readers.begin[Position],
+                                                       std::make_index_sequence<G::readers.begin[Position + 1] -
+                                                                                G::readers.begin[Position]>>::type>;
 };
 
 // Instantiating the adjoints from the root downwards keeps the compiler's instantiation depth
 // bounded by a constant instead of by the depth of the graph: when a node's adjoint is needed,
 // its consumers' adjoints already exist. Only nodes on a path from a requested variable to the
-// root are visited (found by a constexpr pass over the edges).
-template <std::size_t N, std::size_t E, std::size_t V>
-consteval std::array<bool, N> on_paths_from(const std::array<graph::edge, E>& edges,
-                                            const std::array<std::size_t, V>& from) {
-  std::array<bool, N> need{};
-  for (auto v : from)
-    if (v < N) need[v] = true;  // v == N: f does not depend on that x
-  for (const auto& e : edges)  // edges are in topological order of their consumers
-    if (need[e.arg]) need[e.consumer] = true;
-  return need;
-}
+// root are visited (found by a constexpr pass over the edges). Pure class templates keyed by the
+// graph and positions only, never by the variables: a template named per node after all of them
+// would cost O(nodes x variables).
+template <class G, bool Needed, std::size_t P>
+struct warm_one : std::true_type {};
+template <class G, std::size_t P>
+struct warm_one<G, true, P> : std::bool_constant<(sizeof(adjoint_t<G, P>*) > 0)> {};
+template <class G, class Needed, class Seq> struct warm_all;
+template <class G, class Needed, std::size_t... I>
+struct warm_all<G, Needed, std::index_sequence<I...>>
+    : std::bool_constant<(warm_one<G, Needed::value[G::size - 1 - I], G::size - 1 - I>::value && ...)> {};
 template <class Root, class... Xs>
 struct warm_adjoints {
-  using G = graph_of<Root>;
-  static constexpr std::size_t n = G::nodes::size;
-  static constexpr std::array<bool, n> needed =
-      on_paths_from<n>(G::edges::edges, std::array<std::size_t, sizeof...(Xs)>{G::edges::template position<Xs>::value...});
-  // Pure class templates (no constexpr functions or lambdas): nothing here is ever a function the
-  // compiler has to lower, whose symbol would spell out the whole graph.
-  template <bool Needed, class P>
-  struct warm_one : std::true_type {};
-  template <class P>
-  struct warm_one<true, P> : std::bool_constant<(sizeof(adjoint_t<Root, P>*) > 0)> {};
-  template <class Seq> struct warm_all;
-  template <std::size_t... I>
-  struct warm_all<std::index_sequence<I...>>
-      : std::bool_constant<(warm_one<needed[n - 1 - I], typename G::edges::template at<n - 1 - I>>::value && ...)> {};
-  static constexpr bool value = warm_all<std::make_index_sequence<n>>::value;
+  using G = graph::graph_of<Root>;
+  struct needed {
+    static constexpr std::array<bool, G::size> value =
+        graph::depending_on<G::size>(G::value.edges, std::array<std::size_t, sizeof...(Xs)>{G::template position<Xs>...});
+  };
+  static constexpr bool value = warm_all<G, needed, std::make_index_sequence<G::size>>::value;
 };
 
 template <class F, class X>
 constexpr auto gradient_of() {
-  using A = adjoint_t<F, X>;
+  using G = graph::graph_of<F>;
+  using A = adjoint_t<G, G::template position<X>>;
   if constexpr (__is_same(A, no_adjoint)) return sum_to(lit<0>, X{});  // f does not depend on x
   else return resolve_t<decltype(sum_to(A{}, X{}))>{};
 }

@@ -1,21 +1,27 @@
 #pragma once
-// Type-level graph algorithms: the unique nodes of a graph in topological (post-)order.
+// Graph algorithms at compile time: the distinct nodes of a graph in topological (post-)order,
+// its edges, and the readers of each node.
 //
-// Compile time is the budget of a compile-time graph library, so these work on flat packs:
-// membership is one is_base_of test against a pack-inheriting set (no pairwise comparisons),
-// and each node's list is memoized, so a node shared by many consumers (fan-out, CSE) is
-// visited once. Boost.Hana wraps the results for iteration (hana::tuple_t) at the interface.
+// A graph is walked as a value. Every expression has a constant descriptor (core/expression.hpp:
+// its structural id and pointers to its arguments' descriptors), so one constant evaluation, a
+// depth-first traversal from the roots with a hash map of visited ids, gives the nodes' ids in
+// post-order, the edges as positions and the readers grouped by node, in O(nodes + edges). The
+// node type at a position comes back from its id in O(1) through the handle registry. Nothing is
+// built per node that grows with the graph (no node list per node, no lookup by overload
+// resolution over a list), so compile cost grows linearly with the graph (docs/compile-time.md).
 //
-// Symbol rule: a class template whose arguments are whole graphs or node lists must not hold
-// static data members or lambdas. Each of those is a symbol whose mangled name spells out the
-// arguments, and GCC mangles every one of them at the end of the translation unit even if it is
-// never emitted: for a 64-layer network that was most of the compile time. Constants go in
-// small shared bases (list_size<N>), computed values in consteval functions, which are never
-// emitted nor mangled.
+// Symbol rule: a class template whose arguments are node lists must not hold static data members
+// or lambdas, nor should anything be instantiated once per node with the whole graph in its name:
+// each is a symbol whose mangled name spells out its arguments, and GCC mangles every one of them
+// at the end of the translation unit even if it is never emitted. graph_of is named after its
+// roots only (handles, a few dozen characters each) and is instantiated once per graph.
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <boost/hana/tuple.hpp>
 #include <boost/hana/type.hpp>
@@ -31,6 +37,7 @@ struct list_size {
 };
 }  // namespace detail
 
+// A list of types (small lists: outputs, variables, leaves; a graph's nodes in order).
 template <class... Ts>
 struct type_list : detail::list_size<sizeof...(Ts)> {};
 
@@ -39,10 +46,8 @@ template <class... Ts, class... Us>
 type_list<Ts..., Us...> operator+(type_list<Ts...>, type_list<Us...>);
 
 namespace detail {
-template <class T> struct tag {};
-template <class... Ts> struct inherit_all : tag<Ts>... {};
-
-// Pack indexing in O(1) per lookup: overload resolution against indexed bases.
+// Pack indexing by overload resolution against indexed bases (O(pack) per lookup: for short
+// packs such as compile()'s arguments; a graph's nodes are indexed through graph_of::at).
 template <std::size_t I, class T> struct indexed {};
 template <class Seq, class... Ts> struct indexer;
 template <std::size_t... I, class... Ts>
@@ -50,178 +55,12 @@ struct indexer<std::index_sequence<I...>, Ts...> : indexed<I, Ts>... {};
 template <std::size_t I, class T>
 T select(indexed<I, T>);  // declaration only: used in decltype
 
-// Appends to Big the elements of Small that it lacks, in Small's order (which keeps a valid
-// topological order). The kept positions are computed as a constexpr array and selected in one
-// pack expansion, so a merge costs O(|Big| + |Small|) rather than one new list per element.
-template <class Big, class Small> struct merge;
-// The positions of the true entries of `keep`, and how many there are.
-template <std::size_t N>
-struct kept_positions {
-  std::array<std::size_t, N> at{};
-  std::size_t count = 0;
-};
-template <std::size_t N>
-consteval kept_positions<N> positions_of_true(std::array<bool, N> keep) {
-  kept_positions<N> k;
-  for (std::size_t i = 0; i < N; ++i)
-    if (keep[i]) k.at[k.count++] = i;
-  return k;
-}
-template <class... Bs, class... Ss>
-struct merge<type_list<Bs...>, type_list<Ss...>> {
-  // A consteval member (computed once, cached by the compiler) rather than a class template
-  // over the flags, whose argument lists would be kept for every merge. Big's set is named once:
-  // spelled inside the expansion over Ss, inherit_all<Bs...> would be rebuilt (an argument vector
-  // of |Big|, then a hash lookup) for every element of Small.
-  using big_set = inherit_all<Bs...>;
-  static consteval kept_positions<sizeof...(Ss)> kept() {
-    return positions_of_true<sizeof...(Ss)>({!__is_base_of(tag<Ss>, big_set)...});
-  }
-  using all = indexer<std::index_sequence_for<Ss...>, Ss...>;
-  template <std::size_t... J>
-  static auto make(std::index_sequence<J...>) -> type_list<Bs..., decltype(select<kept().at[J]>(all{}))...>;
-  using type = decltype(make(std::make_index_sequence<kept().count>{}));
-};
-
-template <class... Lists> struct merge_all {
-  using type = type_list<>;
-};
-template <class L> struct merge_all<L> {
-  using type = L;
-};
-template <class L1, class L2, class... Ls>
-struct merge_all<L1, L2, Ls...> {
-  // Keep the longer list as the base so the short one is folded in element by element.
-  using base = std::conditional_t<(L1::size >= L2::size), L1, L2>;
-  using other = std::conditional_t<(L1::size >= L2::size), L2, L1>;
-  using type = typename merge_all<typename merge<base, other>::type, Ls...>::type;
-};
-
-}  // namespace detail
-
-// Post-order list of the distinct nodes of E: every node after all of its arguments.
-template <class E> struct nodes_of {
-  using type = type_list<E>;
-};
-
-namespace detail {
-// A node's list is its longest argument's list with the other arguments' lists merged in, then the
-// node itself (never among its own descendants). Such lists are closed (they hold every argument
-// of their nodes), so when the list already holds another argument A it holds all of A's list:
-// one scan of the list, no new list and no membership set. This is the usual case (a layer
-// reading the running activation, an adjoint reading forward values); only other arguments go
-// through merge. (A set per list cost a class with one base per node, for every node: most of
-// the compiler's memory on deep networks.)
 template <class X, class... Ts>
 concept one_of = (__is_same(Ts, X) || ...);
-template <class List, class X> struct push_back;
-template <class... Ts, class X>
-struct push_back<type_list<Ts...>, X> {
-  using type = type_list<Ts..., X>;
-};
-
-template <class E> struct node_arguments {
-  using type = type_list<>;
-};
-template <class Op, class... Args> struct node_arguments<basic_node<Op, Args...>> {
-  using type = type_list<resolve_t<Args>...>;
-};
-// Membership in a list: one concept check, cached by g++ (a fold expression spelled inside a class
-// over the list's pack cost seconds on long lists; a set class with one base per element, made per
-// list, cost memory on every node).
 template <class List, class X> struct holds;
 template <class... Bs, class X>
 struct holds<type_list<Bs...>, X> : std::bool_constant<one_of<X, Bs...>> {};
-template <class List, class Args> struct holds_all;
-template <class List, class... As>
-struct holds_all<List, type_list<As...>> : std::bool_constant<(holds<List, As>::value && ...)> {};
-// The three outcomes, as namespace-scope templates of the list as one type: member templates of
-// a class over the list's pack re-expanded the pack for every one of them (about 1.5 KB per list
-// element per node, which made the lists of a 400-node chain cost 1 GB of compiler memory).
-template <bool Held, bool OnlyA, class List, class A> struct merge_outcome {
-  using type = typename merge<List, typename nodes_of<A>::type>::type;
-};
-template <bool OnlyA, class List, class A> struct merge_outcome<true, OnlyA, List, A> {
-  using type = List;
-};
-template <class List, class A> struct merge_outcome<false, true, List, A> {
-  using type = typename push_back<List, A>::type;
-};
-template <class List, class A, bool CheckArguments>
-struct merge_argument {
-  // A itself is held: nothing to add. All of A's arguments are held (always so for a leaf): A
-  // is the only new node. Otherwise merge A's list.
-  template <bool Check, class = void> struct only_a : std::bool_constant<(nodes_of<A>::type::size == 1)> {};
-  template <class V> struct only_a<true, V> : std::bool_constant<(nodes_of<A>::type::size == 1 ||
-                                                                  holds_all<List, typename node_arguments<A>::type>::value)> {};
-  using type = typename merge_outcome<holds<List, A>::value, only_a<CheckArguments>::value, List, A>::type;
-};
-// CheckArguments: also test whether all of an argument's own arguments are held (worth it for
-// program outputs, such as gradients reading the shared adjoint chain; not for every node).
-template <bool CheckArguments, class List, class... As> struct merge_arguments {
-  using type = List;
-};
-template <bool CheckArguments, class List, class A, class... As>
-struct merge_arguments<CheckArguments, List, A, As...> {
-  using type =
-      typename merge_arguments<CheckArguments, typename merge_argument<List, A, CheckArguments>::type, As...>::type;
-};
-template <std::size_t N>
-consteval std::size_t longest(std::array<std::size_t, N> sizes) {
-  std::size_t best = 0;
-  for (std::size_t i = 1; i < N; ++i)
-    if (sizes[i] > sizes[best]) best = i;
-  return best;
-}
-}  // namespace detail
 
-// Lists hold nodes, never handles: a handle's list is its node's.
-template <std::uint64_t Id, std::size_t R>
-struct nodes_of<node_ref<Id, R>> : nodes_of<resolve_t<node_ref<Id, R>>> {};
-
-template <class Op, class... Args>
-struct nodes_of<basic_node<Op, Args...>> {
-  using longest = decltype(detail::select<detail::longest<sizeof...(Args)>({nodes_of<Args>::type::size...})>(
-      detail::indexer<std::index_sequence_for<Args...>, resolve_t<Args>...>{}));
-  using type = typename detail::push_back<
-      typename detail::merge_arguments<false, typename nodes_of<longest>::type, resolve_t<Args>...>::type,
-      basic_node<Op, Args...>>::type;
-};
-// The common arities without the general machinery (most nodes are unary or binary).
-template <class Op, class A>
-struct nodes_of<basic_node<Op, A>> {
-  using type = typename detail::push_back<typename nodes_of<A>::type, basic_node<Op, A>>::type;
-};
-template <class Op, class A, class B>
-struct nodes_of<basic_node<Op, A, B>> {
-  // An alias, not a static member: see the symbol rule above.
-  using a_longer = std::bool_constant<(nodes_of<A>::type::size >= nodes_of<B>::type::size)>;
-  using type = typename detail::push_back<
-      typename detail::merge_argument<typename nodes_of<std::conditional_t<a_longer::value, A, B>>::type,
-                                      resolve_t<std::conditional_t<a_longer::value, B, A>>, false>::type,
-      basic_node<Op, A, B>>::type;
-};
-template <class E> using nodes_of_t = typename nodes_of<E>::type;
-
-// The distinct nodes of several roots (program outputs), in a valid topological order: the
-// longest root's list with the others merged in as a node merges its arguments.
-namespace detail {
-template <class... Roots> struct nodes_of_roots {
-  using longest = decltype(select<detail::longest<sizeof...(Roots)>({nodes_of<Roots>::type::size...})>(
-      indexer<std::index_sequence_for<Roots...>, Roots...>{}));
-  using type = typename merge_arguments<true, typename nodes_of<longest>::type, Roots...>::type;
-};
-template <> struct nodes_of_roots<> {
-  using type = type_list<>;
-};
-}  // namespace detail
-template <class... Roots>
-using nodes_of_all_t = typename detail::nodes_of_roots<resolve_t<Roots>...>::type;
-
-template <class List, class X>
-concept contains_v = detail::holds<List, X>::value;
-
-namespace detail {
 template <std::size_t N>
 consteval std::size_t first_true(std::array<bool, N> hits) {
   std::size_t i = 0;
@@ -235,53 +74,154 @@ struct index_of<type_list<Ts...>, X> {
 };
 }  // namespace detail
 
+// Membership in a list (one concept check, cached by g++).
+template <class List, class X>
+concept contains_v = detail::holds<List, X>::value;
+
 // Position of X in List (List::size when absent).
 template <class List, class X>
 inline constexpr std::size_t index_of_v = detail::index_of<List, X>::value();
 
-
-namespace detail {
-// X's position in a list by overload resolution: the list's slot map has one overload
-// position(tag<T>*) per element T and a fallback for absent types. Resolving a call checks each
-// candidate by a cheap pointer conversion inside the compiler. (Deducing the position from a
-// base slot<X, I> instead crashes g++ 12, "internal compiler error: in unify", when X and an
-// element are literals such as constant<2.0> that differ only in a double template argument.)
-template <class T, std::size_t I>
-struct slot {
-  static std::integral_constant<std::size_t, I> position(tag<T>*);  // declarations only: used in decltype
-};
-template <class Seq, class... Ts> struct slot_map;
-template <std::size_t... I, class... Ts>
-struct slot_map<std::index_sequence<I...>, Ts...> : slot<Ts, I>... {
-  using slot<Ts, I>::position...;
-  static std::integral_constant<std::size_t, sizeof...(Ts)> position(const void*);
-};
-}  // namespace detail
-
-// The graph's edges as constexpr data: edge k says node `consumer` reads node `arg` in argument
-// slot `slot` (positions in the list). Consumers of a node are then found by a constexpr loop
-// instead of by instantiating a template per (node, node) pair.
+// Edge k says node `consumer` reads node `arg` in argument slot `slot` (positions in the graph).
 struct edge {
   std::size_t consumer, slot, arg;
 };
-namespace detail {
-template <class E> struct arity : std::integral_constant<std::size_t, 0> {};
-template <class Op, class... Args>
-struct arity<basic_node<Op, Args...>> : std::integral_constant<std::size_t, sizeof...(Args)> {};
 
-// The positions of a node's arguments in a list, as a list of values (a type with a short name).
-template <std::size_t... P> struct positions {};
-template <class E> struct args_of {
-  template <class Edges> using positions_in = positions<>;
+namespace detail {
+inline constexpr std::size_t absent = static_cast<std::size_t>(-1);
+
+// Positions of the nodes visited so far, by structural id: open addressing, used within one
+// constant evaluation (a traversal).
+class position_map {
+ public:
+  constexpr position_map() : ids_(64), positions_(64, absent) {}
+  constexpr std::size_t find(std::uint64_t id) const {
+    for (std::size_t i = slot_of(id);; i = (i + 1) & mask()) {
+      if (positions_[i] == absent) return absent;
+      if (ids_[i] == id) return positions_[i];
+    }
+  }
+  constexpr void insert(std::uint64_t id, std::size_t position) {
+    if (2 * (count_ + 1) > ids_.size()) grow();
+    place(id, position);
+    ++count_;
+  }
+
+ private:
+  constexpr std::size_t mask() const { return ids_.size() - 1; }
+  constexpr std::size_t slot_of(std::uint64_t id) const { return static_cast<std::size_t>(id ^ (id >> 31)) & mask(); }
+  constexpr void place(std::uint64_t id, std::size_t position) {
+    std::size_t i = slot_of(id);
+    while (positions_[i] != absent) i = (i + 1) & mask();
+    ids_[i] = id;
+    positions_[i] = position;
+  }
+  constexpr void grow() {
+    std::vector<std::uint64_t> ids(ids_.size() * 2);
+    std::vector<std::size_t> positions(positions_.size() * 2, absent);
+    ids.swap(ids_);
+    positions.swap(positions_);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      if (positions[i] != absent) place(ids[i], positions[i]);
+  }
+  std::vector<std::uint64_t> ids_;
+  std::vector<std::size_t> positions_;
+  std::size_t count_ = 0;
 };
-template <class Op, class... Args> struct args_of<basic_node<Op, Args...>> {
-  template <class Edges> using positions_in = positions<Edges::template position<resolve_t<Args>>::value...>;
+
+// Calls visit(node, position, positions) once for every node reachable from `roots`, after all of
+// its arguments (post-order, arguments left to right, roots in order), numbering positions in
+// visiting order. Iterative, so graph depth is not bounded by the constexpr call depth.
+template <class Visit>
+constexpr position_map post_order(std::span<const node_info* const> roots, Visit&& visit) {
+  struct frame {
+    const node_info* node;
+    std::size_t next_arg;
+  };
+  position_map positions;
+  std::vector<frame> stack;
+  std::size_t next = 0;
+  for (const node_info* root : roots) {
+    if (positions.find(root->id) != absent) continue;
+    stack.push_back({root, 0});
+    while (!stack.empty()) {
+      frame& top = stack.back();
+      if (top.next_arg < top.node->arity) {
+        // A DAG: an argument not yet numbered is not on the stack either (that would be a cycle).
+        const node_info* arg = top.node->args[top.next_arg++];
+        if (positions.find(arg->id) == absent) stack.push_back({arg, 0});
+      } else {
+        const node_info* node = top.node;
+        stack.pop_back();
+        positions.insert(node->id, next);
+        visit(*node, next++, positions);
+      }
+    }
+  }
+  return positions;
+}
+
+struct extent {
+  std::size_t nodes = 0, edges = 0;
 };
-template <std::size_t N, std::size_t... P>
-constexpr void add_edges(std::array<edge, N>& e, std::size_t& k, [[maybe_unused]] std::size_t consumer,
-                         positions<P...>) {
-  [[maybe_unused]] std::size_t slot = 0;  // unused for leaves (no positions)
-  ((e[k++] = {consumer, slot++, P}), ...);
+consteval extent extent_of(std::span<const node_info* const> roots) {
+  extent e;
+  post_order(roots, [&](const node_info& n, std::size_t, const position_map&) {
+    ++e.nodes;
+    e.edges += n.arity;
+  });
+  return e;
+}
+
+// A graph as constant data.
+template <std::size_t N, std::size_t E, std::size_t R>
+struct graph_value {
+  std::array<std::uint64_t, N> ids{};           // the nodes in post-order, by structural id
+  std::array<edge, E> edges{};                  // by consumer (in topological order), then slot
+  std::array<std::size_t, N + 1> first_edge{};  // node c reads through edges [first_edge[c], first_edge[c + 1])
+  std::array<std::size_t, R> roots{};           // each root's position
+};
+template <std::size_t N, std::size_t E, std::size_t R>
+consteval graph_value<N, E, R> traverse(const std::array<const node_info*, R>& roots) {
+  graph_value<N, E, R> g;
+  std::size_t k = 0;
+  const position_map positions = post_order(roots, [&](const node_info& n, std::size_t p, const position_map& at) {
+    g.ids[p] = n.id;
+    g.first_edge[p] = k;
+    for (std::size_t s = 0; s < n.arity; ++s) g.edges[k++] = {p, s, at.find(n.args[s]->id)};
+  });
+  g.first_edge[N] = k;
+  for (std::size_t r = 0; r < R; ++r) g.roots[r] = positions.find(roots[r]->id);
+  return g;
+}
+
+consteval bool reaches(const node_info& from, std::uint64_t id) {
+  bool found = false;
+  const node_info* roots[] = {&from};
+  post_order(roots, [&](const node_info& n, std::size_t, const position_map&) { found = found || n.id == id; });
+  return found;
+}
+
+// (node_by_id directly, not G::at: a member template of G is keyed by all of G's arguments, which
+// for a program are its outputs, so naming it once per node would cost O(nodes x outputs).)
+template <class G, class Seq> struct nodes_at;
+template <class G, std::size_t... I>
+struct nodes_at<G, std::index_sequence<I...>> {
+  using type = type_list<node_by_id<G::value.ids[I]>...>;
+};
+
+// The positions of the true entries of a mask, and how many there are.
+template <std::size_t N>
+struct kept_positions {
+  std::array<std::size_t, N> at{};
+  std::size_t count = 0;
+};
+template <std::size_t N>
+consteval kept_positions<N> positions_of_true(std::array<bool, N> keep) {
+  kept_positions<N> k;
+  for (std::size_t i = 0; i < N; ++i)
+    if (keep[i]) k.at[k.count++] = i;
+  return k;
 }
 }  // namespace detail
 
@@ -302,34 +242,62 @@ consteval reader_index<N, E> index_readers(const std::array<edge, E>& edges) {
   return r;
 }
 
-template <class List> struct edges_of;
-template <class... Ns>
-struct edges_of<type_list<Ns...>> {
-  static constexpr std::size_t node_count = sizeof...(Ns);
-  using all = detail::indexer<std::index_sequence_for<Ns...>, Ns...>;
-  // Position of X (node_count when absent), by overload resolution on the list's slot map. (A
-  // boolean array {__is_same(Ns, X)...} per lookup made the edge table of an N-node program cost
-  // N^2 array elements: most of the compile time of a 32-layer network.) An alias, not a function
-  // or constant: those would be symbols named after the whole list.
-  using slots = detail::slot_map<std::index_sequence_for<Ns...>, Ns...>;
-  template <class X>
-  using position = decltype(slots::position(static_cast<detail::tag<X>*>(nullptr)));
-  template <std::size_t I>
-  using at = decltype(detail::select<I>(all{}));
+// The nodes that depend on any of the nodes at positions `from` (those included), by one pass
+// over the edges, which are in topological order of their consumers. (A position == N, a node
+// absent from the graph, marks nothing.)
+template <std::size_t N, std::size_t E, std::size_t V>
+consteval std::array<bool, N> depending_on(const std::array<edge, E>& edges, const std::array<std::size_t, V>& from) {
+  std::array<bool, N> marked{};
+  for (auto v : from)
+    if (v < N) marked[v] = true;
+  for (const auto& e : edges)
+    if (marked[e.arg]) marked[e.consumer] = true;
+  return marked;
+}
 
-  static constexpr std::size_t count = (detail::arity<Ns>::value + ... + 0);
-  // One constant per graph (see the symbol rule above); consumers in list order, so the edges
-  // are in topological order of their consumers.
-  static constexpr std::array<edge, count> edges = [] {
-    std::array<edge, count> e{};
-    std::size_t k = 0, consumer = 0;
-    ((detail::add_edges(e, k, consumer, typename detail::args_of<Ns>::template positions_in<edges_of>{}), ++consumer),
-     ...);
-    return e;
-  }();
-  // The edges grouped by the node they read, for the adjoint builder.
-  static constexpr reader_index<sizeof...(Ns), count> readers = index_readers<sizeof...(Ns)>(edges);
+// The graph of Roots (nodes, not handles; see graph_t): its distinct nodes, leaves included, in a
+// topological order (every node after its arguments), as constant data and as types.
+template <class... Roots>
+struct graph_of {
+  static constexpr std::array<const node_info*, sizeof...(Roots)> root_descriptors{&descriptor<Roots>::value...};
+  static constexpr detail::extent extent = detail::extent_of(root_descriptors);
+  static constexpr std::size_t size = extent.nodes;
+  static constexpr detail::graph_value<extent.nodes, extent.edges, sizeof...(Roots)> value =
+      detail::traverse<extent.nodes, extent.edges>(root_descriptors);
+  static constexpr reader_index<size, extent.edges> readers = index_readers<size>(value.edges);
+
+  using nodes = typename detail::nodes_at<graph_of, std::make_index_sequence<size>>::type;
+
+  // Position of the node with structural id `id` (size when absent). O(size): for a few lookups
+  // per graph (leaves, variables), never one per node.
+  static consteval std::size_t position_of(std::uint64_t id) {
+    std::size_t i = 0;
+    while (i < size && value.ids[i] != id) ++i;
+    return i;
+  }
+  template <class X>
+  static constexpr std::size_t position = position_of(typegrad::detail::structural_id<resolve_t<X>>());
 };
+// The node at position I of graph G (O(1): through the handle registry).
+template <class G, std::size_t I>
+using node_at = node_by_id<G::value.ids[I]>;
+// The nodes of G whose entries in Mask::value (a constexpr std::array<bool, G::size>) are true, in
+// order. (The mask is passed in a class: g++ 12 confuses instantiations whose template arguments
+// are class-type values such as std::array.)
+template <class G, class Mask>
+struct nodes_where {
+  static constexpr detail::kept_positions<G::size> kept = detail::positions_of_true(Mask::value);
+  template <class Seq> struct pick;
+  template <std::size_t... J> struct pick<std::index_sequence<J...>> {
+    using type = type_list<node_by_id<G::value.ids[kept.at[J]]>...>;
+  };
+  using type = typename pick<std::make_index_sequence<kept.count>>::type;
+};
+template <class G, class Mask>
+using nodes_where_t = typename nodes_where<G, Mask>::type;
+// The graph of expressions or handles.
+template <class... Roots>
+using graph_t = graph_of<resolve_t<Roots>...>;
 
 // The graph's nodes as a Hana sequence of types, for hana::for_each and friends.
 template <class List> struct as_hana;
@@ -338,14 +306,21 @@ struct as_hana<type_list<Ts...>> {
   static constexpr auto value = boost::hana::tuple_t<Ts...>;
 };
 
-// Does E (transitively) depend on leaf X?
+// The distinct nodes of E, or of several roots, in topological order.
+template <class E>
+using nodes_of_t = typename graph_t<E>::nodes;
+template <class... Roots>
+using nodes_of_all_t = typename graph_t<Roots...>::nodes;
+
+// Does E (transitively) depend on X? (One traversal of E's graph, stopping at nothing: for a few
+// queries; a whole graph's dependences come from depending_on.)
 template <class E, class X>
-concept depends_on_v = contains_v<nodes_of_t<E>, X>;
+concept depends_on_v = detail::reaches(descriptor<resolve_t<E>>::value, typegrad::detail::structural_id<resolve_t<X>>());
 
 // Number of distinct nodes (leaves included): what common-subexpression elimination leaves.
 template <Expression... Roots>
 constexpr std::size_t node_count(Roots...) {
-  return nodes_of_all_t<Roots...>::size;
+  return graph_t<Roots...>::size;
 }
 
 }  // namespace typegrad::graph

@@ -60,26 +60,33 @@ void print_let_line(print_buffer& out, const let_names& names, int name) {
   out.push_back('\n');
 }
 
-// Root's distinct nodes Ns (Root last) in let form.
-template <class Root, class... Ns>
-std::string print_let_form(graph::type_list<Ns...>) {
-  using edges = graph::edges_of<graph::type_list<Ns...>>;
-  constexpr std::size_t n = sizeof...(Ns);
+template <class G, class Seq> struct let_lines;
+template <class G, std::size_t... I>
+struct let_lines<G, std::index_sequence<I...>> {
+  static void print(print_buffer& out, const let_names& names, const std::array<int, sizeof...(I)>& name) {
+    ((name[I] > 0 ? print_let_line<graph::node_at<G, I>>(out, names, name[I]) : void()), ...);
+  }
+};
+
+// Root's graph in let form.
+template <class Root>
+std::string print_let_form() {
+  using G = graph::graph_of<Root>;
+  constexpr std::size_t n = G::size;
   // An op node read by two or more edges is named; the root (last) is the final line.
-  constexpr std::array<bool, n> is_op{(graph::detail::arity<Ns>::value > 0)...};
   std::array<int, n> name{};
   let_names names;
   int next = 0;
-  for (std::size_t i = 0; i + 1 < n; ++i)
-    if (is_op[i] && edges::readers.begin[i + 1] - edges::readers.begin[i] >= 2) name[i] = ++next;
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    ((name[I] > 0 ? names.add(structural_id<Ns>(), name[I]) : void()), ...);
-  }(std::index_sequence_for<Ns...>{});
+  for (std::size_t i = 0; i + 1 < n; ++i) {
+    const bool is_op = G::value.first_edge[i + 1] > G::value.first_edge[i];
+    if (is_op && G::readers.begin[i + 1] - G::readers.begin[i] >= 2) {
+      name[i] = ++next;
+      names.add(G::value.ids[i], name[i]);
+    }
+  }
   names.seal();
   print_buffer out;
-  [&]<std::size_t... I>(std::index_sequence<I...>) {
-    ((name[I] > 0 ? print_let_line<Ns>(out, names, name[I]) : void()), ...);
-  }(std::index_sequence_for<Ns...>{});
+  let_lines<G, std::make_index_sequence<n>>::print(out, names, name);
   printer<Root>::print(out, names);
   return fmt::to_string(out);
 }
@@ -92,7 +99,7 @@ std::string to_string(E) {
     detail::printer<E>::print(out, detail::no_names{});
     return fmt::to_string(out);
   } else {
-    return detail::print_let_form<resolve_t<E>>(graph::nodes_of_t<resolve_t<E>>{});
+    return detail::print_let_form<resolve_t<E>>();
   }
 }
 

@@ -104,7 +104,8 @@ class program;
 template <Scalar T, class... Outs, class... Vars>
 class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
  public:
-  using nodes = graph::nodes_of_all_t<Outs...>;
+  using graph_type = graph::graph_t<Outs...>;
+  using nodes = typename graph_type::nodes;
   using outputs = graph::type_list<Outs...>;
   static constexpr std::size_t output_count = sizeof...(Outs);
   static constexpr std::size_t gradient_count = sizeof...(Vars);
@@ -114,10 +115,10 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
   // Binds a leaf to a tensor by reference: the tensor must outlive the runs that read it.
   template <fixed_string N, std::size_t R, std::size_t TR>
   program& bind(var<N, R>, const tensor<T, TR>& t) {
-    static_assert(graph::contains_v<nodes, var<N, R>>,
+    static_assert(graph_type::template position<var<N, R>> < graph_type::size,
                   "program.bind(x, t): x is not a leaf of this program's graph");
     static_assert(TR == R, "program.bind(x, t): t's rank differs from the rank declared in var<name, rank>");
-    exec_.bind(graph::index_of_v<nodes, var<N, R>>, t.as_view());
+    exec_.bind(graph_type::template position<var<N, R>>, t.as_view());
     return *this;
   }
   // Binding by name: prog.bind<"x">(t).
@@ -180,9 +181,9 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     std::vector<runtime::node_spec> specs;
     specs.reserve(nodes::size);
     for (auto make : table::specs) specs.push_back(make());
-    for (const auto& e : graph::edges_of<nodes>::edges) specs[e.consumer].inputs.push_back(e.arg);
+    for (const auto& e : graph_type::value.edges) specs[e.consumer].inputs.push_back(e.arg);
     std::vector<runtime::kernel_fn<T>> kernels(table::kernels.begin(), table::kernels.end());
-    const std::vector<std::size_t> outs{graph::edges_of<nodes>::template position<resolve_t<Outs>>::value...};
+    const std::vector<std::size_t> outs(graph_type::value.roots.begin(), graph_type::value.roots.end());
     // Nodes reachable from the non-gradient outputs are forward nodes; the rest are adjoint nodes.
     std::vector<bool> forward(specs.size(), false);
     for (std::size_t o = 0; o < output_count - gradient_count; ++o) forward[outs[o]] = true;

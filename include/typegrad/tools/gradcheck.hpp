@@ -309,15 +309,17 @@ constexpr auto arg_name() {
 template <std::size_t I, class A>
 using fresh_leaf_t = std::conditional_t<is_constant_v<A>, A, var<arg_name<I>(), A::rank>>;
 
-template <class E, class W> inline constexpr bool depends_on_any_v = false;
-template <class E, class... Xs>
-inline constexpr bool depends_on_any_v<E, wrt_t<Xs...>> = (graph::depends_on_v<E, Xs> || ...);
+template <bool... B>
+constexpr std::array<bool, sizeof...(B)> flags_of(std::integer_sequence<bool, B...>) {
+  return {B...};
+}
 
 // Checks node P = node<Op, Args...> alone: sum(node<Op, __arg0, ...> * r) at the arguments' values
-// (values(arg) -> view<const double>), differentiating the arguments that depend on one of Xs
-// (others, such as labels, keep their values). Empty when there is nothing to differentiate.
-template <class T, class Op, class... Args, class... Xs, class Values>
-std::optional<gradient_report> check_single_node(basic_node<Op, Args...>, wrt_t<Xs...>, const check_options& options,
+// (values(arg) -> view<const double>), differentiating the arguments flagged in Differentiate,
+// those that depend on a variable of the check (others, such as labels, keep their values).
+// Empty when there is nothing to differentiate.
+template <class T, class Differentiate, class Op, class... Args, class Values>
+std::optional<gradient_report> check_single_node(basic_node<Op, Args...>, const check_options& options,
                                                  const Values& values) {
   return [&]<std::size_t... I>(std::index_sequence<I...>) -> std::optional<gradient_report> {
     using fresh_all = graph::type_list<fresh_leaf_t<I, Args>...>;
@@ -325,7 +327,7 @@ std::optional<gradient_report> check_single_node(basic_node<Op, Args...>, wrt_t<
                                    std::conditional_t<is_constant_v<Args>, graph::type_list<>,
                                                       graph::type_list<fresh_leaf_t<I, Args>>>{}));
     using differentiated = decltype((graph::type_list<>{} + ... +
-                                     std::conditional_t<depends_on_any_v<Args, wrt_t<Xs...>>,
+                                     std::conditional_t<flags_of(Differentiate{})[I],
                                                         graph::type_list<fresh_leaf_t<I, Args>>, graph::type_list<>>{}));
     if constexpr (differentiated::size == 0) {
       return std::nullopt;
@@ -362,59 +364,72 @@ std::optional<gradient_report> check_single_node(basic_node<Op, Args...>, wrt_t<
   }(std::index_sequence_for<Args...>{});
 }
 
-// Op nodes of F that depend on one of Xs, in topological order.
+// Which nodes of F to check on their own: the op nodes that depend on one of Xs (candidates), the
+// op nodes those read (what a forward program must evaluate first), and which arguments of each
+// candidate to differentiate. One pass over F's edges for all of them.
 template <class F, class... Xs>
-struct nodes_to_isolate {
-  template <class P>
-  static constexpr bool wanted = requires { typename P::op; } && (graph::depends_on_v<P, Xs> || ...);
-  template <class List> struct filter;
-  template <class... Ps>
-  struct filter<graph::type_list<Ps...>> {
-    using type = decltype((graph::type_list<>{} + ... +
-                           std::conditional_t<wanted<Ps>, graph::type_list<Ps>, graph::type_list<>>{}));
+struct isolation_plan {
+  using G = graph::graph_of<F>;
+  static constexpr std::size_t n = G::size;
+  static constexpr std::array<bool, n> depends =
+      graph::depending_on<n>(G::value.edges, std::array<std::size_t, sizeof...(Xs)>{G::template position<Xs>...});
+  static constexpr bool is_op(std::size_t i) { return G::value.first_edge[i + 1] > G::value.first_edge[i]; }
+  static constexpr std::array<bool, n> candidates = [] {
+    std::array<bool, n> c{};
+    for (std::size_t i = 0; i < n; ++i) c[i] = depends[i] && is_op(i);
+    return c;
+  }();
+  struct inner {
+    static constexpr std::array<bool, n> value = [] {
+      std::array<bool, n> read{};
+      for (const auto& e : G::value.edges)
+        if (candidates[e.consumer] && is_op(e.arg)) read[e.arg] = true;
+      return read;
+    }();
   };
-  using type = typename filter<graph::nodes_of_t<F>>::type;
+  static constexpr auto candidate_positions = graph::detail::positions_of_true(candidates);
+  using inner_nodes = graph::nodes_where_t<G, inner>;
 };
-// The distinct op-node arguments of a list of nodes: what a forward program must evaluate.
-template <class List> struct op_arguments;
-template <class... Ps>
-struct op_arguments<graph::type_list<Ps...>> {
-  template <class P> struct args_of;
-  template <class Op, class... As>
-  struct args_of<basic_node<Op, As...>> {
-    using type = decltype((graph::type_list<>{} + ... +
-                           std::conditional_t<requires { typename resolve_t<As>::op; }, graph::type_list<resolve_t<As>>,
-                                              graph::type_list<>>{}));
-  };
-  using type = typename graph::detail::merge_all<typename args_of<Ps>::type...>::type;
+// Which arguments of the node at position C of a plan's graph depend on one of its variables, as
+// std::integer_sequence<bool, ...> (a type: g++ 12 confuses instantiations whose template
+// arguments are class-type values such as std::array).
+template <class Plan, std::size_t C, class Slots = std::make_index_sequence<Plan::G::value.first_edge[C + 1] -
+                                                                            Plan::G::value.first_edge[C]>>
+struct arguments_to_differentiate;
+template <class Plan, std::size_t C, std::size_t... S>
+struct arguments_to_differentiate<Plan, C, std::index_sequence<S...>> {
+  // Edges of one consumer are in slot order.
+  using type = std::integer_sequence<bool, Plan::depends[Plan::G::value.edges[Plan::G::value.first_edge[C] + S].arg]...>;
 };
 
 template <class T, class F, class... Xs, class... Vs>
 void locate_failing(F, wrt_t<Xs...>, graph::type_list<Vs...>, std::tuple<tensor<double, Vs::rank>...>& point,
                     const check_options& options, gradient_report& report) {
   using leaf_list = graph::type_list<Vs...>;
-  using candidates = typename nodes_to_isolate<F, Xs...>::type;
-  using inner = typename op_arguments<candidates>::type;
+  using plan = isolation_plan<F, Xs...>;
+  using inner = typename plan::inner_nodes;
   auto run = [&](const auto& values) {
     bool found = false;
-    [&]<class... Ps>(graph::type_list<Ps...>) {
+    [&]<std::size_t... J>(std::index_sequence<J...>) {
       (
           [&] {
+            constexpr std::size_t c = plan::candidate_positions.at[J];
+            using P = graph::node_at<typename plan::G, c>;
             if (found) return;
-            auto sub = check_single_node<T>(Ps{}, wrt_t<Xs...>{}, options, values);
+            auto sub = check_single_node<T, typename arguments_to_differentiate<plan, c>::type>(P{}, options, values);
             if (!sub || sub->ok()) return;
             found = true;
-            report.first_failing_node = to_string(Ps{});
+            report.first_failing_node = to_string(P{});
             for (const auto& v : sub->variables)
               if (!v.passed)
                 report.warnings.push_back(fmt::format(
                     "the gradient of {} with respect to {} disagrees on its own: max abs error {:.3g} at {} "
                     "(analytic {:.6g}, numeric {:.6g})",
-                    op_label<typename Ps::op>(), v.name, v.max_abs_error, v.worst_index_text, v.analytic,
+                    op_label<typename P::op>(), v.name, v.max_abs_error, v.worst_index_text, v.analytic,
                     v.numeric));
           }(),
           ...);
-    }(candidates{});
+    }(std::make_index_sequence<plan::candidate_positions.count>{});
     if (!found)
       report.warnings.push_back(
           "every op node's own gradient agrees with finite differences; the disagreement comes from how they "
