@@ -29,6 +29,39 @@ BOOST_AUTO_TEST_CASE(common_subexpressions_are_one_node) {
   BOOST_TEST(prog.node_count() == 9u);
 }
 
+BOOST_AUTO_TEST_CASE(graph_value_orders_nodes_and_lists_edges_and_readers) {
+  // Diamond: a = x*x read twice, f = sum((a + y) * (a * y)).
+  auto a = x * x;
+  auto f = sum((a + y) * (a * y));
+  using G = graph::graph_t<decltype(f)>;
+  // Post-order, arguments left to right: x, a, y, a + y, a * y, product, sum.
+  static_assert(G::size == 7);
+  static_assert(std::is_same_v<graph::node_at<G, 0>, var<"x", 2>>);
+  static_assert(std::is_same_v<graph::node_at<G, 1>, decltype(a)>);
+  static_assert(std::is_same_v<graph::node_at<G, 2>, var<"y", 2>>);
+  static_assert(std::is_same_v<graph::node_at<G, 3>, decltype(a + y)>);
+  static_assert(std::is_same_v<graph::node_at<G, 6>, decltype(f)>);
+  static_assert(std::is_same_v<G::nodes, graph::nodes_of_t<decltype(f)>>);
+  static_assert(G::value.roots[0] == 6);
+  static_assert(G::position<decltype(a * y)> == 4 && G::position<var<"w", 1>> == G::size);
+  // Edges by consumer, then slot; a (position 1) is read by x*x's consumers a + y and a * y.
+  constexpr std::array<graph::edge, 7> expected{{{1, 0, 0}, {1, 1, 0}, {3, 0, 1}, {3, 1, 2}, {4, 0, 1}, {4, 1, 2}, {5, 0, 3}}};
+  for (std::size_t k = 0; k < expected.size(); ++k) {
+    BOOST_TEST(G::value.edges[k].consumer == expected[k].consumer);
+    BOOST_TEST(G::value.edges[k].slot == expected[k].slot);
+    BOOST_TEST(G::value.edges[k].arg == expected[k].arg);
+  }
+  BOOST_TEST(G::value.first_edge[5] == 6u);  // the product reads edges 6 and 7
+  BOOST_TEST(G::readers.begin[2] - G::readers.begin[1] == 2u);  // a has two readers
+  BOOST_TEST(G::readers.begin[7] - G::readers.begin[6] == 0u);  // nothing reads f
+  // Several roots: one traversal, shared nodes once, each root's position.
+  using H = graph::graph_t<decltype(a + y), decltype(a * w)>;
+  static_assert(H::size == 6 && H::value.roots[0] == 3 && H::value.roots[1] == 5);
+  static_assert(graph::depends_on_v<decltype(f), var<"y", 2>> && !graph::depends_on_v<decltype(a), var<"y", 2>>);
+  // Leaf names for templated layers: two digits, then three.
+  static_assert(var<numbered<7>("w"), 1>::name == "w07" && var<numbered<123>("w"), 1>::name == "w123");
+}
+
 BOOST_AUTO_TEST_CASE(gradients_share_forward_nodes_and_prune_unreached_branches) {
   auto h = x * y;
   auto f = sum(h * w) + sum(y * y);  // sum(y*y) cannot reach x

@@ -124,7 +124,7 @@ consteval std::uint64_t structural_id() {
 // with one id (a hash collision) would define the function twice: a compile error, never a silent
 // mix-up. All friends of one name in one namespace form one overload set, which g++ scans when it
 // adds another (pushdecl compares the new declaration with each) and when argument-dependent
-// lookup skips the hidden ones: O(N^2) for N nodes. So the registry is split over 16 namespaces.
+// lookup skips the hidden ones: O(N^2) for N nodes. So the registry is split over 64 namespaces.
 template <unsigned Shard> struct registry_shard;
 #define TYPEGRAD_REGISTRY_SHARD(n)                                                      \
   namespace registry_##n {                                                              \
@@ -148,12 +148,24 @@ TYPEGRAD_REGISTRY_SHARD(0) TYPEGRAD_REGISTRY_SHARD(1) TYPEGRAD_REGISTRY_SHARD(2)
 TYPEGRAD_REGISTRY_SHARD(4) TYPEGRAD_REGISTRY_SHARD(5) TYPEGRAD_REGISTRY_SHARD(6) TYPEGRAD_REGISTRY_SHARD(7)
 TYPEGRAD_REGISTRY_SHARD(8) TYPEGRAD_REGISTRY_SHARD(9) TYPEGRAD_REGISTRY_SHARD(10) TYPEGRAD_REGISTRY_SHARD(11)
 TYPEGRAD_REGISTRY_SHARD(12) TYPEGRAD_REGISTRY_SHARD(13) TYPEGRAD_REGISTRY_SHARD(14) TYPEGRAD_REGISTRY_SHARD(15)
+TYPEGRAD_REGISTRY_SHARD(16) TYPEGRAD_REGISTRY_SHARD(17) TYPEGRAD_REGISTRY_SHARD(18) TYPEGRAD_REGISTRY_SHARD(19)
+TYPEGRAD_REGISTRY_SHARD(20) TYPEGRAD_REGISTRY_SHARD(21) TYPEGRAD_REGISTRY_SHARD(22) TYPEGRAD_REGISTRY_SHARD(23)
+TYPEGRAD_REGISTRY_SHARD(24) TYPEGRAD_REGISTRY_SHARD(25) TYPEGRAD_REGISTRY_SHARD(26) TYPEGRAD_REGISTRY_SHARD(27)
+TYPEGRAD_REGISTRY_SHARD(28) TYPEGRAD_REGISTRY_SHARD(29) TYPEGRAD_REGISTRY_SHARD(30) TYPEGRAD_REGISTRY_SHARD(31)
+TYPEGRAD_REGISTRY_SHARD(32) TYPEGRAD_REGISTRY_SHARD(33) TYPEGRAD_REGISTRY_SHARD(34) TYPEGRAD_REGISTRY_SHARD(35)
+TYPEGRAD_REGISTRY_SHARD(36) TYPEGRAD_REGISTRY_SHARD(37) TYPEGRAD_REGISTRY_SHARD(38) TYPEGRAD_REGISTRY_SHARD(39)
+TYPEGRAD_REGISTRY_SHARD(40) TYPEGRAD_REGISTRY_SHARD(41) TYPEGRAD_REGISTRY_SHARD(42) TYPEGRAD_REGISTRY_SHARD(43)
+TYPEGRAD_REGISTRY_SHARD(44) TYPEGRAD_REGISTRY_SHARD(45) TYPEGRAD_REGISTRY_SHARD(46) TYPEGRAD_REGISTRY_SHARD(47)
+TYPEGRAD_REGISTRY_SHARD(48) TYPEGRAD_REGISTRY_SHARD(49) TYPEGRAD_REGISTRY_SHARD(50) TYPEGRAD_REGISTRY_SHARD(51)
+TYPEGRAD_REGISTRY_SHARD(52) TYPEGRAD_REGISTRY_SHARD(53) TYPEGRAD_REGISTRY_SHARD(54) TYPEGRAD_REGISTRY_SHARD(55)
+TYPEGRAD_REGISTRY_SHARD(56) TYPEGRAD_REGISTRY_SHARD(57) TYPEGRAD_REGISTRY_SHARD(58) TYPEGRAD_REGISTRY_SHARD(59)
+TYPEGRAD_REGISTRY_SHARD(60) TYPEGRAD_REGISTRY_SHARD(61) TYPEGRAD_REGISTRY_SHARD(62) TYPEGRAD_REGISTRY_SHARD(63)
 #pragma GCC diagnostic pop
 #undef TYPEGRAD_REGISTRY_SHARD
 template <std::uint64_t Id>
-using node_key = typename registry_shard<Id % 16>::template key<Id>;
+using node_key = typename registry_shard<Id % 64>::template key<Id>;
 template <std::uint64_t Id, class E>
-struct register_node : registry_shard<Id % 16>::template entry<Id, E> {
+struct register_node : registry_shard<Id % 64>::template entry<Id, E> {
   using ref = node_ref<Id, E::rank>;
 };
 // E's structural id, with E registered under it (graph traversals name nodes by id).

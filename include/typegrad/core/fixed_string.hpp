@@ -16,16 +16,16 @@ struct fixed_string {
   constexpr bool operator==(const fixed_string<M>& other) const { return view() == other.view(); }
 };
 
-// A name with a two-digit number, for leaves made by templates (one per layer):
-// var<numbered<3>("conv"), 4> is var<"conv03", 4>.
+// A name with a number of at least two digits, for leaves made by templates (one per layer):
+// var<numbered<3>("conv"), 4> is var<"conv03", 4>, numbered<120>("w") is "w120".
 template <std::size_t I, std::size_t N>
-constexpr fixed_string<N + 2> numbered(const char (&prefix)[N]) {
-  static_assert(I < 100, "numbered<i>(prefix): i must be below 100 (two digits)");
-  char s[N + 2]{};
+constexpr auto numbered(const char (&prefix)[N]) {
+  static_assert(I < 1000, "numbered<i>(prefix): i must be below 1000");
+  constexpr std::size_t digits = I < 100 ? 2 : 3;
+  char s[N + digits]{};
   std::copy_n(prefix, N - 1, s);
-  s[N - 1] = char('0' + I / 10);
-  s[N] = char('0' + I % 10);
-  return fixed_string<N + 2>(s);
+  for (std::size_t d = 0, v = I; d < digits; ++d, v /= 10) s[N - 2 + digits - d] = char('0' + v % 10);
+  return fixed_string<N + digits>(s);
 }
 
 }  // namespace typegrad

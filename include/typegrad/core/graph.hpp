@@ -15,6 +15,7 @@
 // each is a symbol whose mangled name spells out its arguments, and GCC mangles every one of them
 // at the end of the translation unit even if it is never emitted. graph_of is named after its
 // roots only (handles, a few dozen characters each) and is instantiated once per graph.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -204,6 +205,18 @@ consteval bool reaches(const node_info& from, std::uint64_t id) {
 
 // (node_by_id directly, not G::at: a member template of G is keyed by all of G's arguments, which
 // for a program are its outputs, so naming it once per node would cost O(nodes x outputs).)
+struct id_position {
+  std::uint64_t id;
+  std::size_t position;
+};
+template <std::size_t N>
+consteval std::array<id_position, N> sorted_by_id(const std::array<std::uint64_t, N>& ids) {
+  std::array<id_position, N> pairs{};
+  for (std::size_t i = 0; i < N; ++i) pairs[i] = {ids[i], i};
+  std::sort(pairs.begin(), pairs.end(), [](const id_position& a, const id_position& b) { return a.id < b.id; });
+  return pairs;
+}
+
 template <class G, class Seq> struct nodes_at;
 template <class G, std::size_t... I>
 struct nodes_at<G, std::index_sequence<I...>> {
@@ -268,12 +281,18 @@ struct graph_of {
 
   using nodes = typename detail::nodes_at<graph_of, std::make_index_sequence<size>>::type;
 
-  // Position of the node with structural id `id` (size when absent). O(size): for a few lookups
-  // per graph (leaves, variables), never one per node.
+  // Position of the node with structural id `id` (size when absent): a binary search in the
+  // (id, position) pairs sorted by id, computed once per graph when first needed. (A linear scan
+  // per lookup made the gradients of a deep network cost O(variables x nodes).)
+  static constexpr std::array<detail::id_position, size> by_id = detail::sorted_by_id(value.ids);
   static consteval std::size_t position_of(std::uint64_t id) {
-    std::size_t i = 0;
-    while (i < size && value.ids[i] != id) ++i;
-    return i;
+    std::size_t lo = 0, hi = size;
+    while (lo < hi) {
+      const std::size_t mid = (lo + hi) / 2;
+      if (by_id[mid].id < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < size && by_id[lo].id == id ? by_id[lo].position : size;
   }
   template <class X>
   static constexpr std::size_t position = position_of(typegrad::detail::structural_id<resolve_t<X>>());
