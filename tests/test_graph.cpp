@@ -183,7 +183,7 @@ constexpr auto deep_chain() {
 
 BOOST_AUTO_TEST_CASE(deep_graphs_compile_and_differentiate) {
   // 2 x 150 nested ops, gradient included: type-level work is not bounded by the template depth.
-  constexpr std::size_t depth = 40;
+  constexpr std::size_t depth = 150;
   auto f = sum(deep_chain<depth>());
   auto prog = compile<double>(f, wrt(x));
   tensor<double, 2> xv({1, 2}, {0.5, -0.25}), yv({1, 2}, {0.9, -0.8});
