@@ -14,7 +14,6 @@
 //   -> global_avg_pool -> dense 4, softmax cross-entropy, Adam with a cosine-decayed rate.
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <numbers>
 
 #include <fmt/format.h>
@@ -114,29 +113,20 @@ int main(int argc, char** argv) {
     examples::tensor_batcher<float, 3> test_batches(test_set, 512, false, 0);
     adam opt(params, {.lr = o.lr});
     const cosine_schedule schedule{.lr = o.lr, .total = o.epochs * batches.batches()};
-    progress bar(o.quiet ? progress_mode::quiet : progress_mode::automatic, o.epochs, batches.batches());
     fmt::print("{} training / {} test sequences of {} samples; chance is {:.2f}\n", train_size, test_size, length,
                1.0 / classes);
 
     std::uint64_t step = 0;
-    for (std::size_t epoch = 0; epoch < o.epochs; ++epoch) {
-      const auto epoch_start = std::chrono::steady_clock::now();
-      bar.start_epoch(epoch);
-      accuracy_meter train_accuracy;
-      for (const auto& b : batches.epoch(epoch)) {
-        step_program.bind(x, b.images).bind(labels, b.labels).run();
-        train_accuracy.add(step_program.value(logits), b.labels.as_view());
-        opt.set_lr(schedule(step++));
-        opt.step(params, step_program);
-        bar.update(step_program.scalar(loss), b.size());
-      }
-      const double train_seconds = examples::seconds_since(epoch_start);
-      const auto r = evaluate(eval_program, test_batches, x, labels, loss, logits);
-      bar.clear();
-      fmt::print("epoch {}/{}  train loss {:.4f}  train accuracy {:.4f}  test loss {:.4f}  test accuracy {:.4f}  {:.1f} s\n",
-                 epoch + 1, o.epochs, bar.mean_loss(), train_accuracy.value(), r.loss, r.accuracy, train_seconds);
-      std::fflush(stdout);
-    }
+    examples::train_epochs(
+        o, batches,
+        [&](const auto& b, accuracy_meter& train_accuracy) {
+          step_program.bind(x, b.images).bind(labels, b.labels).run();
+          train_accuracy.add(step_program.value(logits), b.labels.as_view());
+          opt.set_lr(schedule(step++));
+          opt.step(params, step_program);
+          return step_program.scalar(loss);
+        },
+        [&] { return evaluate(eval_program, test_batches, x, labels, loss, logits); });
 
     const auto per_class = examples::per_class_accuracy(eval_program, test_batches, x, labels, logits, classes);
     fmt::print("test accuracy per shape:");

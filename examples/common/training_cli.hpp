@@ -19,9 +19,11 @@
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -96,22 +98,31 @@ inline double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// o.epochs epochs over `batches`: step(batch) trains on one batch and returns its loss; after
-// each epoch, evaluate() returns a train::evaluation on the test set, printed with the epoch's
-// mean training loss and its seconds (training, then evaluation).
+// o.epochs epochs over `batches`: step(batch) trains on one batch and returns its loss, or
+// step(batch, meter) does so and also adds the batch's predictions to a train::accuracy_meter,
+// and the epoch's line then shows the training accuracy too. After each epoch, evaluate() returns
+// a train::evaluation on the test set, printed with the epoch's mean training loss and its
+// seconds (training, then evaluation).
 template <class Batcher, class Step, class Evaluate>
 void train_epochs(const training_options& o, Batcher& batches, Step&& step, Evaluate&& evaluate) {
   using namespace train;
+  using batch = decltype(*std::begin(batches.epoch(0)));
+  constexpr bool with_accuracy = std::is_invocable_v<Step&, batch, accuracy_meter&>;
   progress bar(o.quiet ? progress_mode::quiet : progress_mode::automatic, o.epochs, batches.batches());
   for (std::size_t epoch = 0; epoch < o.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     bar.start_epoch(epoch);
-    for (const auto& b : batches.epoch(epoch)) bar.update(step(b), b.size());
+    accuracy_meter train_accuracy;
+    for (const auto& b : batches.epoch(epoch)) {
+      if constexpr (with_accuracy) bar.update(step(b, train_accuracy), b.size());
+      else bar.update(step(b), b.size());
+    }
     const double train_seconds = seconds_since(start);
     const evaluation r = evaluate();
     bar.clear();
-    fmt::print("epoch {}/{}  train loss {:.4f}  test loss {:.4f}  test accuracy {:.4f}  {:.1f} s (+{:.1f} s eval)\n",
-               epoch + 1, o.epochs, bar.mean_loss(), r.loss, r.accuracy, train_seconds,
+    const std::string accuracy = with_accuracy ? fmt::format("  train accuracy {:.4f}", train_accuracy.value()) : "";
+    fmt::print("epoch {}/{}  train loss {:.4f}{}  test loss {:.4f}  test accuracy {:.4f}  {:.1f} s (+{:.1f} s eval)\n",
+               epoch + 1, o.epochs, bar.mean_loss(), accuracy, r.loss, r.accuracy, train_seconds,
                seconds_since(start) - train_seconds);
     std::fflush(stdout);
   }
