@@ -44,6 +44,7 @@ BOOST_AUTO_TEST_CASE(graph_value_orders_nodes_and_lists_edges_and_readers) {
   static_assert(std::is_same_v<G::nodes, graph::nodes_of_t<decltype(f)>>);
   static_assert(G::value.roots[0] == 6);
   static_assert(G::position<decltype(a * y)> == 4 && G::position<var<"w", 1>> == G::size);
+  static_assert(G::position<decltype(x)> == 0 && graph::depends_on_v<decltype(f), decltype(y)>);  // const types
   // Edges by consumer, then slot; a (position 1) is read by x*x's consumers a + y and a * y.
   constexpr std::array<graph::edge, 7> expected{{{1, 0, 0}, {1, 1, 0}, {3, 0, 1}, {3, 1, 2}, {4, 0, 1}, {4, 1, 2}, {5, 0, 3}}};
   for (std::size_t k = 0; k < expected.size(); ++k) {

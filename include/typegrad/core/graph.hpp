@@ -294,8 +294,9 @@ struct graph_of {
     }
     return lo < size && by_id[lo].id == id ? by_id[lo].position : size;
   }
+  // (cv-qualifiers ignored: decltype of a constexpr leaf object is a const type.)
   template <class X>
-  static constexpr std::size_t position = position_of(typegrad::detail::structural_id<resolve_t<X>>());
+  static constexpr std::size_t position = position_of(typegrad::detail::structural_id<resolve_t<std::remove_cv_t<X>>>());
 };
 // The node at position I of graph G (O(1): through the handle registry).
 template <class G, std::size_t I>
@@ -334,7 +335,8 @@ using nodes_of_all_t = typename graph_t<Roots...>::nodes;
 // Does E (transitively) depend on X? (One traversal of E's graph, stopping at nothing: for a few
 // queries; a whole graph's dependences come from depending_on.)
 template <class E, class X>
-concept depends_on_v = detail::reaches(descriptor<resolve_t<E>>::value, typegrad::detail::structural_id<resolve_t<X>>());
+concept depends_on_v =
+    detail::reaches(descriptor<resolve_t<E>>::value, typegrad::detail::structural_id<resolve_t<std::remove_cv_t<X>>>());
 
 // Number of distinct nodes (leaves included): what common-subexpression elimination leaves.
 template <Expression... Roots>
