@@ -1,6 +1,7 @@
 // Compile-time scaling probe: a chain of DEPTH dense+tanh layers and the gradient of its sum with
 // respect to every weight and bias, compiled into one program. Built by bench/compile_scaling.sh
-// with -DDEPTH=16/32/64, which records the compiler's time and peak memory (docs/compile-time.md).
+// with -DDEPTH=16/32/64 (and deeper: 256 is measured), which records the compiler's time and
+// peak memory (docs/compile-time.md).
 #include <cstddef>
 #include <utility>
 
