@@ -188,18 +188,18 @@ struct operand<basic_node<Op, Args...>> {
 };
 template <class E> using operand_t = typename operand<E>::type;
 
+// The node registered under a structural id.
+template <std::uint64_t Id>
+using node_by_id = decltype(node_of_key(detail::node_key<Id>{}));
 // The expression a handle stands for (anything else stands for itself).
 template <class E> struct resolve {
   using type = E;
 };
 template <std::uint64_t Id, std::size_t R>
 struct resolve<node_ref<Id, R>> {
-  using type = decltype(node_of_key(detail::node_key<Id>{}));
+  using type = node_by_id<Id>;
 };
 template <class E> using resolve_t = typename resolve<E>::type;
-// The node registered under a structural id.
-template <std::uint64_t Id>
-using node_by_id = decltype(node_of_key(detail::node_key<Id>{}));
 
 // ---- descriptors -----------------------------------------------------------------------------
 // Every expression has a constant descriptor: its structural id and its arguments' descriptors.
