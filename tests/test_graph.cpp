@@ -41,7 +41,7 @@ BOOST_AUTO_TEST_CASE(graph_value_orders_nodes_and_lists_edges_and_readers) {
   static_assert(std::is_same_v<graph::node_at<G, 2>, var<"y", 2>>);
   static_assert(std::is_same_v<graph::node_at<G, 3>, decltype(a + y)>);
   static_assert(std::is_same_v<graph::node_at<G, 6>, decltype(f)>);
-  static_assert(std::is_same_v<G::nodes, graph::nodes_of_t<decltype(f)>>);
+  static_assert(std::is_same_v<graph::nodes_t<G>, graph::nodes_of_t<decltype(f)>>);
   static_assert(G::value.roots[0] == 6);
   static_assert(G::position<decltype(a * y)> == 4 && G::position<var<"w", 1>> == G::size);
   static_assert(G::position<decltype(x)> == 0 && graph::depends_on_v<decltype(f), decltype(y)>);  // const types

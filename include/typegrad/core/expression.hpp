@@ -118,8 +118,8 @@ consteval std::uint64_t structural_id() {
   return structure<E>::id();
 }
 
-// The id -> node registry. Forming node_ref<Id, R> for node E defines node_of_key(node_key<Id>)
-// to return E (a friend defined by register_node, found by argument-dependent lookup):
+// The id -> node registry. Registering node E under Id defines node_of_key(node_key<Id>) to
+// return E (a friend defined by the registry entry, found by argument-dependent lookup):
 // compile-time registration, so a handle needs no argument naming its node. Two different nodes
 // with one id (a hash collision) would define the function twice: a compile error, never a silent
 // mix-up. All friends of one name in one namespace form one overload set, which g++ scans when it
@@ -164,15 +164,11 @@ TYPEGRAD_REGISTRY_SHARD(60) TYPEGRAD_REGISTRY_SHARD(61) TYPEGRAD_REGISTRY_SHARD(
 #undef TYPEGRAD_REGISTRY_SHARD
 template <std::uint64_t Id>
 using node_key = typename registry_shard<Id % 64>::template key<Id>;
-template <std::uint64_t Id, class E>
-struct register_node : registry_shard<Id % 64>::template entry<Id, E> {
-  using ref = node_ref<Id, E::rank>;
-};
-// E's structural id, with E registered under it (graph traversals name nodes by id).
+// E's structural id, with E registered under it (handles and graph traversals name nodes by id).
 template <class E>
 consteval std::uint64_t registered_id() {
   constexpr std::uint64_t id = structural_id<E>();
-  static_assert(sizeof(register_node<id, E>) > 0);
+  static_assert(sizeof(typename registry_shard<id % 64>::template entry<id, E>) > 0);
   return id;
 }
 }  // namespace detail
@@ -183,8 +179,7 @@ template <class E> struct operand {
 };
 template <class Op, class... Args>
 struct operand<basic_node<Op, Args...>> {
-  using type = typename detail::register_node<detail::structural_id<basic_node<Op, Args...>>(),
-                                              basic_node<Op, Args...>>::ref;
+  using type = node_ref<detail::registered_id<basic_node<Op, Args...>>(), basic_node<Op, Args...>::rank>;
 };
 template <class E> using operand_t = typename operand<E>::type;
 

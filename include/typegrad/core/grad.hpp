@@ -88,11 +88,8 @@ struct warm_all<G, Needed, std::index_sequence<I...>>
 template <class Root, class... Xs>
 struct warm_adjoints {
   using G = graph::graph_of<Root>;
-  struct needed {
-    static constexpr std::array<bool, G::size> value =
-        graph::depending_on<G::size>(G::value.edges, std::array<std::size_t, sizeof...(Xs)>{G::template position<Xs>...});
-  };
-  static constexpr bool value = warm_all<G, needed, std::make_index_sequence<G::size>>::value;
+  static constexpr bool value =
+      warm_all<G, graph::nodes_depending_on<G, Xs...>, std::make_index_sequence<G::size>>::value;
 };
 
 template <class F, class X>

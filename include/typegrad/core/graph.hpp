@@ -48,7 +48,7 @@ type_list<Ts..., Us...> operator+(type_list<Ts...>, type_list<Us...>);
 
 namespace detail {
 // Pack indexing by overload resolution against indexed bases (O(pack) per lookup: for short
-// packs such as compile()'s arguments; a graph's nodes are indexed through graph_of::at).
+// packs such as compile()'s arguments; a graph's nodes are indexed through node_at).
 template <std::size_t I, class T> struct indexed {};
 template <class Seq, class... Ts> struct indexer;
 template <std::size_t... I, class... Ts>
@@ -203,8 +203,6 @@ consteval bool reaches(const node_info& from, std::uint64_t id) {
   return found;
 }
 
-// (node_by_id directly, not G::at: a member template of G is keyed by all of G's arguments, which
-// for a program are its outputs, so naming it once per node would cost O(nodes x outputs).)
 struct id_position {
   std::uint64_t id;
   std::size_t position;
@@ -216,12 +214,6 @@ consteval std::array<id_position, N> sorted_by_id(const std::array<std::uint64_t
   std::sort(pairs.begin(), pairs.end(), [](const id_position& a, const id_position& b) { return a.id < b.id; });
   return pairs;
 }
-
-template <class G, class Seq> struct nodes_at;
-template <class G, std::size_t... I>
-struct nodes_at<G, std::index_sequence<I...>> {
-  using type = type_list<node_by_id<G::value.ids[I]>...>;
-};
 
 // The positions of the true entries of a mask, and how many there are.
 template <std::size_t N>
@@ -236,6 +228,25 @@ consteval kept_positions<N> positions_of_true(std::array<bool, N> keep) {
     if (keep[i]) k.at[k.count++] = i;
   return k;
 }
+}  // namespace detail
+
+// The node at position I of graph G (O(1): through the handle registry). At namespace scope: a
+// member template of G would be keyed by all of G's arguments, which for a program are its
+// outputs, so naming it once per node would cost O(nodes x outputs).
+template <class G, std::size_t I>
+using node_at = node_by_id<G::value.ids[I]>;
+// Does node i of G read any argument (an op node, not a leaf)?
+template <class G>
+constexpr bool is_op(std::size_t i) {
+  return G::value.first_edge[i + 1] > G::value.first_edge[i];
+}
+
+namespace detail {
+template <class G, class Seq> struct nodes_at;
+template <class G, std::size_t... I>
+struct nodes_at<G, std::index_sequence<I...>> {
+  using type = type_list<node_at<G, I>...>;
+};
 }  // namespace detail
 
 // The edges grouped by argument: the readers of node x are by_arg[begin[x]] .. by_arg[begin[x+1]-1],
@@ -269,7 +280,8 @@ consteval std::array<bool, N> depending_on(const std::array<edge, E>& edges, con
 }
 
 // The graph of Roots (nodes, not handles; see graph_t): its distinct nodes, leaves included, in a
-// topological order (every node after its arguments), as constant data and as types.
+// topological order (every node after its arguments), as constant data (node types: node_at,
+// nodes_t).
 template <class... Roots>
 struct graph_of {
   static constexpr std::array<const node_info*, sizeof...(Roots)> root_descriptors{&descriptor<Roots>::value...};
@@ -278,8 +290,6 @@ struct graph_of {
   static constexpr detail::graph_value<extent.nodes, extent.edges, sizeof...(Roots)> value =
       detail::traverse<extent.nodes, extent.edges>(root_descriptors);
   static constexpr reader_index<size, extent.edges> readers = index_readers<size>(value.edges);
-
-  using nodes = typename detail::nodes_at<graph_of, std::make_index_sequence<size>>::type;
 
   // Position of the node with structural id `id` (size when absent): a binary search in the
   // (id, position) pairs sorted by id, computed once per graph when first needed. (A linear scan
@@ -298,9 +308,15 @@ struct graph_of {
   template <class X>
   static constexpr std::size_t position = position_of(typegrad::detail::structural_id<resolve_t<std::remove_cv_t<X>>>());
 };
-// The node at position I of graph G (O(1): through the handle registry).
-template <class G, std::size_t I>
-using node_at = node_by_id<G::value.ids[I]>;
+// The list of G's node types, in order (formed where asked for: the adjoint builder needs none).
+template <class G>
+using nodes_t = typename detail::nodes_at<G, std::make_index_sequence<G::size>>::type;
+// The nodes of G that depend on any of the leaves Xs (those included), as a mask in `value`.
+template <class G, class... Xs>
+struct nodes_depending_on {
+  static constexpr std::array<bool, G::size> value =
+      depending_on<G::size>(G::value.edges, std::array<std::size_t, sizeof...(Xs)>{G::template position<Xs>...});
+};
 // The nodes of G whose entries in Mask::value (a constexpr std::array<bool, G::size>) are true, in
 // order. (The mask is passed in a class: g++ 12 confuses instantiations whose template arguments
 // are class-type values such as std::array.)
@@ -309,7 +325,7 @@ struct nodes_where {
   static constexpr detail::kept_positions<G::size> kept = detail::positions_of_true(Mask::value);
   template <class Seq> struct pick;
   template <std::size_t... J> struct pick<std::index_sequence<J...>> {
-    using type = type_list<node_by_id<G::value.ids[kept.at[J]]>...>;
+    using type = type_list<node_at<G, kept.at[J]>...>;
   };
   using type = typename pick<std::make_index_sequence<kept.count>>::type;
 };
@@ -328,12 +344,12 @@ struct as_hana<type_list<Ts...>> {
 
 // The distinct nodes of E, or of several roots, in topological order.
 template <class E>
-using nodes_of_t = typename graph_t<E>::nodes;
+using nodes_of_t = nodes_t<graph_t<E>>;
 template <class... Roots>
-using nodes_of_all_t = typename graph_t<Roots...>::nodes;
+using nodes_of_all_t = nodes_t<graph_t<Roots...>>;
 
-// Does E (transitively) depend on X? (One traversal of E's graph, stopping at nothing: for a few
-// queries; a whole graph's dependences come from depending_on.)
+// Does E (transitively) depend on X? (One traversal of E's graph per query: for a few queries; a
+// whole graph's dependences come from nodes_depending_on.)
 template <class E, class X>
 concept depends_on_v =
     detail::reaches(descriptor<resolve_t<E>>::value, typegrad::detail::structural_id<resolve_t<std::remove_cv_t<X>>>());

@@ -78,8 +78,7 @@ std::string print_let_form() {
   let_names names;
   int next = 0;
   for (std::size_t i = 0; i + 1 < n; ++i) {
-    const bool is_op = G::value.first_edge[i + 1] > G::value.first_edge[i];
-    if (is_op && G::readers.begin[i + 1] - G::readers.begin[i] >= 2) {
+    if (graph::is_op<G>(i) && G::readers.begin[i + 1] - G::readers.begin[i] >= 2) {
       name[i] = ++next;
       names.add(G::value.ids[i], name[i]);
     }

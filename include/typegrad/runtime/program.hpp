@@ -105,7 +105,7 @@ template <Scalar T, class... Outs, class... Vars>
 class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
  public:
   using graph_type = graph::graph_t<Outs...>;
-  using nodes = typename graph_type::nodes;
+  using nodes = graph::nodes_t<graph_type>;
   using outputs = graph::type_list<Outs...>;
   static constexpr std::size_t output_count = sizeof...(Outs);
   static constexpr std::size_t gradient_count = sizeof...(Vars);

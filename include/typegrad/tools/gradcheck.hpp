@@ -309,14 +309,10 @@ constexpr auto arg_name() {
 template <std::size_t I, class A>
 using fresh_leaf_t = std::conditional_t<is_constant_v<A>, A, var<arg_name<I>(), A::rank>>;
 
-template <bool... B>
-constexpr std::array<bool, sizeof...(B)> flags_of(std::integer_sequence<bool, B...>) {
-  return {B...};
-}
-
 // Checks node P = node<Op, Args...> alone: sum(node<Op, __arg0, ...> * r) at the arguments' values
-// (values(arg) -> view<const double>), differentiating the arguments flagged in Differentiate,
-// those that depend on a variable of the check (others, such as labels, keep their values).
+// (values(arg) -> view<const double>), differentiating the arguments flagged in
+// Differentiate::value, those that depend on a variable of the check (others, such as labels,
+// keep their values).
 // Empty when there is nothing to differentiate.
 template <class T, class Differentiate, class Op, class... Args, class Values>
 std::optional<gradient_report> check_single_node(basic_node<Op, Args...>, const check_options& options,
@@ -327,7 +323,7 @@ std::optional<gradient_report> check_single_node(basic_node<Op, Args...>, const 
                                    std::conditional_t<is_constant_v<Args>, graph::type_list<>,
                                                       graph::type_list<fresh_leaf_t<I, Args>>>{}));
     using differentiated = decltype((graph::type_list<>{} + ... +
-                                     std::conditional_t<flags_of(Differentiate{})[I],
+                                     std::conditional_t<Differentiate::value[I],
                                                         graph::type_list<fresh_leaf_t<I, Args>>, graph::type_list<>>{}));
     if constexpr (differentiated::size == 0) {
       return std::nullopt;
@@ -371,35 +367,32 @@ template <class F, class... Xs>
 struct isolation_plan {
   using G = graph::graph_of<F>;
   static constexpr std::size_t n = G::size;
-  static constexpr std::array<bool, n> depends =
-      graph::depending_on<n>(G::value.edges, std::array<std::size_t, sizeof...(Xs)>{G::template position<Xs>...});
-  static constexpr bool is_op(std::size_t i) { return G::value.first_edge[i + 1] > G::value.first_edge[i]; }
+  static constexpr const std::array<bool, n>& depends = graph::nodes_depending_on<G, Xs...>::value;
   static constexpr std::array<bool, n> candidates = [] {
     std::array<bool, n> c{};
-    for (std::size_t i = 0; i < n; ++i) c[i] = depends[i] && is_op(i);
+    for (std::size_t i = 0; i < n; ++i) c[i] = depends[i] && graph::is_op<G>(i);
     return c;
   }();
   struct inner {
     static constexpr std::array<bool, n> value = [] {
       std::array<bool, n> read{};
       for (const auto& e : G::value.edges)
-        if (candidates[e.consumer] && is_op(e.arg)) read[e.arg] = true;
+        if (candidates[e.consumer] && graph::is_op<G>(e.arg)) read[e.arg] = true;
       return read;
     }();
   };
   static constexpr auto candidate_positions = graph::detail::positions_of_true(candidates);
   using inner_nodes = graph::nodes_where_t<G, inner>;
-};
-// Which arguments of the node at position C of a plan's graph depend on one of its variables, as
-// std::integer_sequence<bool, ...> (a type: g++ 12 confuses instantiations whose template
-// arguments are class-type values such as std::array).
-template <class Plan, std::size_t C, class Slots = std::make_index_sequence<Plan::G::value.first_edge[C + 1] -
-                                                                            Plan::G::value.first_edge[C]>>
-struct arguments_to_differentiate;
-template <class Plan, std::size_t C, std::size_t... S>
-struct arguments_to_differentiate<Plan, C, std::index_sequence<S...>> {
-  // Edges of one consumer are in slot order.
-  using type = std::integer_sequence<bool, Plan::depends[Plan::G::value.edges[Plan::G::value.first_edge[C] + S].arg]...>;
+  // Which arguments of the node at position C depend on one of Xs (a node's edges are in slot
+  // order), in `value`: a class, not a std::array template argument, which g++ 12 confuses.
+  template <std::size_t C>
+  struct arguments_to_differentiate {
+    static constexpr std::array<bool, G::value.first_edge[C + 1] - G::value.first_edge[C]> value = [] {
+      std::array<bool, G::value.first_edge[C + 1] - G::value.first_edge[C]> d{};
+      for (std::size_t s = 0; s < d.size(); ++s) d[s] = depends[G::value.edges[G::value.first_edge[C] + s].arg];
+      return d;
+    }();
+  };
 };
 
 template <class T, class F, class... Xs, class... Vs>
@@ -416,7 +409,7 @@ void locate_failing(F, wrt_t<Xs...>, graph::type_list<Vs...>, std::tuple<tensor<
             constexpr std::size_t c = plan::candidate_positions.at[J];
             using P = graph::node_at<typename plan::G, c>;
             if (found) return;
-            auto sub = check_single_node<T, typename arguments_to_differentiate<plan, c>::type>(P{}, options, values);
+            auto sub = check_single_node<T, typename plan::template arguments_to_differentiate<c>>(P{}, options, values);
             if (!sub || sub->ok()) return;
             found = true;
             report.first_failing_node = to_string(P{});
