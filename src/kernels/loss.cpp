@@ -29,8 +29,10 @@ std::string index_text(std::size_t i, const shape& s) {
   return t + ")";
 }
 
+}  // namespace
+
 template <class T>
-void check_labels(const char* op, view<const T> labels, std::size_t classes) {
+void check_class_labels(const char* op, view<const T> labels, std::size_t classes) {
   const std::size_t n = labels.size();
   for (std::size_t i = 0; i < n; ++i) {
     const T v = labels.data[i];
@@ -41,13 +43,11 @@ void check_labels(const char* op, view<const T> labels, std::size_t classes) {
   }
 }
 
-}  // namespace
-
 template <class T>
 void softmax_cross_entropy(view<T> out, view<const T> logits, view<const T> labels) {
   const std::size_t classes = logits.shape[logits.shape.rank() - 1];
   const std::size_t rows = labels.size();
-  check_labels("softmax_cross_entropy", labels, classes);
+  check_class_labels("softmax_cross_entropy", labels, classes);
   parallel_chunks(rows, classes, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t i = lo; i < hi; ++i) {
       const T* row = logits.data + i * classes;
@@ -60,7 +60,7 @@ template <class T>
 void one_hot(view<T> out, view<const T> labels) {
   const std::size_t classes = out.shape[out.shape.rank() - 1];
   const std::size_t rows = labels.size();
-  check_labels("one_hot", labels, classes);
+  check_class_labels("one_hot", labels, classes);
   parallel_chunks(rows, classes, [&](std::size_t lo, std::size_t hi) {
     std::fill(out.data + lo * classes, out.data + hi * classes, T(0));
     for (std::size_t i = lo; i < hi; ++i) out.data[i * classes + static_cast<std::size_t>(labels.data[i])] = T(1);
@@ -69,7 +69,8 @@ void one_hot(view<T> out, view<const T> labels) {
 
 #define TYPEGRAD_INSTANTIATE(T)                                                        \
   template void softmax_cross_entropy<T>(view<T>, view<const T>, view<const T>); \
-  template void one_hot<T>(view<T>, view<const T>);
+  template void one_hot<T>(view<T>, view<const T>);                               \
+  template void check_class_labels<T>(const char*, view<const T>, std::size_t);
 TYPEGRAD_INSTANTIATE(float)
 TYPEGRAD_INSTANTIATE(double)
 #undef TYPEGRAD_INSTANTIATE

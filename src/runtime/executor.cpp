@@ -10,6 +10,8 @@
 #include <tbb/flow_graph.h>
 #include <tbb/task_arena.h>
 
+#include "../kernels/floating_point_mode.hpp"
+#include "../kernels/parallel.hpp"
 #include "typegrad/tensor.hpp"
 
 namespace typegrad::runtime {
@@ -31,6 +33,7 @@ template <class T>
 struct executor<T>::state {
   std::vector<node_spec> nodes;
   std::vector<kernel_fn<T>> kernels;
+  std::vector<check_fn<T>> checks;        // per node, may be nullptr
   std::vector<std::size_t> outputs;
   std::vector<std::vector<std::size_t>> consumers;
   std::vector<bool> is_output;
@@ -54,7 +57,15 @@ struct executor<T>::state {
   std::unique_ptr<tbb::task_arena> task_arena;
   std::unique_ptr<tbb::flow::graph> graph;
   std::unique_ptr<tbb::flow::broadcast_node<tbb::flow::continue_msg>> start;
-  std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> flow_nodes;
+  std::vector<std::vector<std::size_t>> segments;  // chains of op nodes, one flow-graph task each
+  std::vector<std::size_t> segment_of;             // per node
+  std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> flow_nodes;  // per segment
+  bool concurrent_nodes = false;                   // this plan runs the flow graph (else serially)
+  // Set when a run threw while the flow graph ran: its nodes may hold partial predecessor counts
+  // (a node that saw only some of its inputs finish would later fire early, before the rest,
+  // and read stale buffers), so the graph is rebuilt before it runs again.
+  bool flow_graph_stale = false;
+  std::vector<shape> check_shapes;        // reused by check_values
 
   // The node's expression as text, printed from the lowered graph (so compile() instantiates no
   // printers); cut after `limit` characters, which also bounds the walk on large DAGs.
@@ -182,8 +193,46 @@ struct executor<T>::state {
     }
   }
 
+  // Value preconditions (class labels in range, ...) of arguments that are bound data, checked
+  // serially before any node runs, so a bad value never interrupts the parallel run.
+  void check_values() {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const auto& n = nodes[i];
+      if (!checks[i] || n.checked_argument == node_spec::no_argument) continue;
+      if (nodes[n.inputs[n.checked_argument]].kind == node_kind::op) continue;  // checked by the kernel
+      check_shapes.clear();
+      for (auto j : n.inputs) check_shapes.push_back(shapes[j]);
+      checks[i](input_views[i][n.checked_argument], check_shapes);
+    }
+  }
+
   void run_node(std::size_t i) {
     kernels[i](view<T>{data[i], shapes[i]}, inputs<T>(input_views[i]));
+  }
+
+  // Chains of op nodes (a node whose only op argument is a node it alone reads) run as one
+  // segment: one flow-graph task instead of one per node, since a chain has nothing to overlap.
+  // Segments depend only on the graph's structure; segment_of[i] is op node i's segment.
+  void find_segments() {
+    segments.clear();
+    segment_of.assign(nodes.size(), 0);
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (nodes[i].kind != node_kind::op) continue;
+      std::optional<std::size_t> only_pred;
+      std::size_t op_preds = 0;
+      for (auto j : nodes[i].inputs)
+        if (nodes[j].kind == node_kind::op && (!only_pred || *only_pred != j)) {
+          only_pred = j;
+          ++op_preds;
+        }
+      if (op_preds == 1 && consumers[*only_pred].size() == 1) {
+        segment_of[i] = segment_of[*only_pred];
+        segments[segment_of[i]].push_back(i);
+      } else {
+        segment_of[i] = segments.size();
+        segments.push_back({i});
+      }
+    }
   }
 
   void build_flow_graph() {
@@ -191,18 +240,41 @@ struct executor<T>::state {
     graph = std::make_unique<tbb::flow::graph>();
     start = std::make_unique<broadcast_node<continue_msg>>(*graph);
     flow_nodes.clear();
-    flow_nodes.resize(nodes.size());
+    flow_nodes.resize(segments.size());
+    std::vector<std::size_t> preds;
+    for (std::size_t seg = 0; seg < segments.size(); ++seg) {
+      flow_nodes[seg] = std::make_unique<continue_node<continue_msg>>(*graph, [this, seg](const continue_msg&) {
+        kernels::floating_point_scope mode;
+        for (auto i : segments[seg]) run_node(i);
+      });
+      preds.clear();
+      for (auto i : segments[seg])
+        for (auto j : nodes[i].inputs)
+          if (nodes[j].kind == node_kind::op && segment_of[j] != seg &&
+              std::find(preds.begin(), preds.end(), segment_of[j]) == preds.end())
+            preds.push_back(segment_of[j]);
+      if (preds.empty()) make_edge(*start, *flow_nodes[seg]);
+      for (auto p : preds) make_edge(*flow_nodes[p], *flow_nodes[seg]);
+    }
+  }
+
+  // Whether running nodes concurrently can pay for the flow graph's cost per task (about a
+  // microsecond): only when two nodes that are independent of each other (neither reads the
+  // other, transitively) both touch enough data for their kernels to split it into parallel
+  // chunks. Otherwise the nodes run one after the other in topological order, each kernel still
+  // parallel inside; a chain of small ops then costs no task switches at all.
+  bool worth_concurrent_nodes() const {
+    std::vector<std::size_t> heavy;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       if (nodes[i].kind != node_kind::op) continue;
-      flow_nodes[i] = std::make_unique<continue_node<continue_msg>>(
-          *graph, [this, i](const continue_msg&) { run_node(i); });
-      std::vector<std::size_t> preds;
-      for (auto j : nodes[i].inputs)
-        if (nodes[j].kind == node_kind::op && std::find(preds.begin(), preds.end(), j) == preds.end())
-          preds.push_back(j);
-      if (preds.empty()) make_edge(*start, *flow_nodes[i]);
-      for (auto j : preds) make_edge(*flow_nodes[j], *flow_nodes[i]);
+      std::size_t touched = shapes[i].numel();
+      for (auto j : nodes[i].inputs) touched += shapes[j].numel();
+      if (touched >= kernels::serial_cutoff) heavy.push_back(i);
     }
+    for (std::size_t a = 0; a < heavy.size(); ++a)
+      for (std::size_t b = a + 1; b < heavy.size(); ++b)
+        if (!ancestors.test(heavy[b], heavy[a])) return true;  // heavy[a] precedes heavy[b] in order
+    return false;
   }
 
   void make_arena() {
@@ -212,16 +284,20 @@ struct executor<T>::state {
     task_arena = threads > 0 ? std::make_unique<tbb::task_arena>(threads) : std::make_unique<tbb::task_arena>();
     task_arena->initialize();
     if (task_arena->max_concurrency() > 1) task_arena->execute([&] { build_flow_graph(); });
+    flow_graph_stale = false;
   }
 };
 
 template <class T>
-executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> kernels, std::vector<std::size_t> outputs)
+executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> kernels, std::vector<std::size_t> outputs,
+                      std::vector<check_fn<T>> checks)
     : s_(std::make_unique<state>()) {
   auto& s = *s_;
   const std::size_t n = nodes.size();
   s.nodes = std::move(nodes);
   s.kernels = std::move(kernels);
+  s.checks = std::move(checks);
+  s.checks.resize(n, nullptr);
   s.outputs = std::move(outputs);
   s.consumers.resize(n);
   s.is_output.assign(n, false);
@@ -248,6 +324,7 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
   s.data.assign(n, nullptr);
   s.input_views.resize(n);
   for (std::size_t i = 0; i < n; ++i) s.input_views[i].resize(s.nodes[i].inputs.size());
+  s.find_segments();
   s.make_arena();
 }
 
@@ -282,22 +359,34 @@ void executor<T>::run() {
     s.planned = false;
     s.infer_shapes();
     s.plan_buffers();
+    s.concurrent_nodes = s.worth_concurrent_nodes();
     for (std::size_t i = 0; i < s.nodes.size(); ++i)
       if (s.nodes[i].kind == node_kind::leaf) s.planned_leaf_shapes[i] = s.bound[i].shape;
     s.planned = true;
     ++s.plans;
   }
   s.refresh_pointers();
-  if (s.task_arena->max_concurrency() == 1) {
+  s.check_values();
+  if (s.task_arena->max_concurrency() == 1 || !s.concurrent_nodes) {
     s.task_arena->execute([&] {
+      kernels::floating_point_scope mode;
       for (std::size_t i = 0; i < s.nodes.size(); ++i)
         if (s.nodes[i].kind == node_kind::op) s.run_node(i);
     });
   } else {
-    s.task_arena->execute([&] {
-      s.start->try_put(tbb::flow::continue_msg{});
-      s.graph->wait_for_all();
-    });
+    if (s.flow_graph_stale) {
+      s.task_arena->execute([&] { s.build_flow_graph(); });
+      s.flow_graph_stale = false;
+    }
+    try {
+      s.task_arena->execute([&] {
+        s.start->try_put(tbb::flow::continue_msg{});
+        s.graph->wait_for_all();
+      });
+    } catch (...) {
+      s.flow_graph_stale = true;
+      throw;
+    }
   }
 }
 

@@ -54,6 +54,12 @@ struct one_hot_op {
   static void forward(view<T> out, inputs<T> in) {
     kernels::one_hot<T>(out, in[0]);
   }
+  // Value precondition on argument 0, checked before the run when it is bound data.
+  static constexpr std::size_t checked_argument = 0;
+  template <class T>
+  static void check_argument(view<const T> labels, input_shapes in) {
+    kernels::check_class_labels<T>("one_hot", labels, in[1][in[1].rank() - 1]);
+  }
   template <std::size_t I, class G, class Y, class Labels, class Like>
   static no_adjoint vjp(G, Y, Labels, Like) {
     return {};  // piecewise constant in labels; only like's shape is read
@@ -83,6 +89,12 @@ struct softmax_cross_entropy_op {
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::softmax_cross_entropy<T>(out, in[0], in[1]);
+  }
+  // Value precondition on argument 1 (the labels), checked before the run when it is bound data.
+  static constexpr std::size_t checked_argument = 1;
+  template <class T>
+  static void check_argument(view<const T> labels, input_shapes in) {
+    kernels::check_class_labels<T>("softmax_cross_entropy", labels, in[0][in[0].rank() - 1]);
   }
   template <std::size_t I, class G, class Y, class Logits, class Labels>
   static auto vjp(G, Y, Logits logits, Labels labels) {

@@ -6,6 +6,11 @@
 //   forward<T>(out, span<inputs>)  the kernel call
 //   vjp<I>(g, y, args...)          the adjoint for argument I, as an expression of other ops
 //                                  (g: the output's adjoint, y: the node itself)
+// and optionally a value precondition on one argument (class labels in range, ...):
+//   checked_argument               the argument's index
+//   check_argument<T>(arg, shapes) throws value_error; programs call it before the parallel run
+//                                  when that argument is bound data, so a bad value is reported
+//                                  before any node has run (the kernel must check it too)
 // plus a user-facing function that builds node<op, args...> (and simplifies where it can).
 // See docs/adding-an-op.md.
 #include <cstddef>

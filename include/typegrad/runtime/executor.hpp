@@ -25,15 +25,22 @@ struct node_spec {
   std::string infix, prefix;            // how the op prints: "+" (infix) or "-" (prefix), else label(args)
   int precedence = 100;
   shape (*infer_shape)(input_shapes) = nullptr;
+  static constexpr std::size_t no_argument = std::size_t(-1);
+  std::size_t checked_argument = no_argument;  // the argument the op's check_fn validates
 };
 
 template <class T>
 using kernel_fn = void (*)(view<T>, inputs<T>);
+// An op's value precondition on its checked argument (given with all arguments' shapes).
+template <class T>
+using check_fn = void (*)(view<const T>, input_shapes);
 
 template <class T>
 class executor {
  public:
-  executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> kernels, std::vector<std::size_t> outputs);
+  // checks: per node, the op's value precondition or nullptr (an empty vector: none at all).
+  executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> kernels, std::vector<std::size_t> outputs,
+           std::vector<check_fn<T>> checks = {});
   ~executor();
   executor(executor&&) noexcept;
   executor& operator=(executor&&) noexcept;
@@ -41,6 +48,9 @@ class executor {
   // Binds a leaf (by node index) to caller-owned data; the data is read, never copied.
   void bind(std::size_t leaf, view<const T> data);
   // Runs forward and adjoint nodes; re-plans shapes and buffers only when a leaf's shape changed.
+  // Strong guarantee: when run() throws (a bad binding, a shape or value error, a kernel or a
+  // user op that throws, bad_alloc), the executor is left as it was, and the next run() gives
+  // bitwise the results of a freshly constructed executor. Only the outputs' contents are lost.
   void run();
   view<const T> output(std::size_t i) const;
 

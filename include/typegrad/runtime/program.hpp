@@ -53,6 +53,7 @@ runtime::node_spec op_spec() {
   s.label = op_label<Op>();
   s.rank = Rank;
   s.infer_shape = &Op::infer_shape;
+  if constexpr (requires { Op::checked_argument; }) s.checked_argument = Op::checked_argument;
   if constexpr (detail::Infix<Op>) {
     s.infix = Op::infix;
     s.precedence = Op::precedence;
@@ -62,12 +63,19 @@ runtime::node_spec op_spec() {
   return s;
 }
 template <class T, class Op>
+consteval runtime::check_fn<T> op_check() {
+  if constexpr (requires { Op::checked_argument; }) return &Op::template check_argument<T>;
+  else return nullptr;
+}
+template <class T, class Op>
 struct op_kernel {
   static constexpr runtime::kernel_fn<T> value = &Op::template forward<T>;
+  static constexpr runtime::check_fn<T> check = op_check<T, Op>();
 };
 template <class T>
 struct no_kernel {
   static constexpr runtime::kernel_fn<T> value = nullptr;
+  static constexpr runtime::check_fn<T> check = nullptr;
 };
 
 // Aliases only (no members of their own): see the symbol rule in core/graph.hpp.
@@ -93,6 +101,7 @@ template <class T, class... Ns>
 struct lowering_table<T, graph::type_list<Ns...>> {
   static constexpr std::array<runtime::node_spec (*)(), sizeof...(Ns)> specs{lower<Ns>::spec_of::value...};
   static constexpr std::array<runtime::kernel_fn<T>, sizeof...(Ns)> kernels{lower<Ns>::template kernel<T>::value...};
+  static constexpr std::array<runtime::check_fn<T>, sizeof...(Ns)> checks{lower<Ns>::template kernel<T>::check...};
 };
 }  // namespace detail
 
@@ -183,6 +192,7 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     for (auto make : table::specs) specs.push_back(make());
     for (const auto& e : graph_type::value.edges) specs[e.consumer].inputs.push_back(e.arg);
     std::vector<runtime::kernel_fn<T>> kernels(table::kernels.begin(), table::kernels.end());
+    std::vector<runtime::check_fn<T>> checks(table::checks.begin(), table::checks.end());
     const std::vector<std::size_t> outs(graph_type::value.roots.begin(), graph_type::value.roots.end());
     // Nodes reachable from the non-gradient outputs are forward nodes; the rest are adjoint nodes.
     std::vector<bool> forward(specs.size(), false);
@@ -191,7 +201,7 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
       if (forward[i])
         for (auto j : specs[i].inputs) forward[j] = true;
     for (std::size_t i = 0; i < specs.size(); ++i) specs[i].adjoint = !forward[i];
-    return runtime::executor<T>(std::move(specs), std::move(kernels), outs);
+    return runtime::executor<T>(std::move(specs), std::move(kernels), outs, std::move(checks));
   }
   runtime::executor<T> exec_;
 };

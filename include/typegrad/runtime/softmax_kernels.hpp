@@ -26,4 +26,10 @@ void softmax_cross_entropy(view<T> out, view<const T> logits, view<const T> labe
 template <class T>
 void one_hot(view<T> out, view<const T> labels);
 
+// Throws value_error naming op, the first offending index and its value unless every label is an
+// integer in [0, classes). The two kernels above call it; programs also call it before running
+// when the labels are bound data, so the error comes before any node has run.
+template <class T>
+void check_class_labels(const char* op, view<const T> labels, std::size_t classes);
+
 }  // namespace typegrad::kernels
