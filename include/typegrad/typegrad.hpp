@@ -15,5 +15,6 @@
 #include "typegrad/ops/softmax.hpp"
 #include "typegrad/ops/spatial_options.hpp"
 #include "typegrad/ops/unary.hpp"
+#include "typegrad/runtime/denormals.hpp"
 #include "typegrad/runtime/program.hpp"
 #include "typegrad/tensor.hpp"

@@ -1,0 +1,16 @@
+// The flush-to-zero policy of include/typegrad/runtime/denormals.hpp.
+#include "typegrad/runtime/denormals.hpp"
+
+#include <atomic>
+
+#include "floating_point_mode.hpp"
+
+namespace typegrad {
+namespace kernels {
+std::atomic<bool> flush_denormals_policy{true};
+}
+
+void set_flush_denormals(bool on) noexcept { kernels::flush_denormals_policy.store(on, std::memory_order_relaxed); }
+bool flush_denormals() noexcept { return kernels::flush_denormals_policy.load(std::memory_order_relaxed); }
+
+}  // namespace typegrad
