@@ -39,6 +39,10 @@ struct executor<T>::state {
   std::vector<bool> is_output;
   reachability ancestors;
 
+  std::vector<std::size_t> leaves;        // the leaf nodes
+  std::vector<std::size_t> checked;       // op nodes with a value precondition on an argument
+  std::vector<std::size_t> kernel_order;  // op nodes that run a kernel (not views), this plan
+  bool pointers_stale = true;             // a bind or a plan since the last refresh_pointers
   std::vector<view<const T>> bound;       // per node (leaves only)
   std::vector<bool> is_bound;
   std::vector<T> constants;               // per node (constants only)
@@ -47,11 +51,26 @@ struct executor<T>::state {
   bool planned = false;
   std::size_t plans = 0;
 
+  // Per node, the node whose storage it shares when this plan makes it a view (an op whose output
+  // is its first argument's elements unchanged: a same-shape sum_to, a reshape), else no_view.
+  // A view runs no kernel and takes no block; its root's block lives until the view's readers finish.
+  static constexpr std::size_t no_view = std::size_t(-1);
+  std::vector<std::size_t> view_root;
+  std::vector<std::vector<std::size_t>> readers;  // per op node: consumers, and its views' consumers
+  std::vector<bool> pinned;                       // per node: an output, or viewed by an output
   std::vector<std::size_t> offsets;       // per op node, into the arena
   detail::aligned_array<T> arena;
   std::size_t arena_capacity = 0, arena_used = 0, unplanned = 0;
   std::vector<T*> data;                   // per node
-  std::vector<std::vector<view<const T>>> input_views;  // per op node, refreshed each run
+  std::vector<std::vector<view<const T>>> input_views;  // per op node, refreshed with the pointers
+  // The kernel calls of kernel_order, in that order, ready to make: a run reads them front to back.
+  struct kernel_call {
+    kernel_fn<T> kernel;
+    view<T> out;
+    inputs<T> in;
+  };
+  std::vector<kernel_call> calls;
+  std::vector<std::size_t> call_of;  // per op node, its index in calls
 
   int threads = 0;
   std::unique_ptr<tbb::task_arena> task_arena;
@@ -140,6 +159,25 @@ struct executor<T>::state {
   // Greedy best-fit reuse: a node may take the block of an earlier node once every consumer of
   // that node is an ancestor of it. That ordering is enforced by the graph's own edges, so reuse
   // is race-free under any parallel schedule and needs no extra synchronisation.
+  void find_views() {
+    std::vector<shape> in;
+    view_root.assign(nodes.size(), no_view);
+    pinned = is_output;
+    readers = consumers;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const auto& n = nodes[i];
+      if (n.kind != node_kind::op || !n.is_view) continue;
+      in.clear();
+      for (auto j : n.inputs) in.push_back(shapes[j]);
+      if (!n.is_view(shapes[i], in)) continue;
+      const std::size_t source = n.inputs[0];
+      const std::size_t root = view_root[source] == no_view ? source : view_root[source];
+      view_root[i] = root;
+      pinned[root] = pinned[root] || is_output[i];
+      readers[root].insert(readers[root].end(), consumers[i].begin(), consumers[i].end());
+    }
+  }
+
   void plan_buffers() {
     struct block {
       std::size_t offset, capacity, owner;
@@ -151,11 +189,12 @@ struct executor<T>::state {
       if (nodes[i].kind != node_kind::op) continue;
       const std::size_t need = round_up(shapes[i].numel());
       unplanned += need;
+      if (view_root[i] != no_view) continue;
       std::optional<std::size_t> best;
       for (std::size_t b = 0; b < blocks.size(); ++b) {
         const auto owner = blocks[b].owner;
-        if (blocks[b].capacity < need || is_output[owner]) continue;
-        bool dead = std::all_of(consumers[owner].begin(), consumers[owner].end(),
+        if (blocks[b].capacity < need || pinned[owner]) continue;
+        bool dead = std::all_of(readers[owner].begin(), readers[owner].end(),
                                 [&](std::size_t c) { return c != i && ancestors.test(i, c); });
         if (dead && (!best || blocks[b].capacity < blocks[*best].capacity)) best = b;
       }
@@ -181,7 +220,7 @@ struct executor<T>::state {
       switch (nodes[i].kind) {
         case node_kind::leaf: data[i] = const_cast<T*>(bound[i].data); break;
         case node_kind::constant: data[i] = &constants[i]; break;
-        case node_kind::op: data[i] = arena.get() + offsets[i]; break;
+        case node_kind::op: data[i] = view_root[i] == no_view ? arena.get() + offsets[i] : data[view_root[i]]; break;
       }
     }
     for (std::size_t i = 0; i < nodes.size(); ++i) {
@@ -191,14 +230,18 @@ struct executor<T>::state {
         iv[k] = view<const T>{data[j], shapes[j]};
       }
     }
+    calls.clear();
+    for (auto i : kernel_order) {
+      call_of[i] = calls.size();
+      calls.push_back({kernels[i], view<T>{data[i], shapes[i]}, inputs<T>(input_views[i])});
+    }
   }
 
   // Value preconditions (class labels in range, ...) of arguments that are bound data, checked
   // serially before any node runs, so a bad value never interrupts the parallel run.
   void check_values() {
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
+    for (auto i : checked) {
       const auto& n = nodes[i];
-      if (!checks[i] || n.checked_argument == node_spec::no_argument) continue;
       if (nodes[n.inputs[n.checked_argument]].kind == node_kind::op) continue;  // checked by the kernel
       check_shapes.clear();
       for (auto j : n.inputs) check_shapes.push_back(shapes[j]);
@@ -207,7 +250,9 @@ struct executor<T>::state {
   }
 
   void run_node(std::size_t i) {
-    kernels[i](view<T>{data[i], shapes[i]}, inputs<T>(input_views[i]));
+    if (view_root[i] != no_view) return;
+    const auto& c = calls[call_of[i]];
+    c.kernel(c.out, c.in);
   }
 
   // Chains of op nodes (a node whose only op argument is a node it alone reads) run as one
@@ -266,7 +311,7 @@ struct executor<T>::state {
   bool worth_concurrent_nodes() const {
     std::vector<std::size_t> heavy;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (nodes[i].kind != node_kind::op) continue;
+      if (nodes[i].kind != node_kind::op || view_root[i] != no_view) continue;
       std::size_t touched = shapes[i].numel();
       for (auto j : nodes[i].inputs) touched += shapes[j].numel();
       if (touched >= kernels::serial_cutoff) heavy.push_back(i);
@@ -298,6 +343,10 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
   s.kernels = std::move(kernels);
   s.checks = std::move(checks);
   s.checks.resize(n, nullptr);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (s.nodes[i].kind == node_kind::leaf) s.leaves.push_back(i);
+    if (s.checks[i] && s.nodes[i].checked_argument != node_spec::no_argument) s.checked.push_back(i);
+  }
   s.outputs = std::move(outputs);
   s.consumers.resize(n);
   s.is_output.assign(n, false);
@@ -323,6 +372,7 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
   s.offsets.assign(n, 0);
   s.data.assign(n, nullptr);
   s.input_views.resize(n);
+  s.call_of.assign(n, 0);
   for (std::size_t i = 0; i < n; ++i) s.input_views[i].resize(s.nodes[i].inputs.size());
   s.find_segments();
   s.make_arena();
@@ -337,14 +387,14 @@ void executor<T>::bind(std::size_t leaf, view<const T> data) {
   auto& s = *s_;
   s.bound[leaf] = data;
   s.is_bound[leaf] = true;
+  s.pointers_stale = true;
 }
 
 template <class T>
 void executor<T>::run() {
   auto& s = *s_;
   bool replan = !s.planned;
-  for (std::size_t i = 0; i < s.nodes.size(); ++i) {
-    if (s.nodes[i].kind != node_kind::leaf) continue;
+  for (auto i : s.leaves) {
     if (!s.is_bound[i]) {
       std::string users;
       for (auto c : s.consumers[i]) users += fmt::format("{}{}", users.empty() ? "" : ", ", s.nodes[c].label);
@@ -358,20 +408,26 @@ void executor<T>::run() {
   if (replan) {
     s.planned = false;
     s.infer_shapes();
+    s.find_views();
     s.plan_buffers();
     s.concurrent_nodes = s.worth_concurrent_nodes();
+    s.kernel_order.clear();
     for (std::size_t i = 0; i < s.nodes.size(); ++i)
-      if (s.nodes[i].kind == node_kind::leaf) s.planned_leaf_shapes[i] = s.bound[i].shape;
+      if (s.nodes[i].kind == node_kind::op && s.view_root[i] == state::no_view) s.kernel_order.push_back(i);
+    for (auto i : s.leaves) s.planned_leaf_shapes[i] = s.bound[i].shape;
+    s.pointers_stale = true;
     s.planned = true;
     ++s.plans;
   }
-  s.refresh_pointers();
+  if (s.pointers_stale) {
+    s.refresh_pointers();
+    s.pointers_stale = false;
+  }
   s.check_values();
   if (s.task_arena->max_concurrency() == 1 || !s.concurrent_nodes) {
     s.task_arena->execute([&] {
       kernels::floating_point_scope mode;
-      for (std::size_t i = 0; i < s.nodes.size(); ++i)
-        if (s.nodes[i].kind == node_kind::op) s.run_node(i);
+      for (const auto& c : s.calls) c.kernel(c.out, c.in);
     });
   } else {
     if (s.flow_graph_stale) {
@@ -428,6 +484,8 @@ std::string executor<T>::listing() const {
                                                  : fmt::format("literal {}", n.label);
     out += fmt::format("%{} = {}", i, rhs);
     if (s.planned) out += fmt::format(" : {}", s.shapes[i]);
+    if (s.planned && n.kind == node_kind::op && s.view_root[i] != state::no_view)
+      out += fmt::format("  [view of %{}]", s.view_root[i]);
     if (n.adjoint) out += "  [adjoint]";
     auto it = std::find(s.outputs.begin(), s.outputs.end(), i);
     if (it != s.outputs.end()) out += fmt::format("  -> output {}", it - s.outputs.begin());

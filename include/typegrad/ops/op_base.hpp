@@ -6,7 +6,11 @@
 //   forward<T>(out, span<inputs>)  the kernel call
 //   vjp<I>(g, y, args...)          the adjoint for argument I, as an expression of other ops
 //                                  (g: the output's adjoint, y: the node itself)
-// and optionally a value precondition on one argument (class labels in range, ...):
+// and optionally
+//   is_view(out, shapes)           true when, for these shapes, the output is argument 0's elements
+//                                  unchanged (reshape; sum_to between equal shapes): the program
+//                                  then shares argument 0's storage and runs no kernel
+// and a value precondition on one argument (class labels in range, ...):
 //   checked_argument               the argument's index
 //   check_argument<T>(arg, shapes) throws value_error; programs call it before the parallel run
 //                                  when that argument is bound data, so a bad value is reported

@@ -47,6 +47,7 @@ struct reshape_like_op {
                                              in[0].numel(), in[1], in[1].numel()));
     return in[1];
   }
+  static bool is_view(const shape&, input_shapes) { return true; }  // row-major order is kept
   template <class T>
   static void forward(view<T> out, inputs<T> in) { kernels::copy<T>(out, in[0]); }
   template <std::size_t I, class H, class Y, class E, class Like>
@@ -96,6 +97,7 @@ struct reshape_op<extents_t<E...>> {
     }
     return out;
   }
+  static bool is_view(const shape&, input_shapes) { return true; }  // row-major order is kept
   template <class T>
   static void forward(view<T> out, inputs<T> in) { kernels::copy<T>(out, in[0]); }
   template <std::size_t I, class G, class Y, class X>

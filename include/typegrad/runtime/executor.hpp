@@ -25,6 +25,10 @@ struct node_spec {
   std::string infix, prefix;            // how the op prints: "+" (infix) or "-" (prefix), else label(args)
   int precedence = 100;
   shape (*infer_shape)(input_shapes) = nullptr;
+  // For ops whose output can be their first argument's elements unchanged (a reshape, a sum_to
+  // between equal shapes): whether it is, for these shapes. Such a node becomes a view of its
+  // argument's storage: no kernel runs and no buffer is planned for it.
+  bool (*is_view)(const shape& out, input_shapes in) = nullptr;
   static constexpr std::size_t no_argument = std::size_t(-1);
   std::size_t checked_argument = no_argument;  // the argument the op's check_fn validates
 };

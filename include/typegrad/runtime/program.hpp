@@ -54,6 +54,7 @@ runtime::node_spec op_spec() {
   s.rank = Rank;
   s.infer_shape = &Op::infer_shape;
   if constexpr (requires { Op::checked_argument; }) s.checked_argument = Op::checked_argument;
+  if constexpr (requires { &Op::is_view; }) s.is_view = &Op::is_view;
   if constexpr (detail::Infix<Op>) {
     s.infix = Op::infix;
     s.precedence = Op::precedence;
