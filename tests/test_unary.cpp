@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <tuple>
@@ -420,4 +421,39 @@ BOOST_AUTO_TEST_CASE(shape_follows_the_argument) {
   BOOST_TEST(program.value(relu(z)).shape == (shape{2, 1, 3}));
   BOOST_TEST(program.value(relu(z)).data[3] == 4.0f);
   BOOST_TEST(program.value(relu(z)).data[4] == 0.0f);
+}
+
+// relu's gradient g * step(x) runs fused (fusion_rule<mul_op, ., step>): one pass reading x, the
+// step node not computed. Bitwise the unfused product g * T(x > 0), special values included
+// (inf * 0 = NaN, -g * 0 = -0, NaN x -> 0), with broadcasting on either side, and step(x) itself
+// still computed when it is an output too.
+BOOST_AUTO_TEST_CASE(relu_gradient_is_fused_and_bitwise_unfused) {
+  constexpr var<"g", 2> g;
+  constexpr var<"h", 2> h;
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  const tensor<double, 2> gv({2, 4}, {1.5, -2.0, inf, -inf, nan, 3.0, -1.0, 0.5});
+  const tensor<double, 2> hv({2, 4}, {1.0, -1.0, 0.0, -0.0, 2.0, nan, 1e-300, -3.0});
+  const tensor<double, 1> xv({4}, {1.0, -1.0, 0.0, 2.0});
+  auto fused_right = g * step(h);
+  auto fused_left = step(h) * g;
+  auto broadcast = g * step(x);
+  auto program = compile<double>(fused_right, fused_left, broadcast, step(h));
+  program.bind(g, gv).bind(h, hv).bind(x, xv).run();
+  BOOST_TEST(program.listing().find("on the fly") != std::string::npos, program.listing());
+  auto same_bits = [](double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+  for (std::size_t i = 0; i < 8; ++i) {
+    const double s = hv[i] > 0 ? 1.0 : 0.0, sx = xv[i % 4] > 0 ? 1.0 : 0.0;
+    BOOST_TEST(same_bits(program.value(fused_right).data[i], gv[i] * s), "element " << i);
+    BOOST_TEST(same_bits(program.value(fused_left).data[i], s * gv[i]), "element " << i);
+    BOOST_TEST(same_bits(program.value(broadcast).data[i], gv[i] * sx), "element " << i);
+    BOOST_TEST(program.value(step(h)).data[i] == s);
+  }
+  // The gradient of relu reaches the fused kernel: forward + backward agree with the formula.
+  auto f = sum(relu(h) * g);
+  auto grad_program = compile<float>(f, wrt(h));
+  const auto gf = test_support::cast<float>(test_support::random_uniform<2>({2, 4}, 5));
+  const auto hf = test_support::cast<float>(test_support::random_uniform<2>({2, 4}, 6));
+  grad_program.bind(g, gf).bind(h, hf).run();
+  BOOST_TEST(grad_program.listing().find("[not computed]") != std::string::npos, grad_program.listing());
+  for (std::size_t i = 0; i < 8; ++i) BOOST_TEST(grad_program.gradient(h).data[i] == (hf[i] > 0 ? gf[i] : 0.0f));
 }

@@ -199,6 +199,7 @@ void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b) {
     case binary_kind::minimum: return binary_loop(out, a, b, [](T x, T y) { return x < y ? x : y; });
     case binary_kind::greater: return binary_loop(out, a, b, [](T x, T y) { return T(x > y); });
     case binary_kind::equal: return binary_loop(out, a, b, [](T x, T y) { return T(x == y); });
+    case binary_kind::mul_step: return binary_loop(out, a, b, [](T x, T y) { return x * T(y > T(0)); });
   }
 }
 

@@ -35,7 +35,12 @@ struct executor<T>::state {
   std::vector<kernel_fn<T>> kernels;
   std::vector<check_fn<T>> checks;        // per node, may be nullptr
   std::vector<std::size_t> outputs;
-  std::vector<std::vector<std::size_t>> consumers;
+  // What each node reads when it runs: its inputs, except that a node which computes a fused
+  // argument on the fly (node_spec::fused_argument) reads that argument's own argument instead.
+  // Scheduling, liveness and buffer planning follow args; printing and shape rules follow inputs.
+  std::vector<std::vector<std::size_t>> args;
+  std::vector<bool> live;                 // needed by an output, through args
+  std::vector<std::vector<std::size_t>> consumers;  // live readers, through args
   std::vector<bool> is_output;
   reachability ancestors;
 
@@ -166,11 +171,11 @@ struct executor<T>::state {
     readers = consumers;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       const auto& n = nodes[i];
-      if (n.kind != node_kind::op || !n.is_view) continue;
+      if (n.kind != node_kind::op || !n.is_view || !live[i]) continue;
       in.clear();
       for (auto j : n.inputs) in.push_back(shapes[j]);
       if (!n.is_view(shapes[i], in)) continue;
-      const std::size_t source = n.inputs[0];
+      const std::size_t source = args[i][0];
       const std::size_t root = view_root[source] == no_view ? source : view_root[source];
       view_root[i] = root;
       pinned[root] = pinned[root] || is_output[i];
@@ -186,7 +191,7 @@ struct executor<T>::state {
     std::size_t total = 0;
     unplanned = 0;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (nodes[i].kind != node_kind::op) continue;
+      if (nodes[i].kind != node_kind::op || !live[i]) continue;
       const std::size_t need = round_up(shapes[i].numel());
       unplanned += need;
       if (view_root[i] != no_view) continue;
@@ -220,13 +225,15 @@ struct executor<T>::state {
       switch (nodes[i].kind) {
         case node_kind::leaf: data[i] = const_cast<T*>(bound[i].data); break;
         case node_kind::constant: data[i] = &constants[i]; break;
-        case node_kind::op: data[i] = view_root[i] == no_view ? arena.get() + offsets[i] : data[view_root[i]]; break;
+        case node_kind::op:
+          data[i] = !live[i] ? nullptr : view_root[i] == no_view ? arena.get() + offsets[i] : data[view_root[i]];
+          break;
       }
     }
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       auto& iv = input_views[i];
-      for (std::size_t k = 0; k < nodes[i].inputs.size(); ++k) {
-        auto j = nodes[i].inputs[k];
+      for (std::size_t k = 0; k < args[i].size(); ++k) {
+        auto j = args[i][k];
         iv[k] = view<const T>{data[j], shapes[j]};
       }
     }
@@ -242,9 +249,9 @@ struct executor<T>::state {
   void check_values() {
     for (auto i : checked) {
       const auto& n = nodes[i];
-      if (nodes[n.inputs[n.checked_argument]].kind == node_kind::op) continue;  // checked by the kernel
+      if (!live[i] || nodes[args[i][n.checked_argument]].kind == node_kind::op) continue;  // the kernel checks
       check_shapes.clear();
-      for (auto j : n.inputs) check_shapes.push_back(shapes[j]);
+      for (auto j : args[i]) check_shapes.push_back(shapes[j]);
       checks[i](input_views[i][n.checked_argument], check_shapes);
     }
   }
@@ -262,10 +269,10 @@ struct executor<T>::state {
     segments.clear();
     segment_of.assign(nodes.size(), 0);
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (nodes[i].kind != node_kind::op) continue;
+      if (nodes[i].kind != node_kind::op || !live[i]) continue;
       std::optional<std::size_t> only_pred;
       std::size_t op_preds = 0;
-      for (auto j : nodes[i].inputs)
+      for (auto j : args[i])
         if (nodes[j].kind == node_kind::op && (!only_pred || *only_pred != j)) {
           only_pred = j;
           ++op_preds;
@@ -294,7 +301,7 @@ struct executor<T>::state {
       });
       preds.clear();
       for (auto i : segments[seg])
-        for (auto j : nodes[i].inputs)
+        for (auto j : args[i])
           if (nodes[j].kind == node_kind::op && segment_of[j] != seg &&
               std::find(preds.begin(), preds.end(), segment_of[j]) == preds.end())
             preds.push_back(segment_of[j]);
@@ -311,9 +318,9 @@ struct executor<T>::state {
   bool worth_concurrent_nodes() const {
     std::vector<std::size_t> heavy;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (nodes[i].kind != node_kind::op || view_root[i] != no_view) continue;
+      if (nodes[i].kind != node_kind::op || !live[i] || view_root[i] != no_view) continue;
       std::size_t touched = shapes[i].numel();
-      for (auto j : nodes[i].inputs) touched += shapes[j].numel();
+      for (auto j : args[i]) touched += shapes[j].numel();
       if (touched >= kernels::serial_cutoff) heavy.push_back(i);
     }
     for (std::size_t a = 0; a < heavy.size(); ++a)
@@ -348,13 +355,24 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
     if (s.checks[i] && s.nodes[i].checked_argument != node_spec::no_argument) s.checked.push_back(i);
   }
   s.outputs = std::move(outputs);
-  s.consumers.resize(n);
+  s.args.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    s.args[i] = s.nodes[i].inputs;
+    const std::size_t k = s.nodes[i].fused_argument;
+    if (k != node_spec::no_argument) s.args[i][k] = s.nodes[s.args[i][k]].inputs[0];
+  }
   s.is_output.assign(n, false);
   for (auto o : s.outputs) s.is_output[o] = true;
+  s.live = s.is_output;
+  for (std::size_t i = n; i-- > 0;)
+    if (s.live[i])
+      for (auto j : s.args[i]) s.live[j] = true;
+  s.consumers.resize(n);
   s.ancestors.words = (n + 63) / 64;
   s.ancestors.bits.assign(n * s.ancestors.words, 0);
   for (std::size_t i = 0; i < n; ++i) {
-    for (auto j : s.nodes[i].inputs) {
+    if (!s.live[i]) continue;
+    for (auto j : s.args[i]) {
       if (std::find(s.consumers[j].begin(), s.consumers[j].end(), i) == s.consumers[j].end())
         s.consumers[j].push_back(i);
       for (std::size_t w = 0; w < s.ancestors.words; ++w)
@@ -373,7 +391,7 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
   s.data.assign(n, nullptr);
   s.input_views.resize(n);
   s.call_of.assign(n, 0);
-  for (std::size_t i = 0; i < n; ++i) s.input_views[i].resize(s.nodes[i].inputs.size());
+  for (std::size_t i = 0; i < n; ++i) s.input_views[i].resize(s.args[i].size());
   s.find_segments();
   s.make_arena();
 }
@@ -413,7 +431,8 @@ void executor<T>::run() {
     s.concurrent_nodes = s.worth_concurrent_nodes();
     s.kernel_order.clear();
     for (std::size_t i = 0; i < s.nodes.size(); ++i)
-      if (s.nodes[i].kind == node_kind::op && s.view_root[i] == state::no_view) s.kernel_order.push_back(i);
+      if (s.nodes[i].kind == node_kind::op && s.live[i] && s.view_root[i] == state::no_view)
+        s.kernel_order.push_back(i);
     for (auto i : s.leaves) s.planned_leaf_shapes[i] = s.bound[i].shape;
     s.pointers_stale = true;
     s.planned = true;
@@ -484,7 +503,10 @@ std::string executor<T>::listing() const {
                                                  : fmt::format("literal {}", n.label);
     out += fmt::format("%{} = {}", i, rhs);
     if (s.planned) out += fmt::format(" : {}", s.shapes[i]);
-    if (s.planned && n.kind == node_kind::op && s.view_root[i] != state::no_view)
+    if (n.fused_argument != node_spec::no_argument)
+      out += fmt::format("  [computes %{} on the fly]", n.inputs[n.fused_argument]);
+    if (n.kind == node_kind::op && !s.live[i]) out += "  [not computed]";
+    else if (s.planned && n.kind == node_kind::op && s.view_root[i] != state::no_view)
       out += fmt::format("  [view of %{}]", s.view_root[i]);
     if (n.adjoint) out += "  [adjoint]";
     auto it = std::find(s.outputs.begin(), s.outputs.end(), i);

@@ -34,6 +34,21 @@ template <class T>
 using inputs = std::span<const view<const T>>;
 using input_shapes = std::span<const shape>;
 
+// Execution-plan fusion: fusion_rule<Op, ArgNodes...>, specialised next to the ops it joins,
+// names an argument (a shape-preserving one-argument op node) that Op's fused kernel computes on
+// the fly, reading that argument's own argument instead:
+//   static constexpr std::size_t argument;           // which argument; no_fusion: none
+//   template <class T> static void forward(view<T> out, inputs<T> in);
+//                                                    // in[argument] is the argument's argument
+// The graph, its printed form and its derivatives are unchanged; the program runs one pass
+// instead of two and does not compute the argument's node when nothing else reads it. The fused
+// kernel must give bitwise the unfused result.
+inline constexpr std::size_t no_fusion = std::size_t(-1);
+template <class Op, class... ArgNodes>
+struct fusion_rule {
+  static constexpr std::size_t argument = no_fusion;
+};
+
 // Ops whose adjoint input may be any tensor broadcastable to the op's output (elementwise ops).
 // Every other op receives an adjoint of exactly its output's shape.
 struct elementwise_tag {};

@@ -226,6 +226,28 @@ struct relu_fn {
 template <Expression X>
 constexpr auto relu(X x) { return apply_unary<relu_fn>(x); }
 
+// relu's gradient g * step(x) runs as one pass reading x (binary_kind::mul_step); step(x) is not
+// computed unless something else reads it. Bitwise the unfused product: g * T(x > 0).
+template <class G, class X>
+struct fusion_rule<mul_op, G, basic_node<unary_op<step_fn>, X>> {
+  static constexpr std::size_t argument = 1;
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {
+    kernels::binary<T>(kernels::binary_kind::mul_step, out, in[0], in[1]);
+  }
+};
+template <class X, class G>
+struct fusion_rule<mul_op, basic_node<unary_op<step_fn>, X>, G> {
+  static constexpr std::size_t argument = 0;
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {
+    kernels::binary<T>(kernels::binary_kind::mul_step, out, in[1], in[0]);
+  }
+};
+template <class X, class Y>  // both: fuse the second (the first is computed as its own node)
+struct fusion_rule<mul_op, basic_node<unary_op<step_fn>, X>, basic_node<unary_op<step_fn>, Y>>
+    : fusion_rule<mul_op, void, basic_node<unary_op<step_fn>, Y>> {};
+
 // x for x >= 0, alpha x below: leaky_relu(x) (alpha = 0.01) or leaky_relu<0.2>(x).
 template <double Alpha>
 struct leaky_relu_fn {

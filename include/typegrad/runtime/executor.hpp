@@ -31,6 +31,10 @@ struct node_spec {
   bool (*is_view)(const shape& out, input_shapes in) = nullptr;
   static constexpr std::size_t no_argument = std::size_t(-1);
   std::size_t checked_argument = no_argument;  // the argument the op's check_fn validates
+  // The argument (a shape-preserving one-argument op node) that this node's kernel computes on the
+  // fly, reading that node's own argument instead (fusion_rule, ops/op_base.hpp); the argument's
+  // node is then not computed unless something else reads it.
+  std::size_t fused_argument = no_argument;
 };
 
 template <class T>

@@ -46,7 +46,7 @@ runtime::node_spec constant_spec() {
   s.constant_value = V;
   return s;
 }
-template <class Op, std::size_t Rank>
+template <class Op, std::size_t Rank, std::size_t FusedArgument>
 runtime::node_spec op_spec() {
   runtime::node_spec s;
   s.kind = runtime::node_kind::op;
@@ -55,6 +55,7 @@ runtime::node_spec op_spec() {
   s.infer_shape = &Op::infer_shape;
   if constexpr (requires { Op::checked_argument; }) s.checked_argument = Op::checked_argument;
   if constexpr (requires { &Op::is_view; }) s.is_view = &Op::is_view;
+  if constexpr (FusedArgument != no_fusion) s.fused_argument = FusedArgument;
   if constexpr (detail::Infix<Op>) {
     s.infix = Op::infix;
     s.precedence = Op::precedence;
@@ -72,6 +73,11 @@ template <class T, class Op>
 struct op_kernel {
   static constexpr runtime::kernel_fn<T> value = &Op::template forward<T>;
   static constexpr runtime::check_fn<T> check = op_check<T, Op>();
+};
+template <class T, class Rule>
+struct fused_kernel {
+  static constexpr runtime::kernel_fn<T> value = &Rule::template forward<T>;
+  static constexpr runtime::check_fn<T> check = nullptr;
 };
 template <class T>
 struct no_kernel {
@@ -93,8 +99,11 @@ struct lower<constant<V>> {
 };
 template <class Op, class... Args>
 struct lower<basic_node<Op, Args...>> {
-  template <class T> using kernel = op_kernel<T, Op>;
-  using spec_of = std::integral_constant<runtime::node_spec (*)(), &op_spec<Op, basic_node<Op, Args...>::rank>>;
+  using fusion = fusion_rule<Op, resolve_t<Args>...>;
+  template <class T>
+  using kernel = std::conditional_t<fusion::argument == no_fusion, op_kernel<T, Op>, fused_kernel<T, fusion>>;
+  using spec_of = std::integral_constant<runtime::node_spec (*)(),
+                                         &op_spec<Op, basic_node<Op, Args...>::rank, fusion::argument>>;
 };
 
 template <class T, class Nodes> struct lowering_table;
