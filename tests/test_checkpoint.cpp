@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace typegrad;
@@ -173,6 +174,17 @@ BOOST_AUTO_TEST_CASE(corrupt_or_mismatched_files_are_refused_before_any_write) {
   const auto bad = dir.path / "bad.safetensors";
 
   BOOST_CHECK_THROW(load(dir.path / "missing.safetensors"), io_error);
+  BOOST_CHECK_THROW(load(dir.path), io_error);  // a directory
+  const auto fifo = dir.path / "fifo";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  BOOST_CHECK_THROW(load(fifo), io_error);  // not opened: opening a FIFO would block
+  // A NUL and garbage inside the header, after its JSON object: not the format's space padding.
+  {
+    const std::string header(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(n));
+    const std::string object = header.substr(0, header.find_last_of('}') + 1);
+    put_file(bad, object + std::string("\0junk", 5), std::vector<char>(bytes.begin() + 8 + std::ptrdiff_t(n), bytes.end()));
+    expect_data_error([&] { load(bad); }, {"other than space padding"});
+  }
   put_bytes(bad, std::vector<char>(bytes.begin(), bytes.begin() + 5));
   expect_data_error([&] { load(bad); }, {bad.string(), "fewer than the 8"});
   put_bytes(bad, std::vector<char>(bytes.begin(), bytes.end() - 3));  // data cut short
@@ -327,4 +339,24 @@ BOOST_AUTO_TEST_CASE(a_second_parameter_set_round_trip) {
   fill_sentinel(params2);
   expect_data_error([&] { load_checkpoint(dir.path / "one.safetensors", params2, stats2); }, {"tensor running_mean is missing"});
   BOOST_TEST(untouched(params2));
+}
+
+// New checkpoints get the usual mode from the umask (not always 0600), and a save leaves no
+// temporary file behind.
+BOOST_AUTO_TEST_CASE(saved_files_get_the_mode_of_the_umask) {
+  temp_dir dir;
+  auto params = make_set();
+  const auto path = dir.path / "m.safetensors";
+  for (mode_t mask : {mode_t(022), mode_t(077), mode_t(002)}) {
+    const mode_t old = ::umask(mask);
+    fs::remove(path);
+    save_checkpoint(path, params);
+    ::umask(old);
+    struct stat st {};
+    BOOST_REQUIRE(::stat(path.c_str(), &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == (0666 & ~mask));
+  }
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path)) ++entries;
+  BOOST_TEST(entries == 1u);
 }

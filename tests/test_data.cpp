@@ -121,6 +121,17 @@ BOOST_AUTO_TEST_CASE(idx_errors_name_the_file_and_the_problem) {
   auto gz = file_bytes(dir.path / "images");
   put_bytes(dir.path / "cut.gz", std::vector<std::uint8_t>(gz.begin(), gz.begin() + gz.size() / 2));
   expect_error<data_error>([&] { data::read_idx(dir.path / "cut.gz"); }, {(dir.path / "cut.gz").string()});
+  // Junk after the gzip stream is an error; a second gzip member (concatenated gzip) is data.
+  auto junk = gz;
+  junk.insert(junk.end(), {'j', 'u', 'n', 'k'});
+  put_bytes(dir.path / "junk.gz", junk);
+  expect_error<data_error>([&] { data::read_idx(dir.path / "junk.gz"); }, {"after the end of the gzip stream"});
+  // Dims whose product overflows 64 bits, with no data: an error before any allocation.
+  const std::vector<std::uint8_t> huge{0, 0, 0x08, 3, 0, 0, 0, 4, 0x80, 0, 0, 0, 0x80, 0, 0, 0};
+  put_bytes(dir.path / "huge", huge);
+  expect_error<data_error>([&] { data::read_idx(dir.path / "huge"); }, {"more than 2^36 bytes"});
+  // A directory or a FIFO where a file is expected.
+  expect_error<io_error>([&] { data::read_idx(dir.path); }, {"not a regular file"});
   // Count mismatch and labels beyond the classes.
   write_set(dir.path, 5, 3, false);
   const std::vector<std::size_t> four{4};

@@ -31,7 +31,9 @@ using aligned_array = std::unique_ptr<T[], aligned_free>;
 template <class T>
 aligned_array<T> allocate_aligned(std::size_t n) {
   if (n == 0) return {};
-  return aligned_array<T>(static_cast<T*>(::operator new[](n * sizeof(T), std::align_val_t{tensor_alignment})));
+  const auto bytes = checked_mul(n, sizeof(T));
+  if (!bytes) throw std::bad_array_new_length();  // n * sizeof(T) would wrap
+  return aligned_array<T>(static_cast<T*>(::operator new[](*bytes, std::align_val_t{tensor_alignment})));
 }
 }  // namespace detail
 
@@ -45,7 +47,11 @@ class tensor {
   tensor() requires(Rank == 0) : tensor(std::array<std::size_t, 0>{}) {}
   tensor() requires(Rank > 0) = default;
   // A zero-filled tensor of the given extents.
+  // Throws shape_error when the extents' product overflows (e.g. extents read from a corrupt file).
   explicit tensor(const std::array<std::size_t, Rank>& extents) : extents_(extents) {
+    if (!checked_product(extents_))
+      throw shape_error(fmt::format("tensor: extents {} hold more elements than memory can address",
+                                    typegrad::shape(std::span<const std::size_t>(extents_))));
     data_ = detail::allocate_aligned<T>(size());
     std::fill_n(data_.get(), size(), T(0));
   }

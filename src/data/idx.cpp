@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/std.h>
@@ -24,52 +25,102 @@ constexpr std::uint64_t max_idx_bytes = std::uint64_t(1) << 36;
 
 std::string where(const std::filesystem::path& p) { return fmt::format("{}", p.string()); }
 
-// Reads through zlib, which passes non-gzip files through unchanged ("transparent" mode).
+// Reads a file, gunzipping it when it starts with the gzip magic (else passing it through). Uses
+// zlib's inflate rather than gzread, which silently ignores anything after the last gzip member:
+// here further members are read on (concatenated gzip is valid) and any other trailing bytes are
+// a data_error.
 class gz_reader {
  public:
   explicit gz_reader(const std::filesystem::path& path) : path_(path) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) throw io_error(fmt::format("{}: no such file", where(path)));
-    if (std::filesystem::is_directory(path, ec)) throw io_error(fmt::format("{}: is a directory, not a file", where(path)));
-    file_ = gzopen(path.c_str(), "rb");
+    if (!std::filesystem::is_regular_file(path, ec))
+      throw io_error(fmt::format("{}: is not a regular file (a directory, FIFO or device)", where(path)));
+    file_.open(path, std::ios::binary);
     if (!file_) throw io_error(fmt::format("{}: cannot open ({})", where(path), std::strerror(errno)));
-    gzbuffer(file_, 1 << 17);
+    fill();
+    gzip_ = in_avail_ >= 2 && in_[in_pos_] == 0x1f && in_[in_pos_ + 1] == 0x8b;
+    if (gzip_) {
+      if (inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) throw io_error(fmt::format("{}: zlib init failed", where(path)));
+      z_ready_ = true;
+    }
   }
   ~gz_reader() {
-    if (file_) gzclose_r(file_);
+    if (z_ready_) inflateEnd(&z_);
   }
   gz_reader(const gz_reader&) = delete;
   gz_reader& operator=(const gz_reader&) = delete;
 
-  bool compressed() const { return gzdirect(file_) == 0; }
-  // Reads up to n bytes; fewer only at the end of the data. A corrupt stream is a data_error.
+  bool compressed() const { return gzip_; }
+  // Reads up to n bytes; fewer only at the end of the data. Corrupt or truncated gzip data, or
+  // bytes after the last gzip member that are not another member, are a data_error.
   std::size_t read(void* out, std::size_t n) {
+    auto* dst = static_cast<unsigned char*>(out);
     std::size_t done = 0;
     while (done < n) {
-      const unsigned chunk = unsigned(std::min<std::size_t>(n - done, 1u << 30));
-      const int got = gzread(file_, static_cast<char*>(out) + done, chunk);
-      if (got < 0) {
-        int code = 0;
-        const char* msg = gzerror(file_, &code);
-        if (code == Z_ERRNO) throw io_error(fmt::format("{}: read failed ({})", where(path_), std::strerror(errno)));
-        throw data_error(fmt::format("{}: corrupt gzip data ({})", where(path_), msg));
+      if (in_avail_ == 0 && !fill()) {
+        if (gzip_ && !at_member_end_)
+          throw data_error(fmt::format("{}: truncated gzip data (the stream ends early)", where(path_)));
+        break;
       }
-      if (got == 0) break;
-      done += std::size_t(got);
-    }
-    if (done < n) {
-      // zlib reports a gzip stream cut short as an error only after the last read.
-      int code = 0;
-      const char* msg = gzerror(file_, &code);
-      if (code != Z_OK && code != Z_STREAM_END)
-        throw data_error(fmt::format("{}: corrupt or truncated gzip data ({})", where(path_), msg));
+      if (!gzip_) {
+        const std::size_t k = std::min(n - done, in_avail_);
+        std::memcpy(dst + done, in_.data() + in_pos_, k);
+        consume(k);
+        done += k;
+        continue;
+      }
+      if (at_member_end_) {  // another member, or trailing garbage
+        if (!(in_avail_ >= 2 || fill_more()) || in_[in_pos_] != 0x1f || in_[in_pos_ + 1] != 0x8b)
+          throw data_error(fmt::format("{}: unexpected data after the end of the gzip stream", where(path_)));
+        inflateReset(&z_);
+        at_member_end_ = false;
+      }
+      z_.next_in = in_.data() + in_pos_;
+      z_.avail_in = unsigned(std::min<std::size_t>(in_avail_, 1u << 30));
+      z_.next_out = dst + done;
+      z_.avail_out = unsigned(std::min<std::size_t>(n - done, 1u << 30));
+      const unsigned before_in = z_.avail_in, before_out = z_.avail_out;
+      const int rc = inflate(&z_, Z_NO_FLUSH);
+      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+        throw data_error(fmt::format("{}: corrupt gzip data ({})", where(path_), z_.msg ? z_.msg : "inflate failed"));
+      consume(before_in - z_.avail_in);
+      done += before_out - z_.avail_out;
+      if (rc == Z_STREAM_END) at_member_end_ = true;
     }
     return done;
   }
 
  private:
+  // Refills the input buffer when it is empty; false at the end of the file.
+  bool fill() {
+    in_pos_ = 0;
+    file_.read(reinterpret_cast<char*>(in_.data()), std::streamsize(in_.size()));
+    in_avail_ = std::size_t(file_.gcount());
+    if (in_avail_ == 0 && file_.bad()) throw io_error(fmt::format("{}: read failed ({})", where(path_), std::strerror(errno)));
+    return in_avail_ > 0;
+  }
+  // Makes at least 2 bytes available when the file has them (a member header split by a refill).
+  bool fill_more() {
+    if (in_avail_ == 1) {
+      in_[0] = in_[in_pos_];
+      in_pos_ = 0;
+      file_.read(reinterpret_cast<char*>(in_.data() + 1), std::streamsize(in_.size() - 1));
+      in_avail_ = 1 + std::size_t(file_.gcount());
+    }
+    return in_avail_ >= 2;
+  }
+  void consume(std::size_t k) {
+    in_pos_ += k;
+    in_avail_ -= k;
+  }
+
   std::filesystem::path path_;
-  gzFile file_ = nullptr;
+  std::ifstream file_;
+  std::vector<unsigned char> in_ = std::vector<unsigned char>(1 << 17);
+  std::size_t in_pos_ = 0, in_avail_ = 0;
+  bool gzip_ = false, z_ready_ = false, at_member_end_ = false;
+  z_stream z_{};
 };
 
 std::uint32_t big_endian32(const std::uint8_t* p) {
@@ -112,11 +163,12 @@ idx_array read_idx(const std::filesystem::path& path, std::size_t expected_rank)
     throw data_error(fmt::format("{}: truncated {}: the header of {} dims ends early", where(path), kind, rank));
   idx_array out;
   out.path = path;
-  std::uint64_t total = 1;
+  std::size_t total = 1;
   for (std::size_t d = 0; d < rank; ++d) {
     const std::uint32_t e = big_endian32(header.data() + 4 * d);
     out.dims.push_back(e);
-    total *= e;
+    const auto next = checked_mul(total, e);
+    total = next ? *next : max_idx_bytes + 1;
     if (total > max_idx_bytes)
       throw data_error(fmt::format("{}: dims {} ... describe more than 2^36 bytes", where(path), dims_text(out.dims)));
   }

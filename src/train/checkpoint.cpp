@@ -42,12 +42,17 @@ std::string shape_text(const std::vector<std::size_t>& s) { return fmt::format("
 // ---- atomic write ---------------------------------------------------------------------------------
 class temp_file {
  public:
+  // The temporary name is fixed per target (".<name>.tmp" beside it), so a save that was killed
+  // leaves at most one such file, and the next save to the same target reuses and replaces it.
+  // It is created with mode 0666 less the umask, like any new file.
   explicit temp_file(const std::filesystem::path& target) : target_(target) {
     const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-    std::string pattern = (dir / fmt::format(".{}.tmp-XXXXXX", target.filename().string())).string();
-    fd_ = ::mkstemp(pattern.data());
-    if (fd_ < 0) fail("cannot create a temporary file in its directory");
-    path_ = pattern;
+    path_ = (dir / fmt::format(".{}.tmp", target.filename().string())).string();
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (fd_ < 0) {
+      path_.clear();
+      fail("cannot create a temporary file in its directory");
+    }
   }
   ~temp_file() {
     if (fd_ >= 0) ::close(fd_);
@@ -109,9 +114,12 @@ struct parsed_file {
 std::vector<char> read_all(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw io_error(fmt::format("{}: no such file", path.string()));
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw io_error(fmt::format("{}: is not a regular file (a directory, FIFO or device)", path.string()));
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) throw io_error(fmt::format("{}: cannot open ({})", path.string(), std::strerror(errno)));
   const auto size = f.tellg();
+  if (size < 0) throw io_error(fmt::format("{}: cannot tell its size", path.string()));
   std::vector<char> bytes(static_cast<std::size_t>(size));
   f.seekg(0);
   if (!f.read(bytes.data(), size)) throw io_error(fmt::format("{}: read failed", path.string()));
@@ -135,6 +143,12 @@ parsed_file parse(const std::filesystem::path& path) {
     corrupt(path, fmt::format("truncated: the header length is {} bytes but only {} follow", n, size - 8));
   f.data_start = 8 + std::size_t(n);
   const std::string_view text(f.bytes.data() + 8, std::size_t(n));
+  // The format allows only spaces after the JSON object (padding to 8 bytes); nlohmann would stop
+  // at a NUL and ignore what follows it.
+  const std::size_t object_end = text.find_last_of('}');
+  if (text.find('\0') != std::string_view::npos ||
+      (object_end != std::string_view::npos && text.find_first_not_of(' ', object_end + 1) != std::string_view::npos))
+    corrupt(path, "the header has bytes other than space padding after its JSON object, or a NUL byte");
   const json header = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded()) corrupt(path, "the header is not well-formed JSON");
   if (!header.is_object()) corrupt(path, "the header is not a JSON object");
@@ -156,20 +170,21 @@ parsed_file parse(const std::filesystem::path& path) {
     const std::size_t elem = dtype_size(e.dtype);
     if (!elem) corrupt(path, fmt::format("tensor {}: unknown dtype {}", name, e.dtype));
     if (!v.contains("shape") || !v["shape"].is_array()) corrupt(path, fmt::format("tensor {}: no shape array", name));
-    std::uint64_t numel = 1;
+    std::size_t numel = 1;
     for (const auto& d : v["shape"]) {
       if (!d.is_number_unsigned()) corrupt(path, fmt::format("tensor {}: shape entries must be non-negative integers", name));
       e.shape.push_back(d.get<std::size_t>());
-      if (e.shape.back() && numel > std::numeric_limits<std::uint64_t>::max() / e.shape.back())
-        corrupt(path, fmt::format("tensor {}: shape {} overflows", name, shape_text(e.shape)));
-      numel *= e.shape.back();
+      const auto next = checked_mul(numel, e.shape.back());
+      if (!next) corrupt(path, fmt::format("tensor {}: shape {} overflows", name, shape_text(e.shape)));
+      numel = *next;
     }
     if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
       corrupt(path, fmt::format("tensor {}: data_offsets must be [begin, end]", name));
     e.begin = as_offset(path, name, v["data_offsets"][0]);
     e.end = as_offset(path, name, v["data_offsets"][1]);
     if (e.end < e.begin) corrupt(path, fmt::format("tensor {}: data_offsets [{}, {}] end before they begin", name, e.begin, e.end));
-    if (numel > std::numeric_limits<std::uint64_t>::max() / elem || e.end - e.begin != numel * elem)
+    const auto bytes = checked_mul(numel, elem);
+    if (!bytes || e.end - e.begin != *bytes)
       corrupt(path, fmt::format("tensor {}: {} {} needs {} bytes but data_offsets [{}, {}] hold {}", name, e.dtype,
                                 shape_text(e.shape), numel * elem, e.begin, e.end, e.end - e.begin));
     f.entries.push_back(std::move(e));

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
+#include <optional>
 #include <ostream>
 #include <span>
 
@@ -14,6 +16,23 @@
 namespace typegrad {
 
 inline constexpr std::size_t max_rank = 8;
+
+// Sizes that come from outside (file headers, user extents, element counts times element sizes)
+// are multiplied through these before anything is allocated: an overflow is nullopt, never a
+// silently wrapped, small size.
+constexpr std::optional<std::size_t> checked_mul(std::size_t a, std::size_t b) {
+  if (b != 0 && a > std::numeric_limits<std::size_t>::max() / b) return std::nullopt;
+  return a * b;
+}
+constexpr std::optional<std::size_t> checked_product(std::span<const std::size_t> extents) {
+  std::size_t n = 1;
+  for (auto e : extents) {
+    auto next = checked_mul(n, e);
+    if (!next) return std::nullopt;
+    n = *next;
+  }
+  return n;
+}
 
 // A small, fixed-capacity shape with a runtime rank (used where ops of any rank meet: the runtime).
 class shape {
