@@ -18,7 +18,7 @@
 // (PyTorch's side does out.backward(r) likewise).
 //
 // Output: one line per case, `case=<name> fwd_ms=... fwd_gflops=... fwdbwd_ms=... fwdbwd_gflops=...`
-// (bench/cnn_vs_pytorch.sh parses it), after a header with the BLAS and the thread count.
+// (bench/cnn_vs_pytorch.sh parses it), after a header with the GEMM kernels and the thread count.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -154,9 +154,9 @@ int main(int argc, char** argv) {
     for (const auto& c : cases) fmt::print("{}\n", c.name);
     return 0;
   }
-  fmt::print("# typegrad bench_cnn: float, {}, BLAS {}\n",
+  fmt::print("# typegrad bench_cnn: float, {}, {}\n",
              cpu_time ? std::string("1 thread, CPU time") : fmt::format("{} threads", tbb::info::default_concurrency()),
-             kernels::blas_description());
+             kernels::gemm_description());
   fmt::print("# {:<4} {:<42} {:>10} {:>10} {:>12} {:>12}\n", "case", "shape", "fwd ms", "GFLOP/s", "fwd+bwd ms",
              "GFLOP/s");
   for (const auto& c : cases) {

@@ -1,11 +1,14 @@
-// GFLOP/s of single-precision matrix products: raw cblas_sgemm (one serial call), typegrad's
-// tiled GEMM kernel, and matmul through a compiled program (forward; forward + both gradients),
-// each with 1 and 2 threads. Median of 7 timed runs after a warm-up run.
+// GFLOP/s of float matrix products: typegrad's GEMM kernel (kernels::gemm) on every instruction set
+// this CPU runs, with 1 and 2 threads; then matmul through compiled programs (forward; forward +
+// both gradients) on the default instruction set. Each figure is the median and the best of 7
+// samples, after a warm-up; a sample repeats the product for at least 20 ms.
 //
 //   bench_matmul            all shapes
-//   bench_matmul quick      skips the 2048^3 product
+//   bench_matmul quick      skips the 1024^3 product
 //
-// OpenBLAS picks its kernels from the CPU; OPENBLAS_CORETYPE=Haswell forces the AVX2 ones.
+// The shapes: square products, and the dense layers of examples/fashion_mnist_cnn.cpp at batch 64
+// (3136 -> 128 and 128 -> 10), forward and both backward forms (a transposed A for the weight
+// gradient, a transposed B for the input gradient).
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -14,7 +17,6 @@
 #include <string_view>
 #include <vector>
 
-#include <cblas.h>
 #include <fmt/format.h>
 #include <tbb/task_arena.h>
 
@@ -25,63 +27,98 @@ using namespace typegrad;
 
 namespace {
 
-constexpr int timed_runs = 7;
+constexpr int samples = 7;
+
+struct timing {
+  double median, best;  // seconds per call
+};
 
 template <class F>
-double median_seconds(F&& f) {
-  f();  // warm-up: first-touch of buffers, program planning
-  std::array<double, timed_runs> t{};
+timing time_calls(F&& f) {
+  using clock = std::chrono::steady_clock;
+  f();  // warm-up: first touch of buffers, packing buffers, program planning
+  auto t0 = clock::now();
+  f();
+  const double once = std::chrono::duration<double>(clock::now() - t0).count();
+  const int reps = std::max(1, int(0.02 / std::max(once, 1e-9)));
+  std::array<double, samples> t{};
   for (auto& s : t) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    t0 = clock::now();
+    for (int r = 0; r < reps; ++r) f();
+    s = std::chrono::duration<double>(clock::now() - t0).count() / reps;
   }
   std::sort(t.begin(), t.end());
-  return t[timed_runs / 2];
+  return {t[samples / 2], t[0]};
 }
 
+// A rows x cols matrix of values in [-1, 1), 64-byte aligned like every tensor.
 tensor<float, 2> random_matrix(std::size_t rows, std::size_t cols, unsigned seed) {
   tensor<float, 2> t({rows, cols});
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> u(-1, 1);
-  for (auto& v : t) v = u(rng);
+  for (auto& x : t) x = u(rng);
   return t;
+}
+
+struct product_shape {
+  bool trans_a, trans_b;
+  std::size_t m, n, k;
+  const char* what;
+};
+
+std::string label(const product_shape& s) {
+  // op(A) (m x k) times op(B) (k x n), written with the stored matrices
+  const auto a = s.trans_a ? fmt::format("({} x {})^T", s.k, s.m) : fmt::format("({} x {})", s.m, s.k);
+  const auto b = s.trans_b ? fmt::format("({} x {})^T", s.n, s.k) : fmt::format("({} x {})", s.k, s.n);
+  return fmt::format("{} {}", a, b);
+}
+
+void bench_kernel(const product_shape& s) {
+  const kernels::gemm_dims d{s.trans_a, s.trans_b, s.m, s.n, s.k, s.trans_a ? s.m : s.k, s.trans_b ? s.k : s.n, s.n};
+  const auto a = s.trans_a ? random_matrix(s.k, s.m, 1) : random_matrix(s.m, s.k, 1);
+  const auto b = s.trans_b ? random_matrix(s.n, s.k, 2) : random_matrix(s.k, s.n, 2);
+  tensor<float, 2> c({s.m, s.n});
+  const double gflop = 2e-9 * double(s.m) * double(s.n) * double(s.k);
+  std::string row = fmt::format("{:<28} {:<18}", label(s), s.what);
+  for (auto isa : {kernels::instruction_set::avx512, kernels::instruction_set::avx2, kernels::instruction_set::portable}) {
+    if (!kernels::gemm_isa_supported(isa)) {
+      row += fmt::format(" | {:>23}", "-");
+      continue;
+    }
+    kernels::set_gemm_isa(isa);
+    for (int threads : {1, 2}) {
+      tbb::task_arena arena(threads);
+      const timing t = time_calls([&] { arena.execute([&] { kernels::gemm<float>(d, a.data(), b.data(), c.data()); }); });
+      row += fmt::format("{} {:>5.0f} {:>5.0f}", threads == 1 ? " |" : " ", gflop / t.median, gflop / t.best);
+    }
+  }
+  fmt::print("{}\n", row);
+  std::fflush(stdout);
 }
 
 constexpr var<"a", 2> a;
 constexpr var<"b", 2> b;
 constexpr var<"r", 2> r;
 
-void bench_shape(std::size_t m, std::size_t k, std::size_t n) {
-  const double flops = 2.0 * double(m) * double(n) * double(k);
-  auto gf = [&](double products, double seconds) { return products * flops / seconds * 1e-9; };
-  auto av = random_matrix(m, k, 1), bv = random_matrix(k, n, 2), rv = random_matrix(m, n, 3);
-  std::vector<float> c(m * n);
-
-  const double raw = median_seconds([&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(n), int(k), 1.0f, av.data(), int(k), bv.data(),
-                int(n), 0.0f, c.data(), int(n));
-  });
-
-  std::array<double, 2> kernel{}, forward{}, backward{};
+void bench_program(std::size_t m, std::size_t k, std::size_t n) {
+  const double gflop = 2e-9 * double(m) * double(n) * double(k);
+  const auto av = random_matrix(m, k, 1), bv = random_matrix(k, n, 2), rv = random_matrix(m, n, 3);
   auto fwd = compile<float>(matmul(a, b));
   fwd.bind(a, av).bind(b, bv);
-  auto f = sum(matmul(a, b) * r);
-  auto both = compile<float>(f, wrt(a, b));  // matmul, then matmul[_,T] and matmul[T,_]
+  auto both = compile<float>(sum(matmul(a, b) * r), wrt(a, b));  // matmul, then matmul[_,T] and matmul[T,_]
   both.bind(a, av).bind(b, bv).bind(r, rv);
+  std::string row = fmt::format("{:<28}", fmt::format("({} x {}) ({} x {})", m, k, k, n));
   for (int threads : {1, 2}) {
-    tbb::task_arena arena(threads);
-    kernels::gemm_dims d{false, false, m, n, k, k, n, n};
-    kernel[threads - 1] =
-        median_seconds([&] { arena.execute([&] { kernels::gemm<float>(d, av.data(), bv.data(), c.data()); }); });
     fwd.set_threads(threads);
-    forward[threads - 1] = median_seconds([&] { fwd.run(); });
-    both.set_threads(threads);
-    backward[threads - 1] = median_seconds([&] { both.run(); });
+    const timing f = time_calls([&] { fwd.run(); });
+    row += fmt::format(" | {:>5.0f} {:>5.0f}", gflop / f.median, gflop / f.best);
   }
-  fmt::print("({:>4} x {:>4}) x ({:>4} x {:>4}) | {:>7.1f} | {:>6.1f} {:>6.1f} | {:>6.1f} {:>6.1f} | {:>6.1f} {:>6.1f}\n", m,
-             k, k, n, gf(1, raw), gf(1, kernel[0]), gf(1, kernel[1]), gf(1, forward[0]), gf(1, forward[1]),
-             gf(3, backward[0]), gf(3, backward[1]));
+  for (int threads : {1, 2}) {
+    both.set_threads(threads);
+    const timing g = time_calls([&] { both.run(); });
+    row += fmt::format(" | {:>5.0f} {:>5.0f}", 3 * gflop / g.median, 3 * gflop / g.best);
+  }
+  fmt::print("{}\n", row);
   std::fflush(stdout);
 }
 
@@ -89,13 +126,33 @@ void bench_shape(std::size_t m, std::size_t k, std::size_t n) {
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::string_view(argv[1]) == "quick";
-  fmt::print("BLAS: {}\n", kernels::blas_description());
-  fmt::print("sgemm GFLOP/s, median of {} runs; forward+gradients counts 3 products\n", timed_runs);
-  fmt::print("{:<29} | {:>7} | {:>13} | {:>13} | {:>13}\n", "", "cblas", "gemm kernel", "program fwd", "fwd+gradients");
-  fmt::print("{:<29} | {:>7} | {:>6} {:>6} | {:>6} {:>6} | {:>6} {:>6}\n", "shape", "1 call", "1 thr", "2 thr", "1 thr",
-             "2 thr", "1 thr", "2 thr");
-  bench_shape(64, 784, 128);
-  bench_shape(512, 512, 512);
-  bench_shape(1000, 300, 256);
-  if (!quick) bench_shape(2048, 2048, 2048);
+  const auto default_isa = kernels::gemm_isa();
+  fmt::print("{}\n", kernels::gemm_description());
+  fmt::print("kernels::gemm<float>, GFLOP/s: median and best of {} samples, per instruction set and thread count\n",
+             samples);
+  fmt::print("{:<28} {:<18} | {:^23} | {:^23} | {:^23}\n", "op(A) op(B)", "", "avx512", "avx2", "portable");
+  fmt::print("{:<28} {:<18} | {:^11} {:^11} | {:^11} {:^11} | {:^11} {:^11}\n", "", "", "1 thread", "2 threads",
+             "1 thread", "2 threads", "1 thread", "2 threads");
+  std::vector<product_shape> shapes{
+      {false, false, 512, 512, 512, "square"},
+      {false, false, 1024, 1024, 1024, "square"},
+      {false, false, 64, 128, 3136, "dense 3136->128"},
+      {true, false, 3136, 128, 64, "  its weight grad"},
+      {false, true, 64, 3136, 128, "  its input grad"},
+      {false, false, 64, 10, 128, "dense 128->10"},
+      {true, false, 128, 10, 64, "  its weight grad"},
+      {false, true, 64, 128, 10, "  its input grad"},
+  };
+  for (const auto& s : shapes)
+    if (!quick || s.m * s.n * s.k < (std::size_t{1} << 30)) bench_kernel(s);
+
+  kernels::set_gemm_isa(default_isa);
+  fmt::print("\nmatmul through programs ({} kernels), GFLOP/s, median and best; forward + gradients counts 3 "
+             "products\n",
+             kernels::isa_name(default_isa));
+  fmt::print("{:<28} | {:^11} | {:^11} | {:^11} | {:^11}\n", "(M x K) (K x N)", "fwd 1 thr", "fwd 2 thr", "grad 1 thr",
+             "grad 2 thr");
+  bench_program(512, 512, 512);
+  bench_program(64, 3136, 128);
+  bench_program(64, 128, 10);
 }

@@ -4,8 +4,8 @@
 #   bench/cnn_vs_pytorch.sh [--cpu] [case ...]   (default: every case of bench_cnn)
 #   --cpu       both sides on one thread, timed by process CPU time (robust to other load)
 #   BUILD_DIR   build directory holding bench/bench_cnn (default: build/)
-# OpenBLAS honours OPENBLAS_CORETYPE (e.g. Haswell pins it to AVX2 kernels); run with it set and
-# unset to see both.
+# typegrad's GEMM honours TYPEGRAD_ISA (avx512, avx2 or portable: the kernels it runs; unset,
+# the best the CPU runs); bench_cnn's header names the kernels in use.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench="${BUILD_DIR:-$root/build}/bench/bench_cnn"
@@ -20,7 +20,7 @@ if [ ${#cases[@]} -eq 0 ]; then
 fi
 ours=$(mktemp) theirs=$(mktemp)
 trap 'rm -f "$ours" "$theirs"' EXIT
-echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}"
+echo "TYPEGRAD_ISA=${TYPEGRAD_ISA:-(unset)}"
 for c in "${cases[@]}"; do
   "$bench" "${mode[@]}" "$c" | tee -a "$ours" | grep '^#' || true
   /usr/bin/python3 "$root/bench/cnn_pytorch.py" "${mode[@]}" "$c" | tee -a "$theirs" | grep '^#' || true

@@ -181,7 +181,7 @@ int main(int argc, char** argv) try {
   const double total = step_ms + opt_ms + data_ms;
 
   fmt::print("# fashion_mnist_cnn, batch {}, {} threads, {}\n", n, threads ? std::to_string(threads) : "all",
-             kernels::blas_description());
+             kernels::gemm_description());
   fmt::print("{:<44} {:>8} {:>7}\n", "part", "ms/step", "share");
   auto row = [&](const char* name, double ms) { fmt::print("{:<44} {:>8.2f} {:>6.1f}%\n", name, ms, 100 * ms / total); };
   row("conv (2 layers, forward + dW, dX of conv2)", conv_ms);

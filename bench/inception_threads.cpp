@@ -389,7 +389,7 @@ int main(int argc, char** argv) try {
   for (auto i : dag.ops) adjoint += one.executor().nodes()[i].adjoint;
 
   fmt::print("# inception_net training step, batch {}, {} runs of {} steps (median of per-run means), {}\n", batch,
-             runs, steps, kernels::blas_description());
+             runs, steps, kernels::gemm_description());
   fmt::print("step_ms_1={:.2f} step_ms_{}={:.2f} speedup={:.3f}\n", step1, threads, stepn, step1 / stepn);
   fmt::print("graph: {} op nodes ({} forward, {} adjoint); at most {} can run at the same time\n", dag.ops.size(),
              dag.ops.size() - adjoint, adjoint, max_concurrent_nodes(dag));

@@ -8,8 +8,6 @@ packages=(
   libboost-dev libboost-test-dev       # Boost.Hana (graph core), Boost.Test (test suite)
   libfmt-dev                           # printing of expressions, tensors and errors
   libtbb-dev                           # the scheduler: flow graph and parallel loops
-  libopenblas-serial-dev               # BLAS headers and link library for matmul/conv
-  libopenblas0-pthread                 # its re-entrant flavour, run 1 thread per call (docs/blas.md)
   zlib1g-dev                           # gzip-compressed IDX files (MNIST, Fashion-MNIST)
   nlohmann-json3-dev                   # safetensors checkpoint headers (JSON)
   libboost-program-options-dev         # command-line options of the training examples

@@ -1,5 +1,5 @@
 // Convolution kernels: forward, input gradient (conv_transpose) and weight gradient, as implicit
-// GEMMs on the serial BLAS inside TBB tasks, plus a channel-vectorised path for depthwise convs.
+// GEMMs (serial, gemm.cpp) inside TBB tasks, plus a channel-vectorised path for depthwise convs.
 //
 // Channel-last layout makes every patch row a sequence of contiguous runs of C/groups channels,
 // one run per tap. Rows are the flat (batch, output position) indices, cut into tiles whose size
@@ -18,8 +18,9 @@
 //                 GEMMs (beta = 1) over its rows' tiles into its own buffer, and the partials are
 //                 added in order.
 // A 1x1 window with stride 1 and no padding needs no packing: the GEMMs read x or g in place.
-// When the product's narrow side (the channels per group) is 1 to 8 AVX-512 vectors, a register-
-// blocked loop replaces the BLAS, which is slower on such tall, narrow products (see product()).
+// When the product's narrow side (the channels per group) is 1 to 8 blocks of 64 bytes, the
+// narrow kernel (narrow.hpp) replaces the packed GEMM, which is slower on such tall, narrow
+// products (see product()).
 // Depthwise convs (one input channel per group) would be GEMMs with K = taps and N = 1, so they
 // get their own loops, vectorised over channels.
 //
@@ -30,6 +31,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "narrow.hpp"
 #include "parallel.hpp"
 #include "scratch.hpp"
 #include "typegrad/runtime/conv_kernels.hpp"
@@ -316,102 +318,12 @@ struct phase_info {
   std::size_t w_offset = 0;  // of this phase's rearranged weights
 };
 
-// ---- narrow products ---------------------------------------------------------------------------
-// C (m x n) = A (m x kk, row stride lda) * B (kk x n), for n of one to eight AVX-512 vectors
-// (16 to 128 floats, 8 to 64 doubles, in column blocks of at most 4 vectors): the channel counts
-// of most conv layers. The BLAS is tuned for large square-ish panels; on these tall, narrow
-// products it loses (measured here, one thread: sgemm (100352 x 576) x (576 x 64) at 70 GFLOP/s
-// against 100 for this loop inside the conv, and 30 against 70 for n = 16). The loop keeps R rows
-// x n outputs in registers and broadcasts A's elements; each element of C is summed over k in
-// order.
-#if defined(__AVX512F__)
-inline constexpr bool have_narrow_kernel = true;
-#else
-inline constexpr bool have_narrow_kernel = false;
-#endif
-
-// One 64-byte vector of T (GCC vector extensions; the attribute needs a non-dependent type).
-template <class T> struct vec64_of;
-template <> struct vec64_of<float> { typedef float type __attribute__((vector_size(64))); };
-template <> struct vec64_of<double> { typedef double type __attribute__((vector_size(64))); };
-template <class T>
-using vec64 = typename vec64_of<T>::type;
-
-// A's element (r, k) is a[r * lda + k], or a[k * lda + r] for a transposed A; B's row k is at
-// b + k * ldb. With `accumulate`, C += A B.
-template <class T, int NV, int R, bool TransA>
-inline void narrow_block(const T* a, std::size_t lda, const T* b, std::size_t ldb, std::size_t kk, T* c,
-                         std::size_t ldc, bool accumulate) {
-  constexpr std::size_t lanes = 64 / sizeof(T);
-  vec64<T> acc[R][NV];  // fully unrolled below, so these live in registers
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      if (accumulate) std::memcpy(&acc[r][v], c + r * ldc + v * lanes, 64);
-      else acc[r][v] = vec64<T>{};
-    }
-  for (std::size_t k = 0; k < kk; ++k) {
-    vec64<T> bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * lanes, 64);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const T av = TransA ? a[k * lda + r] : a[r * lda + k];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
-    }
-  }
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(c + r * ldc + v * lanes, &acc[r][v], 64);
-}
-
-template <class T, int NV, bool TransA>
-void narrow_gemm(std::size_t m, std::size_t kk, const T* a, std::size_t lda, const T* b, std::size_t ldb, T* c,
-                 std::size_t ldc, bool accumulate) {
-  constexpr int rows = NV == 1 ? 12 : NV == 2 ? 6 : NV == 3 ? 8 : 6;  // >= 12 accumulators hide the FMA latency
-  auto a_at = [&](std::size_t r) { return TransA ? a + r : a + r * lda; };
-  std::size_t r = 0;
-  for (; r + rows <= m; r += rows)
-    narrow_block<T, NV, rows, TransA>(a_at(r), lda, b, ldb, kk, c + r * ldc, ldc, accumulate);
-  for (; r < m; ++r) narrow_block<T, NV, 1, TransA>(a_at(r), lda, b, ldb, kk, c + r * ldc, ldc, accumulate);
-}
-
-// The number of vectors of a narrow product for n columns, or 0 when the BLAS should do it: n a
-// multiple of the vector up to 8 vectors (128 floats, 64 doubles), done in column blocks of at
-// most 4 vectors (a block of 6 rows x 4 vectors uses 24 of the 32 registers).
-inline constexpr int max_narrow_vectors = 8;
-template <class T>
-constexpr int narrow_vectors(std::size_t n) {
-  if (!have_narrow_kernel) return 0;
-  constexpr std::size_t lanes = 64 / sizeof(T);
-  return n % lanes == 0 && n / lanes <= max_narrow_vectors ? int(n / lanes) : 0;
-}
-
-// C (+)= op(A) B with B's rows ldb apart: the narrow kernel when it applies, else the BLAS.
+// C (+)= op(A) B with B's rows ldb apart: the narrow kernel when it applies, else the GEMM.
 template <class T>
 void product(bool trans_a, std::size_t m, std::size_t n, std::size_t kk, const T* a, std::size_t lda, const T* b,
              std::size_t ldb, T* c, std::size_t ldc, bool accumulate = false) {
-  constexpr std::size_t lanes = 64 / sizeof(T);
-  auto run = [&]<int NV>(std::size_t col) {
-    if (trans_a) narrow_gemm<T, NV, true>(m, kk, a, lda, b + col, ldb, c + col, ldc, accumulate);
-    else narrow_gemm<T, NV, false>(m, kk, a, lda, b + col, ldb, c + col, ldc, accumulate);
-  };
-  int vectors = narrow_vectors<T>(n);
-  if (vectors == 0) {
-    gemm_serial<T>(gemm_dims{trans_a, false, m, n, kk, lda, ldb, ldc}, a, b, accumulate ? T(1) : T(0), c);
-    return;
-  }
-  for (std::size_t col = 0; vectors > 0; col += 4 * lanes, vectors -= 4) {
-    switch (std::min(vectors, 4)) {
-      case 1: run.template operator()<1>(col); break;
-      case 2: run.template operator()<2>(col); break;
-      case 3: run.template operator()<3>(col); break;
-      default: run.template operator()<4>(col); break;
-    }
-  }
+  if (narrow_fits<T>(n)) narrow_product<T>(trans_a, m, n, kk, a, lda, b, ldb, c, ldc, accumulate);
+  else gemm_serial<T>(gemm_dims{trans_a, false, m, n, kk, lda, ldb, ldc}, a, b, accumulate ? T(1) : T(0), c);
 }
 
 }  // namespace
@@ -431,7 +343,7 @@ void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geom
   const std::size_t tiles = ceil_div(rows, tile);
   const auto taps = make_taps(g);
   // The narrow kernel reads w_g^T (patch x Kg) contiguously: transpose w once per call.
-  const bool narrow = narrow_vectors<T>(kg) > 0;
+  const bool narrow = narrow_fits<T>(kg);
   auto wt = scratch().take<T>(narrow ? w.size() : 0);
   if (narrow)
     for (std::size_t grp = 0; grp < g.groups; ++grp)
@@ -625,8 +537,8 @@ void conv_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_
   const std::size_t tile = tile_rows_for(patch, std::size_t{1} << 17);
   const std::size_t parts = partial_count(rows, patch * k, size, tile);
   // With few out channels per group, accumulate dw_g^T = patches^T g (patch x Kg) with the narrow
-  // kernel, then transpose; else dw_g = g^T patches (Kg x patch) on the BLAS.
-  const bool narrow = narrow_vectors<T>(kg) > 0;
+  // kernel, then transpose; else dw_g = g^T patches (Kg x patch) on the GEMM.
+  const bool narrow = narrow_fits<T>(kg);
   const bool own_sum = parts > 1 || narrow;  // dw itself cannot hold the accumulation
   auto buf = scratch().take<T>(parts > 1 ? parts * size : 0);
   auto sum = scratch().take<T>(narrow ? size : 0);

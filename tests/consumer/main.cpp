@@ -1,6 +1,7 @@
 // A user's program against the installed package: a softmax classifier built as an expression,
 // its symbolic gradient printed, compiled, run, and checked against plain loops. Uses matmul, so
-// linking also checks the package's BLAS dependency. Exits non-zero on a wrong result.
+// it also runs the package's GEMM kernels (chosen for this CPU at run time). Exits non-zero on a
+// wrong result.
 #include <cmath>
 #include <cstddef>
 #include <cstdio>

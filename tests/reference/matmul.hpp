@@ -1,6 +1,6 @@
 #pragma once
 // Naive reference matrix products for tests: the definition, written out loop by loop, with a
-// long double accumulator. Independent of the BLAS kernel (and its batch folding and tiling).
+// long double accumulator. Independent of the GEMM kernels (and their batch folding and tiling).
 #include <cstddef>
 #include <vector>
 
@@ -45,6 +45,30 @@ std::vector<T> matmul(view<const T> a, view<const T> b, kernels::matmul_form for
         out[(item * m + i) * n + j] = T(acc);
       }
   return out;
+}
+
+// One product of kernels::gemm_dims d, C = op(A) op(B) (leading dimensions included), in long
+// double; with each element's sum of |op(A)(i, k) op(B)(k, j)| over k, the scale of the rounding
+// error of any summation order.
+struct gemm_result {
+  std::vector<long double> value, magnitude;  // m x n, row-major, tight
+};
+template <class T>
+gemm_result gemm(const kernels::gemm_dims& d, const T* a, const T* b) {
+  gemm_result r{std::vector<long double>(d.m * d.n), std::vector<long double>(d.m * d.n)};
+  for (std::size_t i = 0; i < d.m; ++i)
+    for (std::size_t j = 0; j < d.n; ++j) {
+      long double acc = 0, mag = 0;
+      for (std::size_t kk = 0; kk < d.k; ++kk) {
+        const long double p = (long double)(d.trans_a ? a[kk * d.lda + i] : a[i * d.lda + kk]) *
+                              (d.trans_b ? b[j * d.ldb + kk] : b[kk * d.ldb + j]);
+        acc += p;
+        mag += p < 0 ? -p : p;
+      }
+      r.value[i * d.n + j] = acc;
+      r.magnitude[i * d.n + j] = mag;
+    }
+  return r;
 }
 
 }  // namespace typegrad::reference

@@ -21,7 +21,7 @@
 //
 // The three ops are linear in each argument, and their adjoints are each other (see the vjps
 // below), so the family is closed under differentiation: second derivatives stay convolutions.
-// Kernels: implicit GEMM on the serial BLAS in TBB tasks (src/kernels/conv.cpp).
+// Kernels: implicit GEMM, serial products inside TBB tasks (src/kernels/conv.cpp).
 #include <array>
 #include <cstddef>
 #include <string>

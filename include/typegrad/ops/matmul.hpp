@@ -15,7 +15,7 @@
 // of a sum_batch product are matmuls with a shared 2-d argument, so the family is closed under
 // differentiation: second and higher derivatives stay matmuls.
 //
-// The kernel is a serial BLAS GEMM inside TBB tasks (runtime/gemm.hpp, src/kernels/gemm.cpp).
+// The kernel is typegrad's GEMM, serial inside TBB tasks (runtime/gemm.hpp, src/kernels/gemm.cpp).
 #include <algorithm>
 #include <cstddef>
 #include <string>

@@ -1,10 +1,12 @@
 #pragma once
 // The GEMM kernels behind matmul (compiled in src/kernels/gemm.cpp, float and double).
 //
-// Every product runs on OpenBLAS, one BLAS thread per call, inside TBB tasks: C is cut into
-// fixed blocks of rows and columns that depend only on (M, N, K), never on the thread count, and K
-// is never split, so each element of C is the same sequence of operations however many threads
-// run: results are bitwise independent of the thread count.
+// Every product runs on typegrad's own packed, cache-blocked GEMM, serial inside TBB tasks: C is
+// cut into fixed blocks of rows and columns, and each element of C is summed over K in passes
+// whose split depends on K alone, so it is the same sequence of operations however many threads
+// run: results are bitwise independent of the thread count. The microkernels exist for AVX-512,
+// AVX2 and plain SSE2/portable code, all in one binary; the best one the CPU runs is chosen at
+// run time (docs/blas.md).
 #include <cstddef>
 #include <string>
 
@@ -37,17 +39,32 @@ struct gemm_dims {
 template <class T>
 void gemm(const gemm_dims& d, const T* a, const T* b, T* c);
 
-// The same product as one serial BLAS call on the calling thread, C = op(A) op(B) + beta C: for
-// kernels that cut their own work into TBB tasks (e.g. convolution tiles) and call it inside them.
+// The same product on the calling thread alone, C = op(A) op(B) + beta C (C is not read when beta
+// is 0): for kernels that cut their own work into TBB tasks (e.g. convolution tiles) and call it
+// inside them.
 template <class T>
 void gemm_serial(const gemm_dims& d, const T* a, const T* b, T beta, T* c);
 
-// The BLAS in use, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... (core: Cooperlake, threaded build
-// limited to 1 thread per call, concurrent calls)".
-std::string blas_description();
+// The instruction sets the GEMM kernels are built for. The first product picks the best one the
+// CPU runs (AVX-512 needs F, VL, BW and DQ, and an OS that saves the zmm registers), unless the
+// environment variable TYPEGRAD_ISA names one: avx512, avx2 or portable (a name the CPU cannot
+// run makes every product throw typegrad::error saying so).
+enum class instruction_set { portable, avx2, avx512 };
 
-// Whether BLAS calls may run concurrently (OpenBLAS's pthread/OpenMP flavours). If not (the
-// serial flavour, built without locking), typegrad's calls take turns behind a mutex.
-bool blas_is_reentrant();
+// "avx512", "avx2" or "portable" (the names TYPEGRAD_ISA takes).
+const char* isa_name(instruction_set isa);
+
+// Whether this CPU (and build: AVX kernels exist on x86 only) can run `isa`'s kernels.
+bool gemm_isa_supported(instruction_set isa);
+
+// The instruction set products run on.
+instruction_set gemm_isa();
+
+// Makes later products run on `isa` (for tests and benchmarks; not while products run). Throws
+// typegrad::error if the CPU cannot run it.
+void set_gemm_isa(instruction_set isa);
+
+// The kernels in use, e.g. "typegrad GEMM, avx512 kernels (float 12x32, double 12x16 tiles)".
+std::string gemm_description();
 
 }  // namespace typegrad::kernels

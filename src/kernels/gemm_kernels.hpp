@@ -1,0 +1,234 @@
+// Internal to src/kernels: the GEMM microkernel, packing and narrow products, written once over
+// the vector width and compiled per instruction set by gemm_avx512.cpp, gemm_avx2.cpp and
+// gemm_portable.cpp. Each of those defines, before including this file, the namespace its
+// kernels live in (TYPEGRAD_GEMM_ISA) and `vector_bytes` in it, then exports an isa_kernels
+// table built by make_gemm.
+//
+// Everything here is in that namespace and uses no inline function of another header (only
+// compiler builtins): an inline function compiled with AVX-512 flags must not become the copy the
+// linker keeps for code that runs on a CPU without AVX-512.
+//
+// The microkernel (tile) keeps an R x NV-vector block of C in registers; per step k it loads NV
+// vectors of B's row k, broadcasts A's R elements of column k, and accumulates with FMAs (the
+// translation units are compiled with -ffp-contract=fast so that acc += a * b is one FMA where the
+// ISA has it). Each element of C is summed over k in order, then added to beta C.
+#ifndef TYPEGRAD_GEMM_ISA
+#error "define TYPEGRAD_GEMM_ISA (this instruction set's namespace) before including gemm_kernels.hpp"
+#endif
+#include <cstddef>
+#include <utility>
+
+#include "gemm_isa.hpp"
+
+namespace typegrad::kernels::TYPEGRAD_GEMM_ISA {
+
+using std::size_t;
+
+template <class T>
+struct vec_of {
+  typedef T type __attribute__((vector_size(vector_bytes)));
+};
+template <class T>
+using vec = typename vec_of<T>::type;
+template <class T>
+inline constexpr size_t lanes = vector_bytes / sizeof(T);
+
+template <class T>
+inline vec<T> load(const T* p) {
+  vec<T> v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+inline void store(T* p, vec<T> v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+inline size_t smaller(size_t a, size_t b) { return a < b ? a : b; }
+
+// Calls f.template operator()<V>() for the run-time v in [1, Max].
+template <int Max, class F>
+inline void with_vectors(size_t v, F&& f) {
+  if constexpr (Max > 1)
+    if (v < size_t(Max)) return with_vectors<Max - 1>(v, f);
+  f.template operator()<Max>();
+}
+template <class F>
+inline void with_layout(bool k_major, F&& f) {
+  if (k_major) f.template operator()<true>();
+  else f.template operator()<false>();
+}
+
+// c[0, count) = acc + beta c, for the first `count` lanes (count < lanes: a tile's last columns),
+// through a vector, so that these elements get the same arithmetic as whole vectors.
+template <class T>
+[[gnu::noinline]] void update_part(T* c, vec<T> acc, T beta, size_t count) {
+  vec<T> old{};
+  for (size_t j = 0; j < count; ++j) old[j] = c[j];
+  if (beta == T(1)) acc += old;
+  else if (beta != T(0)) acc += beta * old;
+  for (size_t j = 0; j < count; ++j) c[j] = acc[j];
+}
+
+// c[0, lanes) = acc + beta c; C is not read when beta is 0.
+template <class T>
+inline void update(T* c, vec<T> acc, T beta) {
+  if (beta == T(1)) acc += load(c);
+  else if (beta != T(0)) acc += beta * load(c);
+  store(c, acc);
+}
+
+// C's R x cols block (cols <= NV lanes, rows ldc apart) = A (R x kc) B (kc x NV lanes) + beta C.
+// A(r, k) is a[k * as + r] (KMajor) or a[r * as + k]; B's row k starts at b + k * bs.
+template <class T, int R, int NV, bool KMajor>
+void tile(size_t kc, const T* a, size_t as, const T* b, size_t bs, T beta, T* c, size_t ldc, size_t cols) {
+  constexpr size_t L = lanes<T>;
+  vec<T> acc[R][NV];  // fully unrolled below, so these live in registers
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = vec<T>{};
+  for (size_t k = 0; k < kc; ++k) {
+    vec<T> bv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bv[v] = load(b + k * bs + v * L);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const T av = KMajor ? a[k * as + r] : a[r * as + k];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      if (cols >= (v + 1) * L) update(c + r * ldc + v * L, acc[r][v], beta);
+      else if (cols > v * L) update_part(c + r * ldc + v * L, acc[r][v], beta, cols - v * L);
+}
+
+template <class T>
+using tile_fn = void (*)(size_t, const T*, size_t, const T*, size_t, T, T*, size_t, size_t);
+template <class T, int NV, bool KMajor, class Rows>
+struct tiles_by_rows;
+template <class T, int NV, bool KMajor, size_t... I>
+struct tiles_by_rows<T, NV, KMajor, std::index_sequence<I...>> {
+  static constexpr tile_fn<T> fn[] = {&tile<T, int(I) + 1, NV, KMajor>...};
+};
+
+// C (m x cols, cols <= NV lanes) = A (m x kc) B + beta C, in tiles of R rows (the last shorter).
+template <class T, int R, int NV, bool KMajor>
+void column_block(size_t m, size_t kc, const gemm_panels<T>& a, const T* b, size_t bs, T beta, T* c, size_t ldc,
+                  size_t cols) {
+  constexpr const tile_fn<T>* by_rows = tiles_by_rows<T, NV, KMajor, std::make_index_sequence<R>>::fn;
+  for (size_t i = 0; i < m; i += R)
+    by_rows[smaller(R, m - i) - 1](kc, a.data + i * a.panel_step, a.step, b, bs, beta, c + i * ldc, ldc, cols);
+}
+
+// isa_gemm::multiply: B's panels one after another (each stays in L1 while A's rows stream past
+// it); a narrower last panel runs with as few vectors as cover it.
+template <class T, int MR, int NV>
+void multiply(size_t mc, size_t nc, size_t kc, const gemm_panels<T>& a, const gemm_panels<T>& b, T beta, T* c,
+              size_t ldc) {
+  constexpr size_t L = lanes<T>, NR = NV * L;
+  for (size_t j = 0; j < nc; j += NR) {
+    const size_t cols = smaller(NR, nc - j);
+    with_vectors<NV>((cols + L - 1) / L, [&]<int V>() {
+      with_layout(a.k_major, [&]<bool KMajor>() {
+        column_block<T, MR, V, KMajor>(mc, kc, a, b.data + j * b.panel_step, b.step, beta, c + j, ldc, cols);
+      });
+    });
+  }
+}
+
+// ---- packing ------------------------------------------------------------------------------------
+// Interleaves the lower (Hi = 0) or upper halves of x and y: x0 y0 x1 y1 ...
+template <size_t Hi, class V, size_t... I>
+inline V zip(V x, V y, std::index_sequence<I...>) {
+  constexpr size_t L = sizeof...(I);
+  return __builtin_shufflevector(x, y, ((I % 2) * L + Hi * L / 2 + I / 2)...);
+}
+
+// Transposes the L x L block held as L row vectors. Each round of zips rotates an element's
+// (row, column) bits left by one, so log2(L) rounds swap row and column.
+template <class T>
+inline void transpose(vec<T> (&r)[lanes<T>]) {
+  constexpr size_t L = lanes<T>;
+  for (size_t round = 1; round < L; round *= 2) {
+    vec<T> t[L];
+#pragma GCC unroll 16
+    for (size_t i = 0; i < L / 2; ++i) {
+      t[2 * i] = zip<0>(r[i], r[i + L / 2], std::make_index_sequence<L>{});
+      t[2 * i + 1] = zip<1>(r[i], r[i + L / 2], std::make_index_sequence<L>{});
+    }
+#pragma GCC unroll 16
+    for (size_t i = 0; i < L; ++i) r[i] = t[i];
+  }
+}
+
+// isa_gemm::pack_b.
+template <class T, int NV>
+void pack_b(bool trans, const T* b, size_t ldb, size_t kc, size_t nc, T* out) {
+  constexpr size_t L = lanes<T>, NR = NV * L;
+  for (size_t j0 = 0; j0 < nc; j0 += NR, out += kc * NR) {
+    const size_t cols = smaller(NR, nc - j0);
+    if (!trans) {
+      for (size_t k = 0; k < kc; ++k) {
+        const T* src = b + k * ldb + j0;
+        T* dst = out + k * NR;
+        if (cols == NR) {
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) store(dst + v * L, load(src + v * L));
+        } else {
+          for (size_t j = 0; j < NR; ++j) dst[j] = j < cols ? src[j] : T(0);
+        }
+      }
+      continue;
+    }
+    // op(B)(k, j0 + j) = b[(j0 + j) * ldb + k]: L x L blocks through registers, then the edges.
+    size_t j = 0;
+    for (; j + L <= cols; j += L) {
+      size_t k = 0;
+      for (; k + L <= kc; k += L) {
+        vec<T> r[L];
+#pragma GCC unroll 16
+        for (size_t i = 0; i < L; ++i) r[i] = load(b + (j0 + j + i) * ldb + k);
+        transpose<T>(r);
+#pragma GCC unroll 16
+        for (size_t i = 0; i < L; ++i) store(out + (k + i) * NR + j, r[i]);
+      }
+      for (; k < kc; ++k)
+        for (size_t i = 0; i < L; ++i) out[k * NR + j + i] = b[(j0 + j + i) * ldb + k];
+    }
+    for (size_t k = 0; k < kc; ++k)
+      for (size_t jj = j; jj < NR; ++jj) out[k * NR + jj] = jj < cols ? b[(j0 + jj) * ldb + k] : T(0);
+  }
+}
+
+// ---- narrow products ----------------------------------------------------------------------------
+// isa_gemm::narrow: A and B in place, the whole sum in registers, in column blocks of up to
+// sizeof...(Rows) vectors; a block of V vectors runs tiles of Rows[V - 1] rows.
+template <class T, int... Rows>
+void narrow(bool trans_a, size_t m, size_t n, size_t k, const T* a, size_t lda, const T* b, size_t ldb, T* c,
+            size_t ldc, bool accumulate) {
+  constexpr size_t L = lanes<T>;
+  constexpr int max_vectors = sizeof...(Rows);
+  constexpr int rows[] = {Rows...};
+  const gemm_panels<T> ap = trans_a ? gemm_panels<T>{a, 1, lda, true} : gemm_panels<T>{a, lda, lda, false};
+  for (size_t j = 0; j < n; j += max_vectors * L) {
+    const size_t cols = smaller(max_vectors * L, n - j);
+    with_vectors<max_vectors>(cols / L, [&]<int V>() {
+      with_layout(trans_a, [&]<bool KMajor>() {
+        column_block<T, rows[V - 1], V, KMajor>(m, k, ap, b + j, ldb, accumulate ? T(1) : T(0), c + j, ldc, cols);
+      });
+    });
+  }
+}
+
+// The table entry of one element type: microkernel tiles of MR x NV vectors, cache blocks kc, mc,
+// nc, and the narrow kernel's rows per column-block width.
+template <class T, int MR, int NV, int... NarrowRows>
+constexpr isa_gemm<T> make_gemm(size_t kc, size_t mc, size_t nc) {
+  return {MR, NV * lanes<T>, kc, mc, nc, &pack_b<T, NV>, &multiply<T, MR, NV>, &narrow<T, NarrowRows...>};
+}
+
+}  // namespace typegrad::kernels::TYPEGRAD_GEMM_ISA
