@@ -6,6 +6,8 @@
 #include <typegrad/typegrad.hpp>
 
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -139,4 +141,49 @@ BOOST_AUTO_TEST_CASE(shape_error_then_good_runs_match_a_fresh_program) {
         },
         "matmul");
   }
+}
+
+// set_check_finite(true): the first node whose output holds NaN or inf is named, forward or
+// adjoint, with its printed expression; a leaf holding one is named as the leaf. Off, a run
+// returns the non-finite values silently, as before.
+BOOST_AUTO_TEST_CASE(check_finite_names_the_first_non_finite_node) {
+  constexpr var<"v", 1> v;
+  tensor<double, 1> vv({3}, {1.0, 0.0, 2.0});
+  auto f = sum(log(v) * v);  // log(0) = -inf (forward); the gradient 1/v = inf (adjoint)
+  auto p = compile<double>(f, wrt(v));
+  p.bind(v, vv).run();  // off: no error
+  for (int threads : {1, 2}) {
+    p.set_threads(threads).set_check_finite(true);
+    try {
+      p.run();
+      BOOST_ERROR("no exception");
+    } catch (const value_error& e) {
+      const std::string what = e.what();
+      BOOST_TEST(what.find("-inf at flat index 1") != std::string::npos, what);
+      BOOST_TEST(what.find("a forward node: log(v)") != std::string::npos, what);
+    }
+  }
+  // A finite forward, a non-finite adjoint: sqrt'(0) = inf.
+  auto g = sum(sqrt(v));
+  auto q = compile<double>(g, wrt(v));
+  q.set_check_finite(true).bind(v, vv);
+  try {
+    q.run();
+    BOOST_ERROR("no exception");
+  } catch (const value_error& e) {
+    const std::string what = e.what();
+    BOOST_TEST(what.find("an adjoint node") != std::string::npos, what);
+  }
+  // A leaf holding NaN is named as the leaf.
+  tensor<double, 1> nan_v({3}, {1.0, std::numeric_limits<double>::quiet_NaN(), 2.0});
+  q.bind(v, nan_v);
+  try {
+    q.run();
+    BOOST_ERROR("no exception");
+  } catch (const value_error& e) {
+    BOOST_TEST(std::string(e.what()).find("leaf 'v' (3) holds NaN at flat index 1") != std::string::npos, e.what());
+  }
+  // Off again: the run succeeds and returns the NaN.
+  q.set_check_finite(false).run();
+  BOOST_TEST(std::isnan(q.scalar(g)));
 }

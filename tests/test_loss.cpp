@@ -235,3 +235,26 @@ BOOST_AUTO_TEST_CASE(mse_hand_values_and_gradients) {
   BOOST_TEST(testing::gradients_ok(
       check_gradients<double>(loss, wrt(pred, target), given(pred, p), given(target, t_row))));
 }
+
+// A batch of 0 samples: the losses are means over no elements, a clear shape_error naming mean
+// (not loss 0 with zero gradients).
+BOOST_AUTO_TEST_CASE(empty_batch_is_a_shape_error) {
+  auto loss = softmax_cross_entropy(logits, labels);
+  auto prog = compile<double>(loss, wrt(logits));
+  tensor<double, 2> lv({0, 3});
+  tensor<double, 1> yv(std::array<std::size_t, 1>{0});
+  prog.bind(logits, lv).bind(labels, yv);
+  try {
+    prog.run();
+    BOOST_ERROR("no exception");
+  } catch (const shape_error& e) {
+    const std::string what = e.what();
+    BOOST_TEST(contains(what, "mean over no elements"), what);
+    BOOST_TEST(contains(what, "empty batch"), what);
+  }
+  auto squared = mse(pred, target);
+  auto p2 = compile<double>(squared);
+  tensor<double, 2> pv({0, 4}), tv({0, 4});
+  p2.bind(pred, pv).bind(target, tv);
+  BOOST_CHECK_THROW(p2.run(), shape_error);
+}

@@ -2,6 +2,7 @@
 #include "typegrad/runtime/executor.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <new>
 #include <optional>
@@ -76,6 +77,8 @@ struct executor<T>::state {
   };
   std::vector<kernel_call> calls;
   std::vector<std::size_t> call_of;  // per op node, its index in calls
+
+  bool check_finite = false;              // set_check_finite: debug mode, see run_checking_finite
 
   int threads = 0;
   std::unique_ptr<tbb::task_arena> task_arena;
@@ -253,6 +256,34 @@ struct executor<T>::state {
       check_shapes.clear();
       for (auto j : args[i]) check_shapes.push_back(shapes[j]);
       checks[i](input_views[i][n.checked_argument], check_shapes);
+    }
+  }
+
+  // The debug mode of set_check_finite(true): leaves first, then every node in topological order,
+  // each output scanned after its kernel; the first non-finite value stops the run with a
+  // value_error naming the node, its printed expression and whether it is forward or adjoint.
+  void run_checking_finite() {
+    auto first_bad = [](const T* p, std::size_t n) {
+      for (std::size_t k = 0; k < n; ++k)
+        if (!std::isfinite(p[k])) return k;
+      return n;
+    };
+    auto bad_text = [](T v) { return std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf"; };
+    for (auto i : leaves) {
+      const std::size_t n = shapes[i].numel(), k = first_bad(data[i], n);
+      if (k < n)
+        throw value_error(fmt::format("run (check_finite): leaf '{}' {} holds {} at flat index {}", nodes[i].label,
+                                      shapes[i], bad_text(data[i][k]), k));
+    }
+    kernels::floating_point_scope mode;
+    for (const auto i : kernel_order) {
+      run_node(i);
+      const std::size_t n = shapes[i].numel(), k = first_bad(data[i], n);
+      if (k < n)
+        throw value_error(fmt::format(
+            "run (check_finite): the first non-finite value is {} at flat index {} of node %{} {}, {} node: {}\n"
+            "  (every argument of this node is finite; program.listing() numbers the nodes)",
+            bad_text(data[i][k]), k, i, shapes[i], nodes[i].adjoint ? "an adjoint" : "a forward", describe(i, 400)));
     }
   }
 
@@ -443,7 +474,9 @@ void executor<T>::run() {
     s.pointers_stale = false;
   }
   s.check_values();
-  if (s.task_arena->max_concurrency() == 1 || !s.concurrent_nodes) {
+  if (s.check_finite) {
+    s.task_arena->execute([&] { s.run_checking_finite(); });
+  } else if (s.task_arena->max_concurrency() == 1 || !s.concurrent_nodes) {
     s.task_arena->execute([&] {
       kernels::floating_point_scope mode;
       for (const auto& c : s.calls) c.kernel(c.out, c.in);
@@ -478,6 +511,8 @@ void executor<T>::set_threads(int threads) {
   s_->threads = threads;
   s_->make_arena();
 }
+template <class T> void executor<T>::set_check_finite(bool on) { s_->check_finite = on; }
+template <class T> bool executor<T>::check_finite() const { return s_->check_finite; }
 template <class T> int executor<T>::threads() const { return s_->task_arena->max_concurrency(); }
 template <class T> std::size_t executor<T>::node_count() const { return s_->nodes.size(); }
 template <class T>

@@ -70,7 +70,14 @@ struct reduce_op {
     else return "axes=" + Axes::to_string();
   }
   static constexpr std::size_t rank(std::size_t r) { return reduced_rank<Axes>(r); }
-  static shape infer_shape(input_shapes in) { return reduced_shape<Axes>(in[0]); }
+  // A mean over no elements (an empty batch, a zero extent) is an error, not a silent 0: the
+  // losses are means, and an empty batch would otherwise give loss 0 and zero gradients.
+  static shape infer_shape(input_shapes in) {
+    shape out = reduced_shape<Axes>(in[0]);
+    if (Mean && in[0].numel() == 0 && out.numel() != 0)
+      throw shape_rule_violation(fmt::format("mean over no elements: the reduced axes of {} are empty (an empty batch?)", in[0]));
+    return out;
+  }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::sum_to<T>(view<T>{out.data, keepdims_shape<Axes>(in[0].shape)}, in[0]);

@@ -62,6 +62,13 @@ class executor {
   void run();
   view<const T> output(std::size_t i) const;
 
+  // Debug mode (like PyTorch's anomaly detection or JAX's debug_nans): runs the nodes one by one
+  // and throws value_error naming the first leaf or node whose values contain NaN or inf, with
+  // its printed expression and whether it is a forward or an adjoint node. Off (the default), it
+  // costs nothing; on, each run also reads every node's output once.
+  void set_check_finite(bool on);
+  bool check_finite() const;
+
   // 0 = TBB's default (all cores). Results do not depend on this number.
   void set_threads(int threads);
   int threads() const;

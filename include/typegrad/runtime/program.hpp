@@ -181,6 +181,12 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     return exec_.output(output_count - gradient_count + i);
   }
 
+  // Debug mode: run() throws value_error naming the first leaf or node (printed, forward or
+  // adjoint) whose values contain NaN or inf. Off by default, and then free.
+  program& set_check_finite(bool on = true) {
+    exec_.set_check_finite(on);
+    return *this;
+  }
   program& set_threads(int n) {
     exec_.set_threads(n);
     return *this;
