@@ -113,17 +113,19 @@ struct config {
   shape xs, ws;
 };
 
-config random_config(std::mt19937& rng) {
+// few_channels: one group of 1 to 4 input channels and 16 or 32 output channels, the gathered
+// (im2col-free) path of the first layers.
+config random_config(std::mt19937& rng, bool few_channels = false) {
   auto pick = [&](std::size_t lo, std::size_t hi) { return std::uniform_int_distribution<std::size_t>(lo, hi)(rng); };
   for (;;) {
     config c;
     const std::size_t d = pick(1, 3);
     c.p.dims = d;
     c.p.padding = padding_mode(pick(0, 3));
-    const std::size_t group_kind = pick(0, 3);  // 0, 1: one group; 2: groups of 2 channels; 3: depthwise
+    const std::size_t group_kind = few_channels ? 0 : pick(0, 3);  // 0, 1: one group; 2: groups of 2; 3: depthwise
     const std::size_t groups = group_kind < 2 ? 1 : pick(2, 3);
     const std::size_t cg = group_kind == 3 ? 1 : pick(1, 4);
-    const std::size_t kg = group_kind == 3 ? pick(1, 2) : pick(1, 4);
+    const std::size_t kg = few_channels ? 16 * pick(1, 2) : group_kind == 3 ? pick(1, 2) : pick(1, 4);
     c.p.groups = groups;
     c.xs.push_back(pick(1, 3));
     c.ws.push_back(kg * groups);
@@ -217,6 +219,16 @@ BOOST_AUTO_TEST_CASE(random_configurations_match_reference) {
   std::mt19937 rng(2024);
   for (unsigned i = 0; i < 300; ++i) {
     const config c = random_config(rng);
+    const std::string what = describe(c);
+    check_config<float>(c, i, what);
+    check_config<double>(c, i, what);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(few_channel_configurations_match_reference) {
+  std::mt19937 rng(77);
+  for (unsigned i = 0; i < 60; ++i) {
+    const config c = random_config(rng, true);
     const std::string what = describe(c);
     check_config<float>(c, i, what);
     check_config<double>(c, i, what);

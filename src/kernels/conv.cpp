@@ -173,6 +173,83 @@ void pack_patches(T* dst, const T* x, const conv_geometry& g, const tap_table& t
   }
 }
 
+// ---- gathered patches (few input channels) --------------------------------------------------------
+// With 1 to 4 input channels (the first layer of an image model), im2col copies runs of a few
+// values per tap and costs more than the product it feeds. Instead the input is copied once per
+// call into a zero-padded buffer in which every window lies whole, and the products gather A
+// straight from it (gather_product): an offset per output position (rows) plus an offset per
+// (tap, channel) in w's order (columns). Same sums in the same order as the packed path.
+inline constexpr std::size_t max_gathered_channels = 4;
+bool gathers_patches(const conv_geometry& g, bool narrow) {
+  return narrow && g.groups == 1 && g.in_channels <= max_gathered_channels && !is_pointwise(g);
+}
+
+template <class T>
+class padded_input {
+ public:
+  padded_input(const T* x, const conv_geometry& g)
+      : g_(g),
+        batch_step_(layout(g, extent_, step_)),
+        data_(scratch().take<T>(g.batch * batch_step_)),
+        columns_(scratch().take<std::size_t>(g.taps() * g.in_channels)) {
+    const std::size_t c = g.in_channels;
+    T* xp = data_.data();
+    std::fill_n(xp, g.batch * batch_step_, T(0));
+    // Copy each input line (all positions along the last ordered dim) to its padded place.
+    const std::size_t last = g.dims - 1, line = g.in[last] * c;
+    std::array<std::size_t, max_d> lines = g.in;
+    lines[last] = 1;
+    const std::size_t count = g.batch * g.in_positions() / g.in[last];
+    grid_cursor cur(g.dims, lines, 0);
+    for (std::size_t l = 0; l < count; ++l, cur.next()) {
+      std::size_t at = cur.batch * batch_step_ + g.pad_low[last] * step_[last];
+      for (std::size_t d = 0; d < last; ++d) at += (cur.at[d] + g.pad_low[d]) * step_[d];
+      std::copy_n(x + l * line, line, xp + at);
+    }
+    std::array<std::size_t, max_d> j{};
+    for (std::size_t t = 0, e = 0; t < g.taps(); ++t) {
+      std::size_t off = 0;
+      for (std::size_t d = 0; d < g.dims; ++d) off += j[d] * g.dilation[d] * step_[d];
+      for (std::size_t ch = 0; ch < c; ++ch) columns_.data()[e++] = off + ch;
+      for (std::size_t d = g.dims; d-- > 0;) {  // next tap, row-major over the window
+        if (++j[d] < g.window[d]) break;
+        j[d] = 0;
+      }
+    }
+  }
+  const T* data() const { return data_.data(); }
+  // Per (tap, channel), in w's order: the offset from a window's first element.
+  const std::size_t* columns() const { return columns_.data(); }
+  // The offsets of the windows of output rows [q0, q0 + m) into ro.
+  void rows(std::size_t q0, std::size_t m, std::size_t* ro) const {
+    grid_cursor cur(g_.dims, g_.out, q0);
+    for (std::size_t r = 0; r < m; ++r, cur.next()) {
+      std::size_t at = cur.batch * batch_step_;
+      for (std::size_t d = 0; d < g_.dims; ++d) at += cur.at[d] * g_.stride[d] * step_[d];
+      ro[r] = at;
+    }
+  }
+
+ private:
+  // Padded extents (every window whole) and element strides; returns the elements per batch item.
+  static std::size_t layout(const conv_geometry& g, std::array<std::size_t, max_d>& extent,
+                            std::array<std::size_t, max_d>& step) {
+    std::size_t positions = 1;
+    for (std::size_t d = g.dims; d-- > 0;) {
+      extent[d] = std::max(g.in[d] + g.pad_low[d], (g.out[d] - 1) * g.stride[d] + g.dilation[d] * (g.window[d] - 1) + 1);
+      step[d] = positions * g.in_channels;
+      positions *= extent[d];
+    }
+    return positions * g.in_channels;
+  }
+
+  const conv_geometry& g_;
+  std::array<std::size_t, max_d> extent_{}, step_{};
+  std::size_t batch_step_ = 0;
+  scratch_pool::lease<T> data_;
+  scratch_pool::lease<std::size_t> columns_;
+};
+
 // ---- depthwise --------------------------------------------------------------------------------
 // One input channel per group; mult = out channels per group. w is (K, taps, 1).
 
@@ -350,6 +427,18 @@ void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geom
       for (std::size_t co = 0; co < kg; ++co)
         for (std::size_t e = 0; e < patch; ++e)
           wt.data()[grp * kg * patch + e * kg + co] = w.data[(grp * kg + co) * patch + e];
+  if (gathers_patches(g, narrow)) {
+    const padded_input<T> xp(x.data, g);
+    parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
+      auto ro = scratch().take<std::size_t>(tile);
+      for (std::size_t ti = lo; ti < hi; ++ti) {
+        const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
+        xp.rows(q0, m, ro.data());
+        gather_product<T>(m, k, patch, xp.data(), ro.data(), xp.columns(), wt.data(), k, out.data + q0 * k, k, false);
+      }
+    });
+    return;
+  }
   parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
     auto buf = scratch().take<T>(direct ? 0 : tile * patch);
     for (std::size_t ti = lo; ti < hi; ++ti) {
@@ -543,25 +632,41 @@ void conv_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_
   auto buf = scratch().take<T>(parts > 1 ? parts * size : 0);
   auto sum = scratch().take<T>(narrow ? size : 0);
   const auto taps = make_taps(g);
-  parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
-    auto pack = scratch().take<T>(direct ? 0 : tile * patch);
-    for (std::size_t part = lo; part < hi; ++part) {
-      T* acc = parts > 1 ? buf.data() + part * size : narrow ? sum.data() : dw.data;
-      const std::size_t q_begin = rows * part / parts, q_end = rows * (part + 1) / parts;
-      for (std::size_t q0 = q_begin; q0 < q_end; q0 += tile) {
-        const std::size_t m = std::min(tile, q_end - q0);
-        for (std::size_t grp = 0; grp < g.groups; ++grp) {
-          const T* p = direct ? x.data + q0 * g.in_channels + grp * cg : pack.data();
-          const std::size_t ldp = direct ? g.in_channels : patch;
-          if (!direct) pack_patches(pack.data(), x.data, g, taps, q0, m, grp * cg, cg);
-          const T* gq = gr.data + q0 * k + grp * kg;
-          T* a = acc + grp * kg * patch;
-          if (narrow) product<T>(true, patch, kg, m, p, ldp, gq, k, a, kg, q0 != q_begin);
-          else gemm_serial<T>(gemm_dims{true, false, kg, patch, m, k, ldp, patch}, gq, p, q0 == q_begin ? T(0) : T(1), a);
+  if (gathers_patches(g, narrow)) {  // sum = A^T g with A gathered: rows (tap, channel), sum over positions
+    const padded_input<T> xp(x.data, g);
+    parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
+      auto ro = scratch().take<std::size_t>(tile);
+      for (std::size_t part = lo; part < hi; ++part) {
+        T* acc = parts > 1 ? buf.data() + part * size : sum.data();
+        const std::size_t q_begin = rows * part / parts, q_end = rows * (part + 1) / parts;
+        for (std::size_t q0 = q_begin; q0 < q_end; q0 += tile) {
+          const std::size_t m = std::min(tile, q_end - q0);
+          xp.rows(q0, m, ro.data());
+          gather_product<T>(patch, k, m, xp.data(), xp.columns(), ro.data(), gr.data + q0 * k, k, acc, k, q0 != q_begin);
         }
       }
-    }
-  });
+    });
+  } else {
+    parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
+      auto pack = scratch().take<T>(direct ? 0 : tile * patch);
+      for (std::size_t part = lo; part < hi; ++part) {
+        T* acc = parts > 1 ? buf.data() + part * size : narrow ? sum.data() : dw.data;
+        const std::size_t q_begin = rows * part / parts, q_end = rows * (part + 1) / parts;
+        for (std::size_t q0 = q_begin; q0 < q_end; q0 += tile) {
+          const std::size_t m = std::min(tile, q_end - q0);
+          for (std::size_t grp = 0; grp < g.groups; ++grp) {
+            const T* p = direct ? x.data + q0 * g.in_channels + grp * cg : pack.data();
+            const std::size_t ldp = direct ? g.in_channels : patch;
+            if (!direct) pack_patches(pack.data(), x.data, g, taps, q0, m, grp * cg, cg);
+            const T* gq = gr.data + q0 * k + grp * kg;
+            T* a = acc + grp * kg * patch;
+            if (narrow) product<T>(true, patch, kg, m, p, ldp, gq, k, a, kg, q0 != q_begin);
+            else gemm_serial<T>(gemm_dims{true, false, kg, patch, m, k, ldp, patch}, gq, p, q0 == q_begin ? T(0) : T(1), a);
+          }
+        }
+      }
+    });
+  }
   if (!own_sum) return;
   if (parts > 1) add_partials(narrow ? sum.data() : dw.data, buf.data(), parts, size);
   if (narrow)  // (groups, patch, Kg) -> (groups, Kg, patch)

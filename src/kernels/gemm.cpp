@@ -338,12 +338,20 @@ void narrow_product(bool trans_a, std::size_t m, std::size_t n, std::size_t k, c
   active_kernels<T>().narrow(trans_a, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 
+template <class T>
+void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro,
+                    const std::size_t* so, const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate) {
+  active_kernels<T>().gather(m, n, k, a, ro, so, b, ldb, c, ldc, accumulate);
+}
+
 #define TYPEGRAD_INSTANTIATE(T)                                                \
   template void matmul<T>(view<T>, view<const T>, view<const T>, matmul_form); \
   template void gemm<T>(const gemm_dims&, const T*, const T*, T*);          \
   template void gemm_serial<T>(const gemm_dims&, const T*, const T*, T, T*);  \
   template void narrow_product<T>(bool, std::size_t, std::size_t, std::size_t, const T*, std::size_t, const T*, \
-                                  std::size_t, T*, std::size_t, bool);
+                                  std::size_t, T*, std::size_t, bool);                                        \
+  template void gather_product<T>(std::size_t, std::size_t, std::size_t, const T*, const std::size_t*,         \
+                                  const std::size_t*, const T*, std::size_t, T*, std::size_t, bool);
 TYPEGRAD_INSTANTIATE(float)
 TYPEGRAD_INSTANTIATE(double)
 #undef TYPEGRAD_INSTANTIATE

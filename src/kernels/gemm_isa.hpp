@@ -38,6 +38,9 @@ struct isa_gemm {
   // The narrow product of narrow.hpp: C (+)= op(A) B, A and B read in place.
   void (*narrow)(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
                  const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
+  // The gathered product of narrow.hpp: like narrow, with A(i, s) = a[ro[i] + so[s]].
+  void (*gather)(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro, const std::size_t* so,
+                 const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
 };
 
 struct isa_kernels {

@@ -224,11 +224,76 @@ void narrow(bool trans_a, size_t m, size_t n, size_t k, const T* a, size_t lda, 
   }
 }
 
+// ---- gathered products ---------------------------------------------------------------------------
+// C's R x cols block = A (R x kc) B (kc x NV lanes) + beta C with A gathered from offsets:
+// A(r, s) = a[ro[r] + so[s]]. The R row offsets stay in registers; per s, one offset load, NV
+// vector loads of B and R broadcasts. The same arithmetic order as tile.
+template <class T, int R, int NV>
+void gather_tile(size_t kc, const T* a, const size_t* ro, const size_t* so, const T* b, size_t bs, T beta, T* c,
+                 size_t ldc, size_t cols) {
+  constexpr size_t L = lanes<T>;
+  vec<T> acc[R][NV];
+  size_t row[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    row[r] = ro[r];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = vec<T>{};
+  }
+  for (size_t s = 0; s < kc; ++s) {
+    const T* as = a + so[s];
+    vec<T> bv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bv[v] = load(b + s * bs + v * L);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const T av = as[row[r]];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      if (cols >= (v + 1) * L) update(c + r * ldc + v * L, acc[r][v], beta);
+      else if (cols > v * L) update_part(c + r * ldc + v * L, acc[r][v], beta, cols - v * L);
+}
+
+template <class T>
+using gather_tile_fn = void (*)(size_t, const T*, const size_t*, const size_t*, const T*, size_t, T, T*, size_t, size_t);
+template <class T, int NV, class Rows>
+struct gather_tiles_by_rows;
+template <class T, int NV, size_t... I>
+struct gather_tiles_by_rows<T, NV, std::index_sequence<I...>> {
+  static constexpr gather_tile_fn<T> fn[] = {&gather_tile<T, int(I) + 1, NV>...};
+};
+
+// isa_gemm::gather: like narrow, with A(i, s) = a[ro[i] + so[s]].
+template <class T, int... Rows>
+void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const size_t* so, const T* b, size_t ldb, T* c,
+            size_t ldc, bool accumulate) {
+  constexpr size_t L = lanes<T>;
+  constexpr int max_vectors = sizeof...(Rows);
+  constexpr int rows[] = {Rows...};
+  const T beta = accumulate ? T(1) : T(0);
+  for (size_t j = 0; j < n; j += max_vectors * L) {
+    const size_t cols = smaller(max_vectors * L, n - j);
+    with_vectors<max_vectors>(cols / L, [&]<int V>() {
+      constexpr int R = rows[V - 1];
+      constexpr const gather_tile_fn<T>* by_rows = gather_tiles_by_rows<T, V, std::make_index_sequence<R>>::fn;
+      for (size_t i = 0; i < m; i += R)
+        by_rows[smaller(R, m - i) - 1](k, a, ro + i, so, b + j, ldb, beta, c + i * ldc + j, ldc, cols);
+    });
+  }
+}
+
 // The table entry of one element type: microkernel tiles of MR x NV vectors, cache blocks kc, mc,
-// nc, and the narrow kernel's rows per column-block width.
+// nc, and the narrow (and gathered) kernels' rows per column-block width.
 template <class T, int MR, int NV, int... NarrowRows>
 constexpr isa_gemm<T> make_gemm(size_t kc, size_t mc, size_t nc) {
-  return {MR, NV * lanes<T>, kc, mc, nc, &pack_b<T, NV>, &multiply<T, MR, NV>, &narrow<T, NarrowRows...>};
+  return {MR, NV * lanes<T>, kc, mc, nc, &pack_b<T, NV>, &multiply<T, MR, NV>, &narrow<T, NarrowRows...>,
+          &gather<T, NarrowRows...>};
 }
 
 }  // namespace typegrad::kernels::TYPEGRAD_GEMM_ISA

@@ -25,4 +25,12 @@ template <class T>
 void narrow_product(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
                     const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
 
+// The same with A gathered through offsets, A(i, s) = a[ro[i] + so[s]] (ro: m row offsets, so: k
+// offsets): conv's implicit GEMM without im2col, A read straight from a zero-padded input, for
+// the forward (rows = output positions, s = (tap, channel)) and, with the roles of the offsets
+// swapped, the weight gradient (rows = (tap, channel), s = output positions).
+template <class T>
+void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro,
+                    const std::size_t* so, const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
+
 }  // namespace typegrad::kernels
