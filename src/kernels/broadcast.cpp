@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include "parallel.hpp"
 #include "typegrad/runtime/kernels.hpp"
+#include "typegrad/runtime/unary_kernels.hpp"
 
 namespace typegrad::kernels {
 namespace {
@@ -195,11 +196,14 @@ void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b) {
     case binary_kind::sub: return binary_loop(out, a, b, [](T x, T y) { return x - y; });
     case binary_kind::mul: return binary_loop(out, a, b, [](T x, T y) { return x * y; });
     case binary_kind::div: return binary_loop(out, a, b, [](T x, T y) { return x / y; });
-    case binary_kind::maximum: return binary_loop(out, a, b, [](T x, T y) { return x > y ? x : y; });
-    case binary_kind::minimum: return binary_loop(out, a, b, [](T x, T y) { return x < y ? x : y; });
-    case binary_kind::greater: return binary_loop(out, a, b, [](T x, T y) { return T(x > y); });
-    case binary_kind::equal: return binary_loop(out, a, b, [](T x, T y) { return T(x == y); });
-    case binary_kind::mul_step: return binary_loop(out, a, b, [](T x, T y) { return x * T(y > T(0)); });
+    // Selects written as bit masks (math::select): g++ leaves ?: in these loops unvectorized
+    // without AVX-512's masked moves, i.e. in the default (portable) build.
+    case binary_kind::maximum: return binary_loop(out, a, b, [](T x, T y) { return math::select(x > y, x, y); });
+    case binary_kind::minimum: return binary_loop(out, a, b, [](T x, T y) { return math::select(x < y, x, y); });
+    case binary_kind::greater: return binary_loop(out, a, b, [](T x, T y) { return math::select(x > y, T(1), T(0)); });
+    case binary_kind::equal: return binary_loop(out, a, b, [](T x, T y) { return math::select(x == y, T(1), T(0)); });
+    case binary_kind::mul_step:  // x * step(y), bitwise: x * 1 is x
+      return binary_loop(out, a, b, [](T x, T y) { return math::select(y > T(0), x, x * T(0)); });
   }
 }
 

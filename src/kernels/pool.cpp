@@ -18,6 +18,7 @@
 #include "parallel.hpp"
 #include "typegrad/core/errors.hpp"
 #include "typegrad/runtime/pool_kernels.hpp"
+#include "typegrad/runtime/unary_kernels.hpp"
 
 namespace typegrad::kernels {
 
@@ -197,11 +198,84 @@ void for_each_item(const geometry& g, Body&& body) {
   });
 }
 
+// ---- 2-d fast paths ------------------------------------------------------------------------------
+// Images (2 ordered dims) are the common case; their kernels walk the clipped window directly,
+// without the odometers and run callbacks of the any-D code, and vectorize over the channels.
+// Same window order and comparisons as the general code, so the same results. Selects are bit
+// masks (math::select) so that g++ vectorizes them without AVX-512 too (the portable build).
+
+// Calls body(out_row, x_col0, x_col1, y0, y1) for every output of item row o0 with its clipped
+// window [y0, y1) x [x_col0, x_col1).
+template <class F>
+void for_each_window_2d(const geometry& g, std::size_t o0, F&& body) {
+  const std::size_t y0 = o0 * g.stride[0], y1 = std::min(y0 + g.window[0], g.in[0]);
+  for (std::size_t o1 = 0; o1 < g.out[1]; ++o1) {
+    const std::size_t x0 = o1 * g.stride[1], x1 = std::min(x0 + g.window[1], g.in[1]);
+    body(o1, x0, x1, y0, y1);
+  }
+}
+
+template <class T>
+void max_pool_2d(view<T> out, view<const T> x, const geometry& g) {
+  const std::size_t C = g.channels;
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* xb = x.data + n * g.in_batch;
+    T* orow = out.data + n * g.out_batch + o0 * g.out_step[0];
+    for_each_window_2d(g, o0, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
+      T* acc = orow + o1 * C;
+      for (std::size_t c = 0; c < C; ++c) acc[c] = -std::numeric_limits<T>::infinity();
+      for (std::size_t yy = y0; yy < y1; ++yy)
+        for (std::size_t xx = x0; xx < x1; ++xx) {
+          const T* p = xb + yy * g.in_step[0] + xx * C;
+          for (std::size_t c = 0; c < C; ++c) acc[c] = math::select(p[c] > acc[c], p[c], acc[c]);
+        }
+    });
+  });
+}
+
+// Windows that tile the input (s == v): every input element belongs to one window and gets its
+// gradient or 0 in one write. best/k_best as in argmax_window: the first maximum in window order.
+template <class T>
+void max_pool_backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x, const geometry& g) {
+  const std::size_t C = g.channels;
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* xb = x.data + n * g.in_batch;
+    const T* grow = g_in.data + n * g.out_batch + o0 * g.out_step[0];
+    T* db = dx.data + n * g.in_batch;
+    T* best = scratch<T>(2 * C);
+    T* k_best = best + C;
+    for_each_window_2d(g, o0, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
+      for (std::size_t c = 0; c < C; ++c) {
+        best[c] = -std::numeric_limits<T>::infinity();
+        k_best[c] = T(0);
+      }
+      T k = 0;
+      for (std::size_t yy = y0; yy < y1; ++yy)
+        for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
+          const T* p = xb + yy * g.in_step[0] + xx * C;
+          for (std::size_t c = 0; c < C; ++c) {
+            const bool more = p[c] > best[c];
+            best[c] = math::select(more, p[c], best[c]);
+            k_best[c] = math::select(more, k, k_best[c]);
+          }
+        }
+      const T* gv = grow + o1 * C;
+      k = 0;
+      for (std::size_t yy = y0; yy < y1; ++yy)
+        for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
+          T* q = db + yy * g.in_step[0] + xx * C;
+          for (std::size_t c = 0; c < C; ++c) q[c] = math::select(k_best[c] == k, gv[c], T(0));
+        }
+    });
+  });
+}
+
 }  // namespace
 
 template <class T>
 void max_pool(view<T> out, view<const T> x, const pool_window& w) {
   const geometry g(x.shape, out.shape, w);
+  if (g.dims == 2) return max_pool_2d(out, x, g);
   const std::size_t C = g.channels;
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* xb = x.data + n * g.in_batch;
@@ -276,6 +350,7 @@ void max_pool_backward(view<T> dx, view<const T> g_in, view<const T> x, const po
   const geometry g(x.shape, g_in.shape, w);
   const std::size_t C = g.channels;
   const bool tiles = g.tiles();
+  if (g.dims == 2 && tiles) return max_pool_backward_tiled_2d(dx, g_in, x, g);
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* xb = x.data + n * g.in_batch;
     const T* gb = g_in.data + n * g.out_batch;
