@@ -457,3 +457,29 @@ BOOST_AUTO_TEST_CASE(relu_gradient_is_fused_and_bitwise_unfused) {
   BOOST_TEST(grad_program.listing().find("[not computed]") != std::string::npos, grad_program.listing());
   for (std::size_t i = 0; i < 8; ++i) BOOST_TEST(grad_program.gradient(h).data[i] == (hf[i] > 0 ? gf[i] : 0.0f));
 }
+
+// relu(a + b) runs as one pass (fusion_rule<relu, add>), and relu's gradient then reads relu's
+// output instead of a + b, so a + b is never stored: values bitwise those of the formulas, with a
+// broadcast bias, NaN and -0 among the inputs.
+BOOST_AUTO_TEST_CASE(bias_relu_is_fused_and_its_sum_not_stored) {
+  constexpr var<"a", 2> a;
+  constexpr var<"bias", 1> bias;
+  constexpr var<"up", 2> up;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const tensor<double, 2> av({2, 3}, {1.0, -2.0, nan, 0.5, -0.0, 3.0});
+  const tensor<double, 1> bv({3}, {0.25, 1.5, -1.0});
+  const tensor<double, 2> uv({2, 3}, {1.0, 2.0, 3.0, -4.0, 5.0, -6.0});
+  auto y = relu(a + bias);
+  auto f = sum(y * up);
+  auto program = compile<double>(f, y, wrt(a, bias));
+  program.bind(a, av).bind(bias, bv).bind(up, uv).run();
+  const std::string listing = program.listing();
+  BOOST_TEST(listing.find("add(%0, %1) : (2, 3)  [not computed]") != std::string::npos, listing);
+  BOOST_TEST(listing.find("on the fly from") != std::string::npos, listing);
+  auto same_bits = [](double p, double q) { return std::memcmp(&p, &q, sizeof p) == 0; };
+  for (std::size_t i = 0; i < 6; ++i) {
+    const double s = av[i] + bv[i % 3], r = s < 0 ? 0.0 : s;  // relu's formula: NaN passes
+    BOOST_TEST(same_bits(program.value(y).data[i], r), "element " << i);
+    BOOST_TEST(same_bits(program.gradient(a).data[i], s > 0 ? uv[i] : uv[i] * 0.0), "element " << i);
+  }
+}

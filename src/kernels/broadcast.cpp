@@ -204,6 +204,11 @@ void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b) {
     case binary_kind::equal: return binary_loop(out, a, b, [](T x, T y) { return math::select(x == y, T(1), T(0)); });
     case binary_kind::mul_step:  // x * step(y), bitwise: x * 1 is x
       return binary_loop(out, a, b, [](T x, T y) { return math::select(y > T(0), x, x * T(0)); });
+    case binary_kind::add_relu:  // relu_fn::apply of the sum, bitwise
+      return binary_loop(out, a, b, [](T x, T y) {
+        const T sum = x + y;
+        return math::select(sum < T(0), T(0), sum);
+      });
   }
 }
 

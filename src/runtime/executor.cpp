@@ -40,8 +40,11 @@ struct executor<T>::state {
   // argument on the fly (node_spec::fused_argument) reads that argument's own argument instead.
   // Scheduling, liveness and buffer planning follow args; printing and shape rules follow inputs.
   std::vector<std::vector<std::size_t>> args;
-  std::vector<bool> live;                 // needed by an output, through args
-  std::vector<std::vector<std::size_t>> consumers;  // live readers, through args
+  // args less those read for their shape only (node_spec::shape_only_arguments): the edges that
+  // order the run, keep values live and keep buffers from being reused.
+  std::vector<std::vector<std::size_t>> deps;
+  std::vector<bool> live;                 // needed by an output, through deps
+  std::vector<std::vector<std::size_t>> consumers;  // live readers, through deps
   std::vector<bool> is_output;
   reachability ancestors;
 
@@ -303,7 +306,7 @@ struct executor<T>::state {
       if (nodes[i].kind != node_kind::op || !live[i]) continue;
       std::optional<std::size_t> only_pred;
       std::size_t op_preds = 0;
-      for (auto j : args[i])
+      for (auto j : deps[i])
         if (nodes[j].kind == node_kind::op && (!only_pred || *only_pred != j)) {
           only_pred = j;
           ++op_preds;
@@ -332,7 +335,7 @@ struct executor<T>::state {
       });
       preds.clear();
       for (auto i : segments[seg])
-        for (auto j : args[i])
+        for (auto j : deps[i])
           if (nodes[j].kind == node_kind::op && segment_of[j] != seg &&
               std::find(preds.begin(), preds.end(), segment_of[j]) == preds.end())
             preds.push_back(segment_of[j]);
@@ -351,7 +354,7 @@ struct executor<T>::state {
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       if (nodes[i].kind != node_kind::op || !live[i] || view_root[i] != no_view) continue;
       std::size_t touched = shapes[i].numel();
-      for (auto j : args[i]) touched += shapes[j].numel();
+      for (auto j : deps[i]) touched += shapes[j].numel();
       if (touched >= kernels::serial_cutoff) heavy.push_back(i);
     }
     for (std::size_t a = 0; a < heavy.size(); ++a)
@@ -387,23 +390,36 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
   }
   s.outputs = std::move(outputs);
   s.args.resize(n);
+  s.deps.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
-    s.args[i] = s.nodes[i].inputs;
+    auto& a = s.args[i];
+    a = s.nodes[i].inputs;
+    auto& d = s.deps[i];
+    for (std::size_t k = 0; k < a.size(); ++k)
+      if (!(s.nodes[i].shape_only_arguments >> k & 1u)) d.push_back(a[k]);
     const std::size_t k = s.nodes[i].fused_argument;
-    if (k != node_spec::no_argument) s.args[i][k] = s.nodes[s.args[i][k]].inputs[0];
+    if (k == node_spec::no_argument) continue;  // (fused ops read every argument's data)
+    if (s.nodes[i].fused_source < i) {  // (a later node cannot stand in: the order is topological)
+      a[k] = s.nodes[i].fused_source;
+    } else {
+      const auto& spliced = s.nodes[a[k]].inputs;
+      a.erase(a.begin() + std::ptrdiff_t(k));
+      a.insert(a.begin() + std::ptrdiff_t(k), spliced.begin(), spliced.end());
+    }
+    d = a;
   }
   s.is_output.assign(n, false);
   for (auto o : s.outputs) s.is_output[o] = true;
   s.live = s.is_output;
   for (std::size_t i = n; i-- > 0;)
     if (s.live[i])
-      for (auto j : s.args[i]) s.live[j] = true;
+      for (auto j : s.deps[i]) s.live[j] = true;
   s.consumers.resize(n);
   s.ancestors.words = (n + 63) / 64;
   s.ancestors.bits.assign(n * s.ancestors.words, 0);
   for (std::size_t i = 0; i < n; ++i) {
     if (!s.live[i]) continue;
-    for (auto j : s.args[i]) {
+    for (auto j : s.deps[i]) {
       if (std::find(s.consumers[j].begin(), s.consumers[j].end(), i) == s.consumers[j].end())
         s.consumers[j].push_back(i);
       for (std::size_t w = 0; w < s.ancestors.words; ++w)
@@ -538,7 +554,9 @@ std::string executor<T>::listing() const {
                                                  : fmt::format("literal {}", n.label);
     out += fmt::format("%{} = {}", i, rhs);
     if (s.planned) out += fmt::format(" : {}", s.shapes[i]);
-    if (n.fused_argument != node_spec::no_argument)
+    if (n.fused_argument != node_spec::no_argument && n.fused_source != node_spec::no_argument)
+      out += fmt::format("  [computes %{} on the fly from %{}]", n.inputs[n.fused_argument], n.fused_source);
+    else if (n.fused_argument != node_spec::no_argument)
       out += fmt::format("  [computes %{} on the fly]", n.inputs[n.fused_argument]);
     if (n.kind == node_kind::op && !s.live[i]) out += "  [not computed]";
     else if (s.planned && n.kind == node_kind::op && s.view_root[i] != state::no_view)

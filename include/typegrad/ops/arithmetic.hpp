@@ -19,6 +19,7 @@ struct sum_to_op {
   using shape_source = shape_source_t<Like>;
   static shape infer_shape(input_shapes in) { return in[1]; }
   static bool is_view(const shape& out, input_shapes in) { return in[0] == out; }
+  static constexpr unsigned shape_only_arguments = 0b10;  // like
   template <class T>
   static void forward(view<T> out, inputs<T> in) { kernels::sum_to<T>(out, in[0]); }
   template <std::size_t I, class G, class Y, class E, class Like>

@@ -46,6 +46,7 @@ struct one_hot_op {
   static constexpr std::size_t rank(std::size_t, std::size_t like) { return like; }
   template <class Labels, class Like>
   using shape_source = shape_source_t<Like>;
+  static constexpr unsigned shape_only_arguments = 0b10;  // like
   static shape infer_shape(input_shapes in) {
     detail::check_label_shape(in[0], in[1], "like's shape");
     return in[1];

@@ -10,6 +10,8 @@
 //   is_view(out, shapes)           true when, for these shapes, the output is argument 0's elements
 //                                  unchanged (reshape; sum_to between equal shapes): the program
 //                                  then shares argument 0's storage and runs no kernel
+//   shape_only_arguments           a bit mask: the arguments whose shape alone the op reads (a
+//                                  `like`); their values need not be computed for it
 // and a value precondition on one argument (class labels in range, ...):
 //   checked_argument               the argument's index
 //   check_argument<T>(arg, shapes) throws value_error; programs call it before the parallel run
@@ -35,11 +37,15 @@ using inputs = std::span<const view<const T>>;
 using input_shapes = std::span<const shape>;
 
 // Execution-plan fusion: fusion_rule<Op, ArgNodes...>, specialised next to the ops it joins,
-// names an argument (a shape-preserving one-argument op node) that Op's fused kernel computes on
-// the fly, reading that argument's own argument instead:
+// names an argument (an op node) that Op's fused kernel computes on the fly from that argument's
+// own arguments, which take its place among the kernel's inputs:
 //   static constexpr std::size_t argument;           // which argument; no_fusion: none
 //   template <class T> static void forward(view<T> out, inputs<T> in);
-//                                                    // in[argument] is the argument's argument
+//                                                    // in: Op's arguments with the fused one
+//                                                    // replaced by its own arguments
+//   using read_instead = N;                          // optional: a node type whose value the
+//                                                    // kernel reads in the fused argument's place
+//                                                    // when the graph has it (else as above)
 // The graph, its printed form and its derivatives are unchanged; the program runs one pass
 // instead of two and does not compute the argument's node when nothing else reads it. The fused
 // kernel must give bitwise the unfused result.

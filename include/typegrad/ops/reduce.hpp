@@ -101,6 +101,7 @@ struct expand_op {
   static constexpr std::size_t rank(std::size_t, std::size_t like) { return like; }
   template <class G, class Like>
   using shape_source = shape_source_t<Like>;
+  static constexpr unsigned shape_only_arguments = 0b10;  // like
   static shape infer_shape(input_shapes in) {
     if (!(reduced_shape<Axes>(in[1]) == in[0]))
       throw shape_rule_violation(fmt::format("the reduced shape {} does not match {}", in[0], in[1]));

@@ -41,6 +41,7 @@ struct reshape_like_op {
   static constexpr std::size_t rank(std::size_t, std::size_t like) { return like; }
   template <class E, class Like>
   using shape_source = shape_source_t<Like>;
+  static constexpr unsigned shape_only_arguments = 0b10;  // like
   static shape infer_shape(input_shapes in) {
     if (in[0].numel() != in[1].numel())
       throw shape_rule_violation(fmt::format("{} ({} elements) cannot take the shape {} ({} elements)", in[0],

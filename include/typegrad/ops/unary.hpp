@@ -226,11 +226,16 @@ struct relu_fn {
 template <Expression X>
 constexpr auto relu(X x) { return apply_unary<relu_fn>(x); }
 
-// relu's gradient g * step(x) runs as one pass reading x (binary_kind::mul_step); step(x) is not
-// computed unless something else reads it. Bitwise the unfused product: g * T(x > 0).
+// Fusions around relu (execution plans; the graph and its derivatives are unchanged):
+// - relu's gradient g * step(x) runs as one pass (binary_kind::mul_step, bitwise g * T(x > 0)),
+//   reading relu(x) when the graph has it (step(relu(x)) == step(x) for every x, NaN included),
+//   else x; step(x) is not computed unless something else reads it;
+// - relu(a + b), a bias and its activation, is one pass (binary_kind::add_relu). With the first
+//   rule reading relu(x), nothing reads a + b any more, which is then neither computed nor stored.
 template <class G, class X>
 struct fusion_rule<mul_op, G, basic_node<unary_op<step_fn>, X>> {
   static constexpr std::size_t argument = 1;
+  using read_instead = basic_node<unary_op<relu_fn>, X>;
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::binary<T>(kernels::binary_kind::mul_step, out, in[0], in[1]);
@@ -239,9 +244,18 @@ struct fusion_rule<mul_op, G, basic_node<unary_op<step_fn>, X>> {
 template <class X, class G>
 struct fusion_rule<mul_op, basic_node<unary_op<step_fn>, X>, G> {
   static constexpr std::size_t argument = 0;
+  using read_instead = basic_node<unary_op<relu_fn>, X>;
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::binary<T>(kernels::binary_kind::mul_step, out, in[1], in[0]);
+  }
+};
+template <class A, class B>
+struct fusion_rule<unary_op<relu_fn>, basic_node<add_op, A, B>> {
+  static constexpr std::size_t argument = 0;
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {
+    kernels::binary<T>(kernels::binary_kind::add_relu, out, in[0], in[1]);
   }
 };
 template <class X, class Y>  // both: fuse the second (the first is computed as its own node)

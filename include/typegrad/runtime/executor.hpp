@@ -31,10 +31,15 @@ struct node_spec {
   bool (*is_view)(const shape& out, input_shapes in) = nullptr;
   static constexpr std::size_t no_argument = std::size_t(-1);
   std::size_t checked_argument = no_argument;  // the argument the op's check_fn validates
-  // The argument (a shape-preserving one-argument op node) that this node's kernel computes on the
-  // fly, reading that node's own argument instead (fusion_rule, ops/op_base.hpp); the argument's
-  // node is then not computed unless something else reads it.
+  // The argument (an op node) that this node's kernel computes on the fly from that node's own
+  // arguments, which replace it among the kernel's inputs (fusion_rule, ops/op_base.hpp); or, with
+  // fused_source, the node the kernel reads in its place. The argument's node is then not
+  // computed unless something else reads it.
   std::size_t fused_argument = no_argument;
+  std::size_t fused_source = no_argument;
+  // Bit k set: argument k is read for its shape only (sum_to's `like`, ...): its value need not be
+  // computed for this node, and its buffer may be reused before this node runs.
+  unsigned shape_only_arguments = 0;
 };
 
 template <class T>

@@ -8,7 +8,8 @@
 namespace typegrad::kernels {
 
 // mul_step: a * step(b), i.e. a * (b > 0 ? 1 : 0): relu's gradient g * step(x) in one pass.
-enum class binary_kind { add, sub, mul, div, maximum, minimum, greater, equal, mul_step };
+// add_relu: relu(a + b): a bias and its activation in one pass.
+enum class binary_kind { add, sub, mul, div, maximum, minimum, greater, equal, mul_step, add_relu };
 
 // out = a (op) b with NumPy broadcasting; out.shape must be the broadcast shape.
 template <class T>

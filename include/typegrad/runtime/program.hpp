@@ -55,6 +55,7 @@ runtime::node_spec op_spec() {
   s.infer_shape = &Op::infer_shape;
   if constexpr (requires { Op::checked_argument; }) s.checked_argument = Op::checked_argument;
   if constexpr (requires { &Op::is_view; }) s.is_view = &Op::is_view;
+  if constexpr (requires { Op::shape_only_arguments; }) s.shape_only_arguments = Op::shape_only_arguments;
   if constexpr (FusedArgument != no_fusion) s.fused_argument = FusedArgument;
   if constexpr (detail::Infix<Op>) {
     s.infix = Op::infix;
@@ -106,9 +107,20 @@ struct lower<basic_node<Op, Args...>> {
                                          &op_spec<Op, basic_node<Op, Args...>::rank, fusion::argument>>;
 };
 
+// The position in G of the node a fused kernel reads instead of its fused argument
+// (fusion_rule::read_instead), or G::size when there is none or G does not have it.
+template <class G, class Node>
+consteval std::size_t fused_source_position() {
+  if constexpr (requires { typename lower<Node>::fusion::read_instead; })
+    return G::template position<typename lower<Node>::fusion::read_instead>;
+  else return G::size;
+}
+
 template <class T, class Nodes> struct lowering_table;
 template <class T, class... Ns>
 struct lowering_table<T, graph::type_list<Ns...>> {
+  template <class G>
+  static constexpr std::array<std::size_t, sizeof...(Ns)> fused_sources{fused_source_position<G, Ns>()...};
   static constexpr std::array<runtime::node_spec (*)(), sizeof...(Ns)> specs{lower<Ns>::spec_of::value...};
   static constexpr std::array<runtime::kernel_fn<T>, sizeof...(Ns)> kernels{lower<Ns>::template kernel<T>::value...};
   static constexpr std::array<runtime::check_fn<T>, sizeof...(Ns)> checks{lower<Ns>::template kernel<T>::check...};
@@ -207,6 +219,9 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     specs.reserve(nodes::size);
     for (auto make : table::specs) specs.push_back(make());
     for (const auto& e : graph_type::value.edges) specs[e.consumer].inputs.push_back(e.arg);
+    for (std::size_t i = 0; i < specs.size(); ++i)
+      if (table::template fused_sources<graph_type>[i] < graph_type::size)
+        specs[i].fused_source = table::template fused_sources<graph_type>[i];
     std::vector<runtime::kernel_fn<T>> kernels(table::kernels.begin(), table::kernels.end());
     std::vector<runtime::check_fn<T>> checks(table::checks.begin(), table::checks.end());
     const std::vector<std::size_t> outs(graph_type::value.roots.begin(), graph_type::value.roots.end());
