@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -288,5 +289,74 @@ BOOST_AUTO_TEST_CASE(shape_errors_name_the_op) {
     BOOST_TEST(msg.find("max_pool_backward") != std::string::npos);
     BOOST_TEST(msg.find("the adjoint's shape (1, 2, 2, 3) is not the pooled shape (1, 3, 2, 3) of x (1, 5, 4, 3)") !=
                std::string::npos);
+  }
+}
+
+// relu -> max_pool, backward: mul(max_pool_backward(G, relu(Y)), step(Y)) runs fused as one masked
+// pool backward (fusion_rule in ops/pool.hpp). Bitwise the unfused kernels' result, for tiling
+// 2-d windows (the fast path), overlapping 2-d windows and 1-d (the general path), with zeros,
+// negatives and NaN among the inputs.
+namespace {
+template <std::size_t R>
+tensor<double, R> signed_values(const std::array<std::size_t, R>& extents) {
+  auto t = random_uniform<R>(extents, 5);
+  t[0] = 0.0;
+  t[1] = -0.0;
+  t[2] = std::numeric_limits<double>::quiet_NaN();
+  return t;
+}
+// The unfused computation from the kernels: step(Y) * max_pool_backward(G, relu(Y)), G = r.
+template <std::size_t R>
+std::vector<double> unfused(const tensor<double, R>& yv, const tensor<double, R>& gv, const kernels::pool_window& w) {
+  std::vector<double> relu_y(yv.size()), dx(yv.size());
+  for (std::size_t i = 0; i < yv.size(); ++i) relu_y[i] = yv[i] < 0 ? 0.0 : yv[i];
+  kernels::max_pool_backward<double>(view<double>{dx.data(), yv.shape_of()}, gv.as_view(),
+                                     view<const double>{relu_y.data(), yv.shape_of()}, w);
+  for (std::size_t i = 0; i < dx.size(); ++i) dx[i] = dx[i] * (yv[i] > 0 ? 1.0 : 0.0);
+  return dx;
+}
+bool bitwise_equal(const std::vector<double>& a, view<const double> b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data, a.size() * sizeof(double)) == 0;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(relu_max_pool_gradient_is_fused_and_bitwise_unfused) {
+  {  // 2-d, 2x2 windows of stride 2 on odd extents (clipped last windows)
+    auto f = sum(max_pool(relu(x), window<2>) * r);
+    auto program = compile<double>(f, wrt(x));
+    const auto xv = signed_values<4>({2, 5, 7, 3});
+    const auto rv = random_uniform<4>({2, 3, 4, 3}, 6);
+    program.bind(x, xv).bind(r, rv).run();
+    BOOST_TEST(program.listing().find("max_pool_backward[window=2, stride=2](%") != std::string::npos);
+    BOOST_TEST(program.listing().find("[not computed]  [adjoint]") != std::string::npos, program.listing());
+    kernels::pool_window w;
+    w.dims = 2;
+    w.size = {2, 2};
+    w.stride = {2, 2};
+    BOOST_TEST(bitwise_equal(unfused<4>(xv, rv, w), program.gradient(x)));
+  }
+  {  // 2-d, overlapping 3x3 windows of stride 2 (the general path)
+    auto f = sum(max_pool(relu(x), window<3>, stride<2>) * r);
+    auto program = compile<double>(f, wrt(x));
+    const auto xv = signed_values<4>({2, 6, 5, 2});
+    const auto rv = random_uniform<4>({2, 3, 3, 2}, 7);
+    program.bind(x, xv).bind(r, rv).run();
+    kernels::pool_window w;
+    w.dims = 2;
+    w.size = {3, 3};
+    w.stride = {2, 2};
+    BOOST_TEST(bitwise_equal(unfused<4>(xv, rv, w), program.gradient(x)));
+  }
+  {  // 1-d
+    auto f = sum(max_pool(relu(s), window<2>) * r3);
+    auto program = compile<double>(f, wrt(s));
+    const auto sv = signed_values<3>({3, 9, 4});
+    const auto rv = random_uniform<3>({3, 5, 4}, 8);
+    program.bind(s, sv).bind(r3, rv).run();
+    kernels::pool_window w;
+    w.dims = 1;
+    w.size = {2};
+    w.stride = {2};
+    BOOST_TEST(bitwise_equal(unfused<3>(sv, rv, w), program.gradient(s)));
   }
 }

@@ -47,6 +47,35 @@ void binary_loop(view<T> out, view<const T> a, view<const T> b, F f) {
     });
     return;
   }
+  // One side a suffix of the output's shape (a bias over the channels, a row vector): rows of it.
+  auto is_suffix = [&](const shape& s) {
+    if (s.rank() > out.shape.rank()) return false;
+    for (std::size_t d = 0; d < s.rank(); ++d)
+      if (s[d] != out.shape[out.shape.rank() - s.rank() + d]) return false;
+    return s.numel() > 0;
+  };
+  if (a.size() == n && is_suffix(b.shape)) {
+    const std::size_t width = b.size();
+    parallel_chunks(n / width, width, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t row = lo; row < hi; ++row) {
+        T* o = out.data + row * width;
+        const T* pa = a.data + row * width;
+        for (std::size_t j = 0; j < width; ++j) o[j] = f(pa[j], b.data[j]);
+      }
+    });
+    return;
+  }
+  if (b.size() == n && is_suffix(a.shape)) {
+    const std::size_t width = a.size();
+    parallel_chunks(n / width, width, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t row = lo; row < hi; ++row) {
+        T* o = out.data + row * width;
+        const T* pb = b.data + row * width;
+        for (std::size_t j = 0; j < width; ++j) o[j] = f(a.data[j], pb[j]);
+      }
+    });
+    return;
+  }
   // General case: rows of the last output dimension; the outer index walks the other dims.
   const std::size_t r = out.shape.rank();
   auto sa = broadcast_strides(a.shape, out.shape);

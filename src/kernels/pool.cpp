@@ -235,7 +235,7 @@ void max_pool_2d(view<T> out, view<const T> x, const geometry& g) {
 
 // Windows that tile the input (s == v): every input element belongs to one window and gets its
 // gradient or 0 in one write. best/k_best as in argmax_window: the first maximum in window order.
-template <class T>
+template <bool PositiveOnly, class T>
 void max_pool_backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x, const geometry& g) {
   const std::size_t C = g.channels;
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
@@ -264,7 +264,11 @@ void max_pool_backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x,
       for (std::size_t yy = y0; yy < y1; ++yy)
         for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
           T* q = db + yy * g.in_step[0] + xx * C;
-          for (std::size_t c = 0; c < C; ++c) q[c] = math::select(k_best[c] == k, gv[c], T(0));
+          const T* p = xb + yy * g.in_step[0] + xx * C;
+          for (std::size_t c = 0; c < C; ++c) {
+            const T v = math::select(k_best[c] == k, gv[c], T(0));
+            q[c] = PositiveOnly ? math::select(p[c] > T(0), v, v * T(0)) : v;
+          }
         }
     });
   });
@@ -346,11 +350,12 @@ void max_pool_gather(view<T> out, view<const T> h, view<const T> x, const pool_w
 }
 
 template <class T>
-void max_pool_backward(view<T> dx, view<const T> g_in, view<const T> x, const pool_window& w) {
+void max_pool_backward(view<T> dx, view<const T> g_in, view<const T> x, const pool_window& w, bool positive_only) {
   const geometry g(x.shape, g_in.shape, w);
   const std::size_t C = g.channels;
   const bool tiles = g.tiles();
-  if (g.dims == 2 && tiles) return max_pool_backward_tiled_2d(dx, g_in, x, g);
+  if (g.dims == 2 && tiles)
+    return positive_only ? max_pool_backward_tiled_2d<true>(dx, g_in, x, g) : max_pool_backward_tiled_2d<false>(dx, g_in, x, g);
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* xb = x.data + n * g.in_batch;
     const T* gb = g_in.data + n * g.out_batch;
@@ -374,6 +379,9 @@ void max_pool_backward(view<T> dx, view<const T> g_in, view<const T> x, const po
           }
         });
       });
+    if (positive_only)  // the item's rows are complete: mask them by the sign of x
+      for (std::size_t e = row_lo * g.in_step[0]; e < row_hi * g.in_step[0]; ++e)
+        db[e] = math::select(xb[e] > T(0), db[e], db[e] * T(0));
   });
 }
 
@@ -408,7 +416,7 @@ void avg_pool_transpose(view<T> dx, view<const T> g_in, const pool_window& w) {
   template void max_pool<T>(view<T>, view<const T>, const pool_window&);                          \
   template void avg_pool<T>(view<T>, view<const T>, const pool_window&);                          \
   template void max_pool_gather<T>(view<T>, view<const T>, view<const T>, const pool_window&);    \
-  template void max_pool_backward<T>(view<T>, view<const T>, view<const T>, const pool_window&);  \
+  template void max_pool_backward<T>(view<T>, view<const T>, view<const T>, const pool_window&, bool); \
   template void avg_pool_transpose<T>(view<T>, view<const T>, const pool_window&);
 TYPEGRAD_INSTANTIATE(float)
 TYPEGRAD_INSTANTIATE(double)

@@ -397,8 +397,13 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
     auto& d = s.deps[i];
     for (std::size_t k = 0; k < a.size(); ++k)
       if (!(s.nodes[i].shape_only_arguments >> k & 1u)) d.push_back(a[k]);
-    const std::size_t k = s.nodes[i].fused_argument;
+    std::size_t k = s.nodes[i].fused_argument;
     if (k == node_spec::no_argument) continue;  // (fused ops read every argument's data)
+    for (std::size_t u = a.size(); u-- > 0;)
+      if (s.nodes[i].unused_arguments >> u & 1u) {
+        a.erase(a.begin() + std::ptrdiff_t(u));
+        if (u < k) --k;
+      }
     if (s.nodes[i].fused_source < i) {  // (a later node cannot stand in: the order is topological)
       a[k] = s.nodes[i].fused_source;
     } else {

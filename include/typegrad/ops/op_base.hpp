@@ -43,6 +43,8 @@ using input_shapes = std::span<const shape>;
 //   template <class T> static void forward(view<T> out, inputs<T> in);
 //                                                    // in: Op's arguments with the fused one
 //                                                    // replaced by its own arguments
+//   static constexpr unsigned unused_arguments;      // optional bit mask: Op's arguments the
+//                                                    // fused kernel does not read (dropped)
 //   using read_instead = N;                          // optional: a node type whose value the
 //                                                    // kernel reads in the fused argument's place
 //                                                    // when the graph has it (else as above)

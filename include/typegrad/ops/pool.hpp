@@ -31,6 +31,7 @@
 #include "typegrad/ops/op_base.hpp"
 #include "typegrad/ops/reduce.hpp"
 #include "typegrad/ops/spatial_options.hpp"
+#include "typegrad/ops/unary.hpp"
 #include "typegrad/runtime/pool_kernels.hpp"
 
 namespace typegrad {
@@ -119,6 +120,20 @@ struct max_pool_backward_op : unpooled_result<Window, Stride> {
   static auto vjp(H, Y, G, X) {
     if constexpr (I == 0) return node<max_pool_gather_op<Window, Stride>, H, X>{};
     else return no_adjoint{};
+  }
+};
+
+// A CNN's relu -> max_pool, backward: mul(max_pool_backward(G, X), step(Y)) with X = relu(Y) is
+// one pass (execution plan; the graph is unchanged): step(Y) = step(relu(Y)) = step(X), and the
+// pool's backward reads X anyway. Neither the pool's unmasked gradient nor step(Y) is stored.
+template <class Window, class Stride, class G, class X, class Y>
+  requires(detail::structural_id<resolve_t<X>>() == detail::structural_id<node<unary_op<relu_fn>, Y>>())
+struct fusion_rule<mul_op, basic_node<max_pool_backward_op<Window, Stride>, G, X>, basic_node<unary_op<step_fn>, Y>> {
+  static constexpr std::size_t argument = 0;           // spliced: the kernel reads G and X
+  static constexpr unsigned unused_arguments = 0b10;   // step(Y): X's sign gives it
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {
+    kernels::max_pool_backward<T>(out, in[0], in[1], max_pool_backward_op<Window, Stride>::window_of(in[1].shape), true);
   }
 };
 

@@ -37,6 +37,7 @@ struct node_spec {
   // computed unless something else reads it.
   std::size_t fused_argument = no_argument;
   std::size_t fused_source = no_argument;
+  unsigned unused_arguments = 0;  // bit k: the fused kernel does not read argument k
   // Bit k set: argument k is read for its shape only (sum_to's `like`, ...): its value need not be
   // computed for this node, and its buffer may be reused before this node runs.
   unsigned shape_only_arguments = 0;

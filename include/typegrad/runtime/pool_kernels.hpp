@@ -42,9 +42,11 @@ template <class T>
 void max_pool_gather(view<T> out, view<const T> h, view<const T> x, const pool_window& w);
 
 // dx (x's shape) = at each input position, the sum of g (pooled) over the windows whose argmax
-// of x is that position; the transpose of max_pool_gather.
+// of x is that position; the transpose of max_pool_gather. With positive_only, each result is
+// then multiplied by step(x) (bitwise: kept where x > 0, times 0 elsewhere): the gradient of a
+// relu before the pool, in the same pass.
 template <class T>
-void max_pool_backward(view<T> dx, view<const T> g, view<const T> x, const pool_window& w);
+void max_pool_backward(view<T> dx, view<const T> g, view<const T> x, const pool_window& w, bool positive_only = false);
 
 // dx (its shape is the pooled input's) = at each input position, the sum over the windows that
 // contain it of g / (the window's in-range count); the transpose of avg_pool.

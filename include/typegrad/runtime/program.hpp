@@ -46,7 +46,7 @@ runtime::node_spec constant_spec() {
   s.constant_value = V;
   return s;
 }
-template <class Op, std::size_t Rank, std::size_t FusedArgument>
+template <class Op, std::size_t Rank, class Fusion>
 runtime::node_spec op_spec() {
   runtime::node_spec s;
   s.kind = runtime::node_kind::op;
@@ -56,7 +56,8 @@ runtime::node_spec op_spec() {
   if constexpr (requires { Op::checked_argument; }) s.checked_argument = Op::checked_argument;
   if constexpr (requires { &Op::is_view; }) s.is_view = &Op::is_view;
   if constexpr (requires { Op::shape_only_arguments; }) s.shape_only_arguments = Op::shape_only_arguments;
-  if constexpr (FusedArgument != no_fusion) s.fused_argument = FusedArgument;
+  if constexpr (Fusion::argument != no_fusion) s.fused_argument = Fusion::argument;
+  if constexpr (requires { Fusion::unused_arguments; }) s.unused_arguments = Fusion::unused_arguments;
   if constexpr (detail::Infix<Op>) {
     s.infix = Op::infix;
     s.precedence = Op::precedence;
@@ -104,7 +105,7 @@ struct lower<basic_node<Op, Args...>> {
   template <class T>
   using kernel = std::conditional_t<fusion::argument == no_fusion, op_kernel<T, Op>, fused_kernel<T, fusion>>;
   using spec_of = std::integral_constant<runtime::node_spec (*)(),
-                                         &op_spec<Op, basic_node<Op, Args...>::rank, fusion::argument>>;
+                                         &op_spec<Op, basic_node<Op, Args...>::rank, fusion>>;
 };
 
 // The position in G of the node a fused kernel reads instead of its fused argument
