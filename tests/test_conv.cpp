@@ -6,11 +6,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <tbb/task_arena.h>
 
 #include "reference/conv.hpp"
 #include "support.hpp"
@@ -165,21 +168,27 @@ void check_config(const config& c, unsigned seed, const std::string& what) {
   const double eps = std::numeric_limits<T>::epsilon();
   const std::size_t taps = c.ws.numel() / (c.ws[0] * c.ws[c.p.dims + 1]);
 
-  std::vector<T> z(zs.numel(), T(7));
-  kernels::conv_forward<T>(view<T>{z.data(), zs}, xw, ww, geom);
-  BOOST_TEST(max_error(z.data(), reference::conv<T>(c.p, xw, ww)) <= 4 * eps * double(c.ws.numel() / c.ws[0] + 1),
+  // The three kernels at 1 and at 2 threads: each against the reference, and bitwise equal.
+  std::vector<T> z[2], dx[2], dw[2];
+  for (int t = 0; t < 2; ++t) {
+    z[t].assign(zs.numel(), T(7));
+    dx[t].assign(c.xs.numel(), T(7));
+    dw[t].assign(c.ws.numel(), T(7));
+    tbb::task_arena(t + 1).execute([&] {
+      kernels::conv_forward<T>(view<T>{z[t].data(), zs}, xw, ww, geom);
+      kernels::conv_input_grad<T>(view<T>{dx[t].data(), c.xs}, gw, ww, geom);
+      kernels::conv_weight_grad<T>(view<T>{dw[t].data(), c.ws}, xw, gw, geom);
+    });
+  }
+  BOOST_TEST(max_error(z[0].data(), reference::conv<T>(c.p, xw, ww)) <= 4 * eps * double(c.ws.numel() / c.ws[0] + 1),
              what << " forward");
-
-  std::vector<T> dx(c.xs.numel(), T(7));
-  kernels::conv_input_grad<T>(view<T>{dx.data(), c.xs}, gw, ww, geom);
-  BOOST_TEST(max_error(dx.data(), reference::conv_transpose<T>(c.p, gw, ww, c.xs)) <= 4 * eps * double(taps * c.ws[0] + 1),
+  BOOST_TEST(max_error(dx[0].data(), reference::conv_transpose<T>(c.p, gw, ww, c.xs)) <=
+                 4 * eps * double(taps * c.ws[0] + 1),
              what << " input gradient");
-
-  std::vector<T> dw(c.ws.numel(), T(7));
-  kernels::conv_weight_grad<T>(view<T>{dw.data(), c.ws}, xw, gw, geom);
-  BOOST_TEST(max_error(dw.data(), reference::conv_weight_grad<T>(c.p, xw, gw, c.ws)) <=
+  BOOST_TEST(max_error(dw[0].data(), reference::conv_weight_grad<T>(c.p, xw, gw, c.ws)) <=
                  4 * eps * double(zs.numel() / zs[c.p.dims + 1] + 1),
              what << " weight gradient");
+  BOOST_TEST((z[0] == z[1] && dx[0] == dx[1] && dw[0] == dw[1]), what << ": 1 and 2 threads differ");
 }
 
 std::string describe(const config& c) {
@@ -215,14 +224,19 @@ std::vector<config> large_configs() {
 }
 }  // namespace
 
+// The differential fuzzer of the conv kernels: TYPEGRAD_FUZZ_CONV=N configurations (default 1000,
+// about 5 s; docs/reliability.md), each in float and double, at 1 and 2 threads.
 BOOST_AUTO_TEST_CASE(random_configurations_match_reference) {
+  const char* count_env = std::getenv("TYPEGRAD_FUZZ_CONV");
+  const unsigned count = count_env ? unsigned(std::strtoul(count_env, nullptr, 10)) : 1000;
   std::mt19937 rng(2024);
-  for (unsigned i = 0; i < 300; ++i) {
+  for (unsigned i = 0; i < count; ++i) {
     const config c = random_config(rng);
     const std::string what = describe(c);
     check_config<float>(c, i, what);
     check_config<double>(c, i, what);
   }
+  BOOST_TEST_MESSAGE("conv kernels: " << count << " random configurations checked");
 }
 
 BOOST_AUTO_TEST_CASE(few_channel_configurations_match_reference) {
