@@ -54,28 +54,21 @@ void binary_loop(view<T> out, view<const T> a, view<const T> b, F f) {
       if (s[d] != out.shape[out.shape.rank() - s.rank() + d]) return false;
     return s.numel() > 0;
   };
-  if (a.size() == n && is_suffix(b.shape)) {
-    const std::size_t width = b.size();
+  // full has out's shape, part is repeated along rows of its size; f gets them in a, b order.
+  auto by_rows = [&](const T* full, const T* part, std::size_t width, bool part_first) {
     parallel_chunks(n / width, width, [&](std::size_t lo, std::size_t hi) {
       for (std::size_t row = lo; row < hi; ++row) {
         T* o = out.data + row * width;
-        const T* pa = a.data + row * width;
-        for (std::size_t j = 0; j < width; ++j) o[j] = f(pa[j], b.data[j]);
+        const T* p = full + row * width;
+        if (part_first)
+          for (std::size_t j = 0; j < width; ++j) o[j] = f(part[j], p[j]);
+        else
+          for (std::size_t j = 0; j < width; ++j) o[j] = f(p[j], part[j]);
       }
     });
-    return;
-  }
-  if (b.size() == n && is_suffix(a.shape)) {
-    const std::size_t width = a.size();
-    parallel_chunks(n / width, width, [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t row = lo; row < hi; ++row) {
-        T* o = out.data + row * width;
-        const T* pb = b.data + row * width;
-        for (std::size_t j = 0; j < width; ++j) o[j] = f(a.data[j], pb[j]);
-      }
-    });
-    return;
-  }
+  };
+  if (a.size() == n && is_suffix(b.shape)) return by_rows(a.data, b.data, b.size(), false);
+  if (b.size() == n && is_suffix(a.shape)) return by_rows(b.data, a.data, a.size(), true);
   // General case: rows of the last output dimension; the outer index walks the other dims.
   const std::size_t r = out.shape.rank();
   auto sa = broadcast_strides(a.shape, out.shape);

@@ -77,6 +77,18 @@ inline void update(T* c, vec<T> acc, T beta) {
   store(c, acc);
 }
 
+// C's R x cols block (cols <= NV lanes, rows ldc apart) = acc + beta C: the epilogue of the tiles.
+template <class T, int R, int NV>
+inline void write_tile(const vec<T> (&acc)[R][NV], T beta, T* c, size_t ldc, size_t cols) {
+  constexpr size_t L = lanes<T>;
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      if (cols >= (v + 1) * L) update(c + r * ldc + v * L, acc[r][v], beta);
+      else if (cols > v * L) update_part(c + r * ldc + v * L, acc[r][v], beta, cols - v * L);
+}
+
 // C's R x cols block (cols <= NV lanes, rows ldc apart) = A (R x kc) B (kc x NV lanes) + beta C.
 // A(r, k) is a[k * as + r] (KMajor) or a[r * as + k]; B's row k starts at b + k * bs.
 template <class T, int R, int NV, bool KMajor>
@@ -98,12 +110,7 @@ void tile(size_t kc, const T* a, size_t as, const T* b, size_t bs, T beta, T* c,
       for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
     }
   }
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v)
-      if (cols >= (v + 1) * L) update(c + r * ldc + v * L, acc[r][v], beta);
-      else if (cols > v * L) update_part(c + r * ldc + v * L, acc[r][v], beta, cols - v * L);
+  write_tile<T, R, NV>(acc, beta, c, ldc, cols);
 }
 
 template <class T>
@@ -252,12 +259,7 @@ void gather_tile(size_t kc, const T* a, const size_t* ro, const size_t* so, cons
       for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
     }
   }
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v)
-      if (cols >= (v + 1) * L) update(c + r * ldc + v * L, acc[r][v], beta);
-      else if (cols > v * L) update_part(c + r * ldc + v * L, acc[r][v], beta, cols - v * L);
+  write_tile<T, R, NV>(acc, beta, c, ldc, cols);
 }
 
 template <class T>
