@@ -14,6 +14,8 @@
 #include <tuple>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include <tbb/task_arena.h>
 
 #include "reference/optimizer.hpp"
@@ -287,4 +289,49 @@ BOOST_AUTO_TEST_CASE(logistic_regression_converges) {
     for (std::size_t i = 0; i < n; ++i) correct += (z.data[2 * i + 1] > z.data[2 * i]) == (yv[i] == 1);
     BOOST_TEST(correct >= n * 98 / 100);
   }
+}
+
+// A whole training step of a small CNN (conv, fused bias + relu, max pool, dense, softmax
+// cross-entropy, Adam) allocates nothing and faults no page in steady state, at 1 and 2 threads:
+// the program's buffers, the kernels' scratch and the optimizer's state are all reused.
+BOOST_AUTO_TEST_CASE(training_steps_allocate_nothing_and_fault_no_page) {
+  constexpr var<"img", 4> img;
+  constexpr var<"cw", 4> cw;
+  constexpr var<"cb", 1> cb;
+  constexpr var<"dw", 2> dw;
+  auto logits = matmul(flatten(max_pool(relu(conv(img, cw) + cb), window<2>)), dw);
+  auto loss = softmax_cross_entropy(logits, labels);
+  auto params = make_parameters<float>(param(cw, {16, 3, 3, 1}, init::he_normal), param(cb, {16}),
+                                       param(dw, {14 * 14 * 16, 10}, init::he_normal));
+  params.initialize(5);
+  auto program = compile<float>(loss, wrt(cw, cb, dw));
+  params.bind(program);
+  tensor<float, 4> images({32, 28, 28, 1});
+  tensor<float, 1> classes({32});
+  generator g(9);
+  init::normal(1).fill(images.as_view(), g);
+  for (std::size_t i = 0; i < 32; ++i) classes[i] = float(i % 10);
+  program.bind(img, images).bind(labels, classes);
+  adam<float> opt(params, {.lr = 1e-3});
+  auto minor_faults = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+  };
+  for (int threads : {1, 2}) {
+    program.set_threads(threads);
+    for (int s = 0; s < 3; ++s) {  // warm: plan, scratch, TBB's threads
+      program.bind(img, images).run();
+      opt.step(params, program);
+    }
+    const std::size_t before = allocations.load();
+    const long faults_before = minor_faults();
+    for (int s = 0; s < 5; ++s) {
+      program.bind(img, images).run();
+      opt.step(params, program);
+    }
+    BOOST_TEST(allocations.load() - before == 0u, "threads " << threads);
+    BOOST_TEST(minor_faults() - faults_before == 0, "threads " << threads);
+  }
+  BOOST_TEST(program.plan_count() == 1u);
 }
