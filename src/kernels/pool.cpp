@@ -233,6 +233,46 @@ void max_pool_2d(view<T> out, view<const T> x, const geometry& g) {
   });
 }
 
+template <class T>
+void avg_pool_2d(view<T> out, view<const T> x, const geometry& g) {
+  const std::size_t C = g.channels;
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* xb = x.data + n * g.in_batch;
+    T* orow = out.data + n * g.out_batch + o0 * g.out_step[0];
+    for_each_window_2d(g, o0, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
+      T* acc = orow + o1 * C;
+      for (std::size_t c = 0; c < C; ++c) acc[c] = T(0);
+      for (std::size_t yy = y0; yy < y1; ++yy)
+        for (std::size_t xx = x0; xx < x1; ++xx) {
+          const T* p = xb + yy * g.in_step[0] + xx * C;
+          for (std::size_t c = 0; c < C; ++c) acc[c] += p[c];
+        }
+      const T inv = T(1) / T((y1 - y0) * (x1 - x0));
+      for (std::size_t c = 0; c < C; ++c) acc[c] *= inv;
+    });
+  });
+}
+
+// avg_pool's transpose when the windows tile the input: each input element gets its window's
+// g / count in one write.
+template <class T>
+void avg_pool_transpose_tiled_2d(view<T> dx, view<const T> g_in, const geometry& g) {
+  const std::size_t C = g.channels;
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* grow = g_in.data + n * g.out_batch + o0 * g.out_step[0];
+    T* db = dx.data + n * g.in_batch;
+    for_each_window_2d(g, o0, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
+      const T* gv = grow + o1 * C;
+      const T inv = T(1) / T((y1 - y0) * (x1 - x0));
+      for (std::size_t yy = y0; yy < y1; ++yy)
+        for (std::size_t xx = x0; xx < x1; ++xx) {
+          T* q = db + yy * g.in_step[0] + xx * C;
+          for (std::size_t c = 0; c < C; ++c) q[c] = gv[c] * inv;
+        }
+    });
+  });
+}
+
 // Windows that tile the input (s == v): every input element belongs to one window and gets its
 // gradient or 0 in one write. best/k_best as in argmax_window: the first maximum in window order.
 template <bool PositiveOnly, class T>
@@ -300,6 +340,7 @@ void max_pool(view<T> out, view<const T> x, const pool_window& w) {
 template <class T>
 void avg_pool(view<T> out, view<const T> x, const pool_window& w) {
   const geometry g(x.shape, out.shape, w);
+  if (g.dims == 2) return avg_pool_2d(out, x, g);
   const std::size_t C = g.channels;
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* xb = x.data + n * g.in_batch;
@@ -390,6 +431,7 @@ void avg_pool_transpose(view<T> dx, view<const T> g_in, const pool_window& w) {
   const geometry g(dx.shape, g_in.shape, w);
   const std::size_t C = g.channels;
   const bool tiles = g.tiles();
+  if (g.dims == 2 && tiles) return avg_pool_transpose_tiled_2d(dx, g_in, g);
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* gb = g_in.data + n * g.out_batch;
     T* db = dx.data + n * g.in_batch;
