@@ -187,6 +187,26 @@ bool gathers_patches(const conv_geometry& g, bool narrow) {
   return narrow && g.groups == 1 && g.in_channels <= max_gathered_channels && !is_pointwise(g);
 }
 
+// Zero-fills dst (batch items of batch_step elements, element strides `step` per dim) and copies
+// src (batch, extent..., channels), shifted by `low` per dim, into it line by line.
+template <class T>
+void copy_padded(const T* src, T* dst, std::size_t batch, std::size_t dims, const std::array<std::size_t, max_d>& extent,
+                 std::size_t channels, const std::array<std::size_t, max_d>& low,
+                 const std::array<std::size_t, max_d>& step, std::size_t batch_step) {
+  std::fill_n(dst, batch * batch_step, T(0));
+  const std::size_t last = dims - 1, line = extent[last] * channels;
+  std::array<std::size_t, max_d> lines = extent;
+  lines[last] = 1;
+  std::size_t count = batch;
+  for (std::size_t d = 0; d < last; ++d) count *= extent[d];
+  grid_cursor cur(dims, lines, 0);
+  for (std::size_t l = 0; l < count; ++l, cur.next()) {
+    std::size_t at = cur.batch * batch_step + low[last] * step[last];
+    for (std::size_t d = 0; d < last; ++d) at += (cur.at[d] + low[d]) * step[d];
+    std::copy_n(src + l * line, line, dst + at);
+  }
+}
+
 template <class T>
 class padded_input {
  public:
@@ -196,19 +216,7 @@ class padded_input {
         data_(scratch().take<T>(g.batch * batch_step_)),
         columns_(scratch().take<std::size_t>(g.taps() * g.in_channels)) {
     const std::size_t c = g.in_channels;
-    T* xp = data_.data();
-    std::fill_n(xp, g.batch * batch_step_, T(0));
-    // Copy each input line (all positions along the last ordered dim) to its padded place.
-    const std::size_t last = g.dims - 1, line = g.in[last] * c;
-    std::array<std::size_t, max_d> lines = g.in;
-    lines[last] = 1;
-    const std::size_t count = g.batch * g.in_positions() / g.in[last];
-    grid_cursor cur(g.dims, lines, 0);
-    for (std::size_t l = 0; l < count; ++l, cur.next()) {
-      std::size_t at = cur.batch * batch_step_ + g.pad_low[last] * step_[last];
-      for (std::size_t d = 0; d < last; ++d) at += (cur.at[d] + g.pad_low[d]) * step_[d];
-      std::copy_n(x + l * line, line, xp + at);
-    }
+    copy_padded(x, data_.data(), g.batch, g.dims, g.in, c, g.pad_low, step_, batch_step_);
     std::array<std::size_t, max_d> j{};
     for (std::size_t t = 0, e = 0; t < g.taps(); ++t) {
       std::size_t off = 0;
@@ -252,6 +260,71 @@ class padded_input {
   scratch_pool::lease<T> data_;
   scratch_pool::lease<std::size_t> columns_;
 };
+
+// ---- input gradient into few channels ----------------------------------------------------------
+// dx has fewer channels than a vector holds (an image model's first layer: 1 or 3), so the
+// transposed product would be a GEMM with n = C. With stride 1, dx is instead a correlation of g
+// (zero-padded so that every window lies whole) with the flipped kernel, as dot products along g's
+// contiguous channels (gather_dot_product): dx[p, c] = sum over taps t' and k of
+// gpad[origin(p) + offset(t') + k] w[k, flip(t'), c].
+template <class T>
+bool dots_into_few_channels(const conv_geometry& g) {
+  if (g.groups != 1 || narrow_fits<T>(g.in_channels) || g.in_channels > max_gathered_channels) return false;
+  for (std::size_t d = 0; d < g.dims; ++d)
+    if (g.stride[d] != 1) return false;
+  return true;
+}
+
+template <class T>
+void few_channel_input_grad(T* dx, const T* gr, const T* w, const conv_geometry& g) {
+  const std::size_t c = g.in_channels, k = g.out_channels, taps_n = g.taps();
+  // g's padding: `low` before each dim so that every read index is >= 0, whole windows after.
+  std::array<std::size_t, max_d> low{}, extent{}, step{};
+  std::size_t positions = 1;
+  for (std::size_t d = g.dims; d-- > 0;) {
+    const std::size_t reach = g.dilation[d] * (g.window[d] - 1);
+    low[d] = reach > g.pad_low[d] ? reach - g.pad_low[d] : 0;
+    extent[d] = std::max(g.out[d], g.in[d] + g.pad_low[d]) + low[d];
+    step[d] = positions * k;
+    positions *= extent[d];
+  }
+  const std::size_t batch_step = positions * k;
+  auto gpad = scratch().take<T>(g.batch * batch_step);
+  copy_padded(gr, gpad.data(), g.batch, g.dims, g.out, k, low, step, batch_step);
+  // Per flipped tap t': its offset in gpad, and the kernel rearranged as wr[(t' * C + c) * K + k].
+  auto tap_offsets = scratch().take<std::size_t>(taps_n);
+  auto wr = scratch().take<T>(taps_n * c * k);
+  std::array<std::size_t, max_d> j{};
+  for (std::size_t t = 0; t < taps_n; ++t) {
+    std::size_t off = 0, flipped = 0;
+    for (std::size_t d = 0; d < g.dims; ++d) {
+      off += j[d] * g.dilation[d] * step[d];
+      flipped = flipped * g.window[d] + (g.window[d] - 1 - j[d]);
+    }
+    tap_offsets.data()[t] = off;
+    for (std::size_t ch = 0; ch < c; ++ch)
+      for (std::size_t kk = 0; kk < k; ++kk) wr.data()[(t * c + ch) * k + kk] = w[(kk * taps_n + flipped) * c + ch];
+    for (std::size_t d = g.dims; d-- > 0;) {  // next tap, row-major over the window
+      if (++j[d] < g.window[d]) break;
+      j[d] = 0;
+    }
+  }
+  const std::size_t rows = g.batch * g.in_positions(), tile = tile_rows_for(taps_n * k);
+  parallel_chunks(ceil_div(rows, tile), tile * taps_n * k * c, [&](std::size_t lo, std::size_t hi) {
+    auto ro = scratch().take<std::size_t>(tile);
+    for (std::size_t ti = lo; ti < hi; ++ti) {
+      const std::size_t p0 = ti * tile, m = std::min(tile, rows - p0);
+      grid_cursor cur(g.dims, g.in, p0);
+      for (std::size_t r = 0; r < m; ++r, cur.next()) {
+        std::size_t at = cur.batch * batch_step;
+        for (std::size_t d = 0; d < g.dims; ++d)
+          at += (cur.at[d] + g.pad_low[d] + low[d] - g.dilation[d] * (g.window[d] - 1)) * step[d];
+        ro.data()[r] = at;
+      }
+      gather_dot_product<T>(m, c, taps_n, k, gpad.data(), ro.data(), tap_offsets.data(), wr.data(), dx + p0 * c, c);
+    }
+  });
+}
 
 // ---- depthwise --------------------------------------------------------------------------------
 // One input channel per group; mult = out channels per group. w is (K, taps, 1).
@@ -466,6 +539,7 @@ void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_g
     return;
   }
   if (is_depthwise(g)) return depthwise_input_grad(dx.data, gr.data, w.data, g);
+  if (dots_into_few_channels<T>(g)) return few_channel_input_grad(dx.data, gr.data, w.data, g);
   const std::size_t c = g.in_channels, k = g.out_channels, cg = g.in_group(), kg = g.out_group();
   const std::size_t taps_n = g.taps(), out_pos = g.out_positions();
   const bool direct = is_pointwise(g);

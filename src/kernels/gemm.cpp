@@ -344,6 +344,12 @@ void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, con
   active_kernels<T>().gather(m, n, k, a, ro, so, b, ldb, c, ldc, accumulate);
 }
 
+template <class T>
+void gather_dot_product(std::size_t m, std::size_t c, std::size_t taps, std::size_t k, const T* a,
+                        const std::size_t* ro, const std::size_t* to, const T* b, T* out, std::size_t ldo) {
+  active_kernels<T>().gather_dot(m, c, taps, k, a, ro, to, b, out, ldo);
+}
+
 #define TYPEGRAD_INSTANTIATE(T)                                                \
   template void matmul<T>(view<T>, view<const T>, view<const T>, matmul_form); \
   template void gemm<T>(const gemm_dims&, const T*, const T*, T*);          \
@@ -351,7 +357,9 @@ void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, con
   template void narrow_product<T>(bool, std::size_t, std::size_t, std::size_t, const T*, std::size_t, const T*, \
                                   std::size_t, T*, std::size_t, bool);                                        \
   template void gather_product<T>(std::size_t, std::size_t, std::size_t, const T*, const std::size_t*,         \
-                                  const std::size_t*, const T*, std::size_t, T*, std::size_t, bool);
+                                  const std::size_t*, const T*, std::size_t, T*, std::size_t, bool);          \
+  template void gather_dot_product<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T*,            \
+                                      const std::size_t*, const std::size_t*, const T*, T*, std::size_t);
 TYPEGRAD_INSTANTIATE(float)
 TYPEGRAD_INSTANTIATE(double)
 #undef TYPEGRAD_INSTANTIATE

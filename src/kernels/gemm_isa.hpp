@@ -41,6 +41,9 @@ struct isa_gemm {
   // The gathered product of narrow.hpp: like narrow, with A(i, s) = a[ro[i] + so[s]].
   void (*gather)(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro, const std::size_t* so,
                  const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
+  // The gathered dot products of narrow.hpp (gather_dot_product).
+  void (*gather_dot)(std::size_t m, std::size_t c, std::size_t taps, std::size_t k, const T* a, const std::size_t* ro,
+                     const std::size_t* to, const T* b, T* out, std::size_t ldo);
 };
 
 struct isa_kernels {

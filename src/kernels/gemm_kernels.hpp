@@ -290,12 +290,47 @@ void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const si
   }
 }
 
+// isa_gemm::gather_dot: out[i * ldo + c] = sum over t < taps, k < K of a[ro[i] + to[t] + k] *
+// b[(t * C + c) * K + k]. Products with a right-hand side narrower than a vector (conv's input
+// gradient into 1-15 channels): vectors run along k, four rows at a time share each load of b,
+// and each sum has a fixed order (lanes over whole vectors of k, the lanes added in order, then
+// the remaining k).
+template <class T>
+void gather_dot(size_t m, size_t C, size_t taps, size_t K, const T* a, const size_t* ro, const size_t* to, const T* b,
+                T* out, size_t ldo) {
+  constexpr size_t L = lanes<T>, R = 4;
+  const size_t kv = K / L * L;
+  for (size_t i0 = 0; i0 < m; i0 += R) {
+    const size_t rows = smaller(R, m - i0);
+    for (size_t c = 0; c < C; ++c) {
+      vec<T> acc[R] = {};
+      T tail[R] = {};
+      for (size_t t = 0; t < taps; ++t) {
+        const T* bt = b + (t * C + c) * K;
+        for (size_t k = 0; k < kv; k += L) {
+          const vec<T> bv = load(bt + k);
+#pragma GCC unroll 4
+          for (size_t r = 0; r < R; ++r)
+            if (r < rows) acc[r] += load(a + ro[i0 + r] + to[t] + k) * bv;
+        }
+        for (size_t k = kv; k < K; ++k)
+          for (size_t r = 0; r < rows; ++r) tail[r] += a[ro[i0 + r] + to[t] + k] * bt[k];
+      }
+      for (size_t r = 0; r < rows; ++r) {
+        T sum = T(0);
+        for (size_t l = 0; l < L; ++l) sum += acc[r][l];
+        out[(i0 + r) * ldo + c] = sum + tail[r];
+      }
+    }
+  }
+}
+
 // The table entry of one element type: microkernel tiles of MR x NV vectors, cache blocks kc, mc,
 // nc, and the narrow (and gathered) kernels' rows per column-block width.
 template <class T, int MR, int NV, int... NarrowRows>
 constexpr isa_gemm<T> make_gemm(size_t kc, size_t mc, size_t nc) {
   return {MR, NV * lanes<T>, kc, mc, nc, &pack_b<T, NV>, &multiply<T, MR, NV>, &narrow<T, NarrowRows...>,
-          &gather<T, NarrowRows...>};
+          &gather<T, NarrowRows...>, &gather_dot<T>};
 }
 
 }  // namespace typegrad::kernels::TYPEGRAD_GEMM_ISA

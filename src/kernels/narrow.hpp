@@ -33,4 +33,11 @@ template <class T>
 void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro,
                     const std::size_t* so, const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
 
+// out (m x C, rows ldo apart) with out[i][c] = sum over taps t and k < K of a[ro[i] + to[t] + k] *
+// b[(t * C + c) * K + k]: for a right-hand side narrower than a vector (conv's input gradient into
+// a few channels), vectorized along the contiguous k. Each sum in a fixed order.
+template <class T>
+void gather_dot_product(std::size_t m, std::size_t c, std::size_t taps, std::size_t k, const T* a,
+                        const std::size_t* ro, const std::size_t* to, const T* b, T* out, std::size_t ldo);
+
 }  // namespace typegrad::kernels
