@@ -232,6 +232,10 @@ constexpr auto relu(X x) { return apply_unary<relu_fn>(x); }
 //   else x; step(x) is not computed unless something else reads it;
 // - relu(a + b), a bias and its activation, is one pass (binary_kind::add_relu). With the first
 //   rule reading relu(x), nothing reads a + b any more, which is then neither computed nor stored.
+template <>
+inline constexpr bool has_fusion_rules_v<mul_op> = true;
+template <>
+inline constexpr bool has_fusion_rules_v<unary_op<relu_fn>> = true;
 template <class G, class X>
 struct fusion_rule<mul_op, G, basic_node<unary_op<step_fn>, X>> {
   static constexpr std::size_t argument = 1;

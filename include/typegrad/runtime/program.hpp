@@ -99,9 +99,17 @@ struct lower<constant<V>> {
   template <class T> using kernel = no_kernel<T>;
   using spec_of = std::integral_constant<runtime::node_spec (*)(), &constant_spec<V>>;
 };
+template <bool Fuses, class Op, class... Args>
+struct fusion_lookup {
+  using type = fusion_rule<void>;
+};
+template <class Op, class... Args>
+struct fusion_lookup<true, Op, Args...> {
+  using type = fusion_rule<Op, resolve_t<Args>...>;
+};
 template <class Op, class... Args>
 struct lower<basic_node<Op, Args...>> {
-  using fusion = fusion_rule<Op, resolve_t<Args>...>;
+  using fusion = typename fusion_lookup<has_fusion_rules_v<Op>, Op, Args...>::type;
   template <class T>
   using kernel = std::conditional_t<fusion::argument == no_fusion, op_kernel<T, Op>, fused_kernel<T, fusion>>;
   using spec_of = std::integral_constant<runtime::node_spec (*)(),
