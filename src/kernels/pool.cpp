@@ -215,41 +215,40 @@ void for_each_window_2d(const geometry& g, std::size_t o0, F&& body) {
   }
 }
 
-template <class T>
-void max_pool_2d(view<T> out, view<const T> x, const geometry& g) {
+// out[o][c] = finish(fold of x over o's clipped window, in row-major order, starting at init),
+// the shared walk of the 2-d max and average pools.
+template <class T, class Fold, class Finish>
+void reduce_windows_2d(view<T> out, view<const T> x, const geometry& g, T init, Fold fold, Finish finish) {
   const std::size_t C = g.channels;
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* xb = x.data + n * g.in_batch;
     T* orow = out.data + n * g.out_batch + o0 * g.out_step[0];
     for_each_window_2d(g, o0, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
       T* acc = orow + o1 * C;
-      for (std::size_t c = 0; c < C; ++c) acc[c] = -std::numeric_limits<T>::infinity();
+      for (std::size_t c = 0; c < C; ++c) acc[c] = init;
       for (std::size_t yy = y0; yy < y1; ++yy)
         for (std::size_t xx = x0; xx < x1; ++xx) {
           const T* p = xb + yy * g.in_step[0] + xx * C;
-          for (std::size_t c = 0; c < C; ++c) acc[c] = math::select(p[c] > acc[c], p[c], acc[c]);
+          for (std::size_t c = 0; c < C; ++c) acc[c] = fold(acc[c], p[c]);
         }
+      finish(acc, (y1 - y0) * (x1 - x0));
     });
   });
 }
 
 template <class T>
+void max_pool_2d(view<T> out, view<const T> x, const geometry& g) {
+  reduce_windows_2d<T>(
+      out, x, g, -std::numeric_limits<T>::infinity(), [](T acc, T v) { return math::select(v > acc, v, acc); },
+      [](T*, std::size_t) {});
+}
+
+template <class T>
 void avg_pool_2d(view<T> out, view<const T> x, const geometry& g) {
   const std::size_t C = g.channels;
-  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
-    const T* xb = x.data + n * g.in_batch;
-    T* orow = out.data + n * g.out_batch + o0 * g.out_step[0];
-    for_each_window_2d(g, o0, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
-      T* acc = orow + o1 * C;
-      for (std::size_t c = 0; c < C; ++c) acc[c] = T(0);
-      for (std::size_t yy = y0; yy < y1; ++yy)
-        for (std::size_t xx = x0; xx < x1; ++xx) {
-          const T* p = xb + yy * g.in_step[0] + xx * C;
-          for (std::size_t c = 0; c < C; ++c) acc[c] += p[c];
-        }
-      const T inv = T(1) / T((y1 - y0) * (x1 - x0));
-      for (std::size_t c = 0; c < C; ++c) acc[c] *= inv;
-    });
+  reduce_windows_2d<T>(out, x, g, T(0), [](T acc, T v) { return acc + v; }, [C](T* acc, std::size_t count) {
+    const T inv = T(1) / T(count);
+    for (std::size_t c = 0; c < C; ++c) acc[c] *= inv;
   });
 }
 
