@@ -189,6 +189,25 @@ void check_config(const config& c, unsigned seed, const std::string& what) {
                  4 * eps * double(zs.numel() / zs[c.p.dims + 1] + 1),
              what << " weight gradient");
   BOOST_TEST((z[0] == z[1] && dx[0] == dx[1] && dw[0] == dw[1]), what << ": 1 and 2 threads differ");
+
+  // The epilogue (relu(z + bias), bias per channel or one value) bitwise equals the separate passes
+  // over the plain output, on every path and at 1 and 2 threads.
+  const std::size_t k = zs[c.p.dims + 1];
+  const auto bias = fill(seed % 3 == 0 ? 1 : k);
+  for (int t = 0; t < 2; ++t) {
+    std::vector<T> fused(zs.numel(), T(7));
+    tbb::task_arena(t + 1).execute([&] {
+      kernels::conv_forward<T>(view<T>{fused.data(), zs}, xw, ww, geom,
+                               {.bias = bias.data(), .bias_size = bias.size(), .relu = true});
+    });
+    std::vector<T> want(zs.numel());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      const T sum = z[0][i] + bias[bias.size() == 1 ? 0 : i % k];
+      want[i] = sum < T(0) ? T(0) : sum;
+    }
+    BOOST_TEST(std::memcmp(fused.data(), want.data(), want.size() * sizeof(T)) == 0,
+               what << ": conv with a bias+relu epilogue, " << t + 1 << " thread(s)");
+  }
 }
 
 std::string describe(const config& c) {
@@ -354,6 +373,87 @@ BOOST_AUTO_TEST_CASE(two_threads_match_one_thread_bitwise) {
     BOOST_TEST(std::memcmp(one[i].data(), two[i].data(), one[i].size() * sizeof(float)) == 0, "output " << i);
     BOOST_TEST(std::memcmp(two[i].data(), again[i].data(), two[i].size() * sizeof(float)) == 0, "output " << i);
   }
+}
+
+// relu(conv(x, w) + b) runs as one conv with a bias+relu epilogue: neither the conv's output nor the
+// sum is computed as a node, and values and gradients are bitwise those of the unfused program
+// (here: the same graph with the conv as an output too, which the executor then computes and reads),
+// on the gathered, GEMM, narrow, pointwise and depthwise paths, b + conv as well as conv + b.
+namespace {
+constexpr var<"b", 1> b;
+constexpr var<"up", 4> up;
+
+template <class T>
+bool same_bits(view<const T> p, view<const T> q) {
+  return p.shape == q.shape && std::memcmp(p.data, q.data, p.size() * sizeof(T)) == 0;
+}
+
+// y = relu(z + b) (or relu(b + z)) for z = conv(x2, w2, options of p), of output shape zs.
+template <class T, class Z, class Y>
+void check_conv_bias_relu(Z z, Y y, const conv_params& p, const shape& xs, const shape& ws, std::size_t bias_size,
+                          unsigned seed) {
+  const shape zs = reference::conv_output_shape(p, xs, ws);
+  auto f = sum(y * up);
+  auto fused = compile<T>(f, y, wrt(x2, w2, b));
+  auto unfused = compile<T>(f, y, z, wrt(x2, w2, b));
+  const auto xv = cast<T>(random_uniform<4>({xs[0], xs[1], xs[2], xs[3]}, seed));
+  const auto wv = cast<T>(random_uniform<4>({ws[0], ws[1], ws[2], ws[3]}, seed + 1));
+  const auto bv = cast<T>(random_uniform<1>({bias_size}, seed + 2));
+  const auto uv = cast<T>(random_uniform<4>({zs[0], zs[1], zs[2], zs[3]}, seed + 3));
+  for (int threads : {1, 2}) {
+    fused.bind(x2, xv).bind(w2, wv).bind(b, bv).bind(up, uv).set_threads(threads).run();
+    unfused.bind(x2, xv).bind(w2, wv).bind(b, bv).bind(up, uv).set_threads(threads).run();
+    const std::string what = fmt::format("x{} w{} b({}), {} thread(s)", xs, ws, bias_size, threads);
+    BOOST_TEST(fused.listing().find(" on the fly]") != std::string::npos, fused.listing());
+    BOOST_TEST(fused.listing().find("[computes %") != std::string::npos, fused.listing());
+    BOOST_TEST(fused.listing().find(" and %") != std::string::npos, fused.listing());  // conv and sum fused
+    BOOST_TEST(unfused.listing().find(" and %") == std::string::npos, unfused.listing());
+    BOOST_TEST(same_bits(fused.value(y), unfused.value(y)), what << ": relu(conv + b)");
+    BOOST_TEST(same_bits(fused.value(f), unfused.value(f)), what << ": f");
+    BOOST_TEST(same_bits(fused.gradient(x2), unfused.gradient(x2)), what << ": df/dx");
+    BOOST_TEST(same_bits(fused.gradient(w2), unfused.gradient(w2)), what << ": df/dw");
+    BOOST_TEST(same_bits(fused.gradient(b), unfused.gradient(b)), what << ": df/db");
+  }
+  // and the values against the naive conv, bias and relu
+  const auto zr = reference::conv<T>(p, view<const T>{xv.data(), xs}, view<const T>{wv.data(), ws});
+  const double tolerance = 8 * std::numeric_limits<T>::epsilon() * double(ws.numel() / ws[0] + 1);
+  const std::size_t k = zs[3];
+  double worst = 0;
+  for (std::size_t i = 0; i < zr.size(); ++i) {
+    const double want = std::max(0.0, double(zr[i]) + double(bv[bias_size == 1 ? 0 : i % k]));
+    worst = std::max(worst, std::abs(double(fused.value(y).data[i]) - want));
+  }
+  BOOST_TEST(worst <= tolerance, "x" << xs << " w" << ws << ": worst error " << worst);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(conv_bias_relu_runs_as_one_conv_bitwise_unfused) {
+  unsigned seed = 300;
+  auto check = [&]<class T>(T) {
+    {  // gathered patches (one input channel), per-channel bias
+      auto z = conv(x2, w2);
+      check_conv_bias_relu<T>(z, relu(z + b), params_of<2>(), {3, 11, 9, 1}, {16, 3, 3, 1}, 16, seed++);
+    }
+    {  // packed GEMM, strided, b + conv, one bias value for every channel
+      auto z = conv(x2, w2, stride<2>);
+      check_conv_bias_relu<T>(z, relu(b + z), params_of<2>(stride<2>), {2, 12, 13, 20}, {200, 3, 3, 20}, 1, seed++);
+    }
+    {  // narrow product
+      auto z = conv(x2, w2, padding_valid);
+      check_conv_bias_relu<T>(z, relu(z + b), params_of<2>(padding_valid), {2, 10, 10, 24}, {32, 3, 3, 24}, 32,
+                              seed++);
+    }
+    {  // pointwise (1x1: the GEMM reads x in place)
+      auto z = conv(x2, w2);
+      check_conv_bias_relu<T>(z, relu(z + b), params_of<2>(), {2, 7, 6, 12}, {40, 1, 1, 12}, 40, seed++);
+    }
+    {  // depthwise with a channel multiplier
+      auto z = conv(x2, w2, groups<8>);
+      check_conv_bias_relu<T>(z, relu(b + z), params_of<2>(groups<8>), {2, 9, 10, 8}, {16, 3, 3, 1}, 16, seed++);
+    }
+  };
+  check(float{});
+  check(double{});
 }
 
 // ---- errors -----------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@
 #include "scratch.hpp"
 #include "typegrad/runtime/conv_kernels.hpp"
 #include "typegrad/runtime/gemm.hpp"
+#include "typegrad/runtime/unary_kernels.hpp"
 
 namespace typegrad::kernels {
 namespace {
@@ -59,6 +60,23 @@ bool is_pointwise(const conv_geometry& g) {
   return true;
 }
 bool is_depthwise(const conv_geometry& g) { return g.in_group() == 1 && g.groups > 1; }
+
+// The epilogue on m finished output rows of k channels (conv_epilogue).
+template <class T>
+void finish_rows(T* out, std::size_t m, std::size_t k, const conv_epilogue<T>& e) {
+  if (e.bias == nullptr && !e.relu) return;
+  for (std::size_t r = 0; r < m; ++r) {
+    T* o = out + r * k;  // (rows are in L1: two short passes vectorise better than one)
+    if (e.bias != nullptr && e.bias_size == 1) {
+      const T b = e.bias[0];
+      for (std::size_t c = 0; c < k; ++c) o[c] += b;
+    }
+    else if (e.bias != nullptr)
+      for (std::size_t c = 0; c < k; ++c) o[c] += e.bias[c];
+    if (e.relu)
+      for (std::size_t c = 0; c < k; ++c) o[c] = math::select(o[c] < T(0), T(0), o[c]);
+  }
+}
 
 // An odometer over (batch, position multi-index) for a grid of `extent` per dim.
 struct grid_cursor {
@@ -330,7 +348,7 @@ void few_channel_input_grad(T* dx, const T* gr, const T* w, const conv_geometry&
 // One input channel per group; mult = out channels per group. w is (K, taps, 1).
 
 template <class T>
-void depthwise_forward(T* out, const T* x, const T* w, const conv_geometry& g) {
+void depthwise_forward(T* out, const T* x, const T* w, const conv_geometry& g, const conv_epilogue<T>& e) {
   const std::size_t k = g.out_channels, c = g.in_channels, mult = g.out_group(), taps_n = g.taps();
   const std::size_t rows = g.batch * g.out_positions(), in_pos = g.in_positions();
   auto wt = scratch().take<T>(taps_n * k);  // (taps, K): contiguous over channels per tap
@@ -353,6 +371,7 @@ void depthwise_forward(T* out, const T* x, const T* w, const conv_geometry& g) {
           for (std::size_t ch = 0; ch < k; ++ch) o[ch] += xr[ch / mult] * wr[ch];
       }
     }
+    finish_rows(out + lo * k, hi - lo, k, e);
   });
 }
 
@@ -482,14 +501,15 @@ void product(bool trans_a, std::size_t m, std::size_t n, std::size_t kk, const T
 }  // namespace
 
 template <class T>
-void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g) {
+void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
   const std::size_t rows = g.batch * g.out_positions(), k = g.out_channels;
   if (out.size() == 0) return;
   if (g.in_group() == 0 || g.taps() == 0) {
     std::fill_n(out.data, out.size(), T(0));
+    finish_rows(out.data, rows, k, e);
     return;
   }
-  if (is_depthwise(g)) return depthwise_forward(out.data, x.data, w.data, g);
+  if (is_depthwise(g)) return depthwise_forward(out.data, x.data, w.data, g, e);
   const std::size_t cg = g.in_group(), kg = g.out_group(), patch = g.taps() * cg;
   const bool direct = is_pointwise(g);
   const std::size_t tile = tile_rows_for(patch);
@@ -511,6 +531,7 @@ void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geom
         const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
         xp.rows(q0, m, ro.data());
         gather_product<T>(m, k, patch, xp.data(), ro.data(), xp.columns(), wt.data(), k, out.data + q0 * k, k, false);
+        finish_rows(out.data + q0 * k, m, k, e);
       }
     });
     return;
@@ -527,6 +548,7 @@ void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geom
         if (narrow) product<T>(false, m, kg, patch, a, lda, wt.data() + grp * kg * patch, kg, c, k);
         else gemm_serial<T>(gemm_dims{false, true, m, kg, patch, lda, patch, k}, a, w.data + grp * kg * patch, T(0), c);
       }
+      finish_rows(out.data + q0 * k, m, k, e);
     }
   });
 }
@@ -758,7 +780,8 @@ void conv_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_
 }
 
 #define TYPEGRAD_INSTANTIATE(T)                                                                        \
-  template void conv_forward<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);         \
+  template void conv_forward<T>(view<T>, view<const T>, view<const T>, const conv_geometry&,         \
+                                const conv_epilogue<T>&);                                              \
   template void conv_input_grad<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);      \
   template void conv_weight_grad<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);
 TYPEGRAD_INSTANTIATE(float)

@@ -391,6 +391,10 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
   s.outputs = std::move(outputs);
   s.args.resize(n);
   s.deps.resize(n);
+  struct deeper_fusion {
+    std::size_t node, at, inner;  // node's args [at, at + inner's input count) stand for inner
+  };
+  std::vector<deeper_fusion> deeper_fusions;
   for (std::size_t i = 0; i < n; ++i) {
     auto& a = s.args[i];
     a = s.nodes[i].inputs;
@@ -410,15 +414,37 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
       const auto& spliced = s.nodes[a[k]].inputs;
       a.erase(a.begin() + std::ptrdiff_t(k));
       a.insert(a.begin() + std::ptrdiff_t(k), spliced.begin(), spliced.end());
+      if (const std::size_t inner = s.nodes[i].fused_inner_argument; inner != node_spec::no_argument) {
+        const std::size_t at = k + inner, j = a[at];
+        const auto& deeper = s.nodes[j].inputs;
+        a.erase(a.begin() + std::ptrdiff_t(at));
+        a.insert(a.begin() + std::ptrdiff_t(at), deeper.begin(), deeper.end());
+        deeper_fusions.push_back({i, at, j});
+      }
     }
     d = a;
   }
   s.is_output.assign(n, false);
   for (auto o : s.outputs) s.is_output[o] = true;
-  s.live = s.is_output;
-  for (std::size_t i = n; i-- > 0;)
-    if (s.live[i])
-      for (auto j : s.deps[i]) s.live[j] = true;
+  const auto mark_live = [&] {
+    s.live = s.is_output;
+    for (std::size_t i = n; i-- > 0;)
+      if (s.live[i])
+        for (auto j : s.deps[i]) s.live[j] = true;
+  };
+  mark_live();
+  // A deeper fusion whose inner node is computed anyway reads that node's value instead of
+  // recomputing it (a conv computed twice would cost far more than the pass it saves).
+  bool reverted = false;
+  for (const auto& f : deeper_fusions) {
+    if (!s.live[f.inner]) continue;
+    auto& a = s.args[f.node];
+    a.erase(a.begin() + std::ptrdiff_t(f.at), a.begin() + std::ptrdiff_t(f.at + s.nodes[f.inner].inputs.size()));
+    a.insert(a.begin() + std::ptrdiff_t(f.at), f.inner);
+    s.deps[f.node] = a;
+    reverted = true;
+  }
+  if (reverted) mark_live();
   s.consumers.resize(n);
   s.ancestors.words = (n + 63) / 64;
   s.ancestors.bits.assign(n * s.ancestors.words, 0);
@@ -561,6 +587,10 @@ std::string executor<T>::listing() const {
     if (s.planned) out += fmt::format(" : {}", s.shapes[i]);
     if (n.fused_argument != node_spec::no_argument && n.fused_source != node_spec::no_argument)
       out += fmt::format("  [computes %{} on the fly from %{}]", n.inputs[n.fused_argument], n.fused_source);
+    else if (n.fused_argument != node_spec::no_argument && n.fused_inner_argument != node_spec::no_argument &&
+             !s.live[s.nodes[n.inputs[n.fused_argument]].inputs[n.fused_inner_argument]])
+      out += fmt::format("  [computes %{} and %{} on the fly]",
+                         s.nodes[n.inputs[n.fused_argument]].inputs[n.fused_inner_argument], n.inputs[n.fused_argument]);
     else if (n.fused_argument != node_spec::no_argument)
       out += fmt::format("  [computes %{} on the fly]", n.inputs[n.fused_argument]);
     if (n.kind == node_kind::op && !s.live[i]) out += "  [not computed]";

@@ -29,6 +29,7 @@
 
 #include "typegrad/ops/op_base.hpp"
 #include "typegrad/ops/spatial_options.hpp"
+#include "typegrad/ops/unary.hpp"
 #include "typegrad/runtime/conv_kernels.hpp"
 
 namespace typegrad {
@@ -324,6 +325,48 @@ struct conv_weight_grad_op {
     if constexpr (I == 0) return node<conv_transpose_op<P>, G, H, X>{};
     else if constexpr (I == 1) return node<conv_op<P>, X, H>{};
     else return no_adjoint{};
+  }
+};
+
+// relu(conv(x, w) + b), the layer every CNN repeats, runs as one conv whose epilogue adds the bias
+// and applies relu to each output tile while it is in cache (kernels::conv_epilogue): the conv's
+// output and the sum are neither stored nor passed over again (an execution plan: the graph and
+// its derivatives are unchanged; bitwise the separate passes). For a rank-1 b (K values, or 1).
+// When the program computes the conv anyway (another reader), the kernel gets its value and runs
+// relu(a + b)'s fused pass instead.
+namespace detail {
+template <class T>
+void conv_bias_relu(view<T> out, const conv_params& p, view<const T> x, view<const T> w, view<const T> b) {
+  kernels::conv_forward<T>(out, x, w, conv_geometry_of(p, x.shape, w.shape),
+                           {.bias = b.data, .bias_size = b.size(), .relu = true});
+}
+template <class N>
+inline constexpr bool is_conv_node_v = false;
+template <conv_params P, class X, class W>
+inline constexpr bool is_conv_node_v<basic_node<conv_op<P>, X, W>> = true;
+template <class N>
+inline constexpr conv_params conv_node_params_v{};
+template <conv_params P, class X, class W>
+inline constexpr conv_params conv_node_params_v<basic_node<conv_op<P>, X, W>> = P;
+}  // namespace detail
+template <class A, class B>
+  requires(detail::is_conv_node_v<resolve_t<A>> && resolve_t<B>::rank == 1)
+struct fusion_rule<unary_op<relu_fn>, basic_node<add_op, A, B>> {
+  static constexpr std::size_t argument = 0, inner_argument = 0;
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {  // in: x, w, b, or conv(x, w), b
+    if (in.size() == 2) return kernels::binary<T>(kernels::binary_kind::add_relu, out, in[0], in[1]);
+    detail::conv_bias_relu<T>(out, detail::conv_node_params_v<resolve_t<A>>, in[0], in[1], in[2]);
+  }
+};
+template <class B, class A>
+  requires(detail::is_conv_node_v<resolve_t<A>> && resolve_t<B>::rank == 1)
+struct fusion_rule<unary_op<relu_fn>, basic_node<add_op, B, A>> {
+  static constexpr std::size_t argument = 0, inner_argument = 1;
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {  // in: b, x, w, or b, conv(x, w)
+    if (in.size() == 2) return kernels::binary<T>(kernels::binary_kind::add_relu, out, in[0], in[1]);
+    detail::conv_bias_relu<T>(out, detail::conv_node_params_v<resolve_t<A>>, in[1], in[2], in[0]);
   }
 };
 

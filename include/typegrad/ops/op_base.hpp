@@ -48,6 +48,12 @@ using input_shapes = std::span<const shape>;
 //   using read_instead = N;                          // optional: a node type whose value the
 //                                                    // kernel reads in the fused argument's place
 //                                                    // when the graph has it (else as above)
+//   static constexpr std::size_t inner_argument;     // optional: which argument of the fused
+//                                                    // argument (an op node) is computed on the
+//                                                    // fly too, from its own arguments; unless
+//                                                    // the program computes it anyway: forward
+//                                                    // then gets that node's value (its input
+//                                                    // count tells which form it has)
 // The graph, its printed form and its derivatives are unchanged; the program runs one pass
 // instead of two and does not compute the argument's node when nothing else reads it. The fused
 // kernel must give bitwise the unfused result.

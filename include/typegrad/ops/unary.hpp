@@ -232,6 +232,7 @@ constexpr auto relu(X x) { return apply_unary<relu_fn>(x); }
 //   else x; step(x) is not computed unless something else reads it;
 // - relu(a + b), a bias and its activation, is one pass (binary_kind::add_relu). With the first
 //   rule reading relu(x), nothing reads a + b any more, which is then neither computed nor stored.
+//   (relu(conv(x, w) + b) goes one level deeper: ops/conv.hpp.)
 template <>
 inline constexpr bool has_fusion_rules_v<mul_op> = true;
 template <>

@@ -39,9 +39,20 @@ struct conv_geometry {
   }
 };
 
-// out (N, m..., K) = conv(x (N, n..., C), w (K, k..., C/groups)).
+// What conv_forward applies to each output tile while it is still in cache, instead of a pass of
+// its own over the whole output: z + bias[k] (bias of K values, or of 1 for all channels), then
+// relu. Bitwise the separate passes (binary add_relu: select(s < 0, 0, s) of the sum).
 template <class T>
-void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g);
+struct conv_epilogue {
+  const T* bias = nullptr;  // none: z unchanged before the relu
+  std::size_t bias_size = 0;
+  bool relu = false;
+};
+
+// out (N, m..., K) = conv(x (N, n..., C), w (K, k..., C/groups)), then the epilogue.
+template <class T>
+void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
+                  const conv_epilogue<T>& epilogue = {});
 
 // dx (N, n..., C) = conv_transpose(g (N, m..., K), w): dx[p] = sum over (o, j) with pos(o, j) = p
 // of w_j^T g[o].

@@ -37,6 +37,10 @@ struct node_spec {
   // computed unless something else reads it.
   std::size_t fused_argument = no_argument;
   std::size_t fused_source = no_argument;
+  // Optionally one level deeper: this argument of the fused argument is spliced in by its own
+  // arguments too (relu(conv(x, w) + b) reads x, w, b) unless the program computes it anyway
+  // (another node or an output reads it); the kernel tells the two apart by its input count.
+  std::size_t fused_inner_argument = no_argument;
   unsigned unused_arguments = 0;  // bit k: the fused kernel does not read argument k
   // Bit k set: argument k is read for its shape only (sum_to's `like`, ...): its value need not be
   // computed for this node, and its buffer may be reused before this node runs.

@@ -58,6 +58,7 @@ runtime::node_spec op_spec() {
   if constexpr (requires { Op::shape_only_arguments; }) s.shape_only_arguments = Op::shape_only_arguments;
   if constexpr (Fusion::argument != no_fusion) s.fused_argument = Fusion::argument;
   if constexpr (requires { Fusion::unused_arguments; }) s.unused_arguments = Fusion::unused_arguments;
+  if constexpr (requires { Fusion::inner_argument; }) s.fused_inner_argument = Fusion::inner_argument;
   if constexpr (detail::Infix<Op>) {
     s.infix = Op::infix;
     s.precedence = Op::precedence;
