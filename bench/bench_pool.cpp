@@ -6,6 +6,9 @@
 // given upstream adjoint g (what PyTorch's y = pool(x); y.backward(g) does). GB/s counts the
 // nominal traffic: forward reads x and writes y; backward reads g and x and writes dx.
 //
+// The machine's own limit, measured in the same run: case "copy", a copy of x (read + write, split
+// into one contiguous half per thread for 2 threads), the bandwidth the pools are a fraction of.
+//
 // Output: one line per case, "case <name> threads <t> ms <ms> GBps <GB/s>", which
 // bench/pool_vs_pytorch.sh joins with bench/pool_pytorch.py's lines.
 #include <algorithm>
@@ -13,9 +16,13 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include <typegrad/typegrad.hpp>
 
@@ -74,6 +81,24 @@ void bench_pool(const std::string& name, Forward y, Backward dx, const tensor<fl
   }
 }
 
+// GB/s of a plain copy of xv's bytes (read + write), 1 and 2 threads.
+void bench_copy(const tensor<float, 4>& xv) {
+  const std::size_t n = xv.size();
+  std::vector<float> dst(n);
+  for (int threads : {1, 2}) {
+    tbb::task_arena arena(threads);
+    const double s = median_seconds([&] {
+      arena.execute([&] {
+        tbb::parallel_for(0, threads, [&](int t) {
+          const std::size_t lo = n * std::size_t(t) / std::size_t(threads), hi = n * std::size_t(t + 1) / std::size_t(threads);
+          std::memcpy(dst.data() + lo, xv.data() + lo, (hi - lo) * sizeof(float));
+        });
+      });
+    });
+    report("copy", threads, s, 2.0 * double(n) * sizeof(float));
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -81,6 +106,7 @@ int main() {
   const auto gv = random_tensor({batch, extent / 2, extent / 2, channels}, 2);
   fmt::print("# typegrad pooling, N={} C={} {}x{} float, channels last, 2x2 window stride 2; median of {} runs\n",
              batch, channels, extent, extent, timed_runs);
+  bench_copy(xv);
   using w2 = window_t<2>;
   using s2 = stride_t<2>;
   bench_pool("max_pool", max_pool(x, window<2>, stride<2>), node<max_pool_backward_op<w2, s2>, var<"g", 4>, var<"x", 4>>{},

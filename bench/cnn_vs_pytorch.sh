@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs bench_cnn and bench/cnn_pytorch.py on the same cases, one case at a time alternating
-# between the two (so both see the same machine load), and prints our/PyTorch ratios.
+# between the two (so both see the same machine load), and prints our/PyTorch ratios and our
+# GFLOP/s as a fraction of the FMA peak measured in the same run (1 thread with --cpu, else all
+# cores), with the CPU and the load average before and after (bench/machine.sh).
 #   bench/cnn_vs_pytorch.sh [--cpu] [case ...]   (default: every case of bench_cnn)
 #   --cpu       both sides on one thread, timed by process CPU time (robust to other load)
 #   BUILD_DIR   build directory holding bench/bench_cnn (default: build/)
@@ -20,13 +22,19 @@ if [ ${#cases[@]} -eq 0 ]; then
 fi
 ours=$(mktemp) theirs=$(mktemp)
 trap 'rm -f "$ours" "$theirs"' EXIT
+machine=$(FMA_PEAK_BIN="$(dirname "$bench")/fma_peak" "$root/bench/machine.sh")
+echo "$machine"
+peak=$(sed -n 's/.*threads=1 gflops=\([0-9.]*\) .*/\1/p' <<<"$machine")
+[ ${#mode[@]} -eq 0 ] && peak=$(sed -n 's/.*threads=[0-9]* gflops=[0-9.]* threads=[0-9]* gflops=\([0-9.]*\).*/\1/p' <<<"$machine")
 echo "TYPEGRAD_ISA=${TYPEGRAD_ISA:-(unset)}"
 for c in "${cases[@]}"; do
   "$bench" "${mode[@]}" "$c" | tee -a "$ours" | grep '^#' || true
   /usr/bin/python3 "$root/bench/cnn_pytorch.py" "${mode[@]}" "$c" | tee -a "$theirs" | grep '^#' || true
 done
-python3 - "$ours" "$theirs" <<'PY'
+"$root/bench/machine.sh" load
+python3 - "$ours" "$theirs" "${peak:-0}" <<'PY'
 import sys
+peak = float(sys.argv[3] or 0)
 
 def read(path):
     rows = {}
@@ -38,7 +46,8 @@ def read(path):
 
 ours, theirs = read(sys.argv[1]), read(sys.argv[2])
 units = lambda row: "gflops" if "fwd_gflops" in row else "gbps"
-print(f"{'case':<5} {'ours fwd':>10} {'torch fwd':>10} {'ratio':>6}   {'ours f+b':>10} {'torch f+b':>10} {'ratio':>6}  torch format")
+print(f"{'case':<5} {'ours fwd':>10} {'torch fwd':>10} {'ratio':>6} {'%peak':>6}   {'ours f+b':>10} {'torch f+b':>10} {'ratio':>6} {'%peak':>6}  torch format")
+pct = lambda v, u: f"{100 * v / peak:>6.0f}" if peak and u == "gflops" else f"{'':>6}"
 for name, o in ours.items():
     t = theirs.get(name)
     if t is None:
@@ -46,6 +55,6 @@ for name, o in ours.items():
     u = units(o)
     of, tf = float(o[f"fwd_{u}"]), float(t[f"fwd_{u}"])
     ob, tb = float(o[f"fwdbwd_{u}"]), float(t[f"fwdbwd_{u}"])
-    print(f"{name:<5} {of:>10.1f} {tf:>10.1f} {of / tf:>6.2f}   {ob:>10.1f} {tb:>10.1f} {ob / tb:>6.2f}  {t.get('format', '')}")
-print(f"(units: {u.replace('gflops', 'GFLOP/s').replace('gbps', 'GB/s')}; ratio = ours / PyTorch)")
+    print(f"{name:<5} {of:>10.1f} {tf:>10.1f} {of / tf:>6.2f} {pct(of, u)}   {ob:>10.1f} {tb:>10.1f} {ob / tb:>6.2f} {pct(ob, u)}  {t.get('format', '')}")
+print(f"(units: {u.replace('gflops', 'GFLOP/s').replace('gbps', 'GB/s')}; ratio = ours / PyTorch; %peak = ours / the measured FMA peak {peak:.0f} GFLOP/s)")
 PY

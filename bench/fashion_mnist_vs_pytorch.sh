@@ -12,7 +12,7 @@ data="${DATA_DIR:-/usr/share/datasets/fashion-mnist}"
 epochs="${1:-5}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo "machine: $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+FMA_PEAK_BIN="$(dirname "$(dirname "$ours_bin")")/bench/fma_peak" "$root/bench/machine.sh"
 /usr/bin/time -v "$ours_bin" --epochs "$epochs" --threads 2 --quiet --data-dir "$data" \
   --checkpoint "$work/ck.safetensors" > "$work/ours.out" 2> "$work/ours.time"
 echo "--- typegrad (fashion_mnist_cnn --threads 2)"
@@ -21,7 +21,7 @@ grep '^epoch' "$work/ours.out"
   --data-dir "$data" > "$work/torch.out" 2> "$work/torch.time"
 echo "--- PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') (torch.set_num_threads(2))"
 cat "$work/torch.out"
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$root/bench/machine.sh" load
 python3 - "$work" <<'PY'
 import re, sys
 work = sys.argv[1]

@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench="${BUILD_DIR:-$root/build}/bench/op_overhead"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+FMA_PEAK_BIN="$(dirname "$bench")/fma_peak" "$root/bench/machine.sh"
 echo "typegrad:"; "$bench" 1 2
 echo "pytorch:";  /usr/bin/python3 "$root/bench/op_overhead_pytorch.py" 1 2
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$root/bench/machine.sh" load
