@@ -1,12 +1,18 @@
 #define BOOST_TEST_MODULE reduce
 #include <boost/test/unit_test.hpp>
 
+#include <typegrad/runtime/kernels.hpp>
 #include <typegrad/tools/gradcheck.hpp>
 #include <typegrad/tools/gradcheck_boost.hpp>
 #include <typegrad/typegrad.hpp>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
+
+#include <tbb/task_arena.h>
 
 #include "support.hpp"
 
@@ -134,5 +140,48 @@ BOOST_AUTO_TEST_CASE(max_over_empty_axis_is_a_shape_error) {
     BOOST_TEST_MESSAGE(msg);
     BOOST_TEST(msg.find("max") != std::string::npos);
     BOOST_TEST(msg.find("extent 0") != std::string::npos);
+  }
+}
+
+// A reduction to one row from many (a conv bias's gradient, (N, H, W, K) -> (K)) is cut into parts
+// fixed by the sizes: against a double reference, with sizes at and around the cuts, and bitwise
+// equal at 1 and 2 threads.
+namespace {
+template <class T>
+void check_sum_to_one_row(const shape& in_shape, std::size_t k) {
+  const auto in = test_support::random_uniform<4>({in_shape[0], in_shape[1], in_shape[2], in_shape[3]}, 11);
+  std::vector<T> x(in.size());
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = T(in[i]);
+  const shape out_shape{k};
+  std::vector<double> want(k, 0.0), want_max(k, -1e300);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    want[i % k] += double(x[i]);
+    want_max[i % k] = std::max(want_max[i % k], double(x[i]));
+  }
+  std::vector<T> sums[2], maxima[2];
+  for (int t = 0; t < 2; ++t) {
+    sums[t].assign(k, T(7));
+    maxima[t].assign(k, T(7));
+    tbb::task_arena(t + 1).execute([&] {
+      kernels::sum_to<T>(view<T>{sums[t].data(), out_shape}, view<const T>{x.data(), in_shape});
+      kernels::max_to<T>(view<T>{maxima[t].data(), out_shape}, view<const T>{x.data(), in_shape});
+    });
+  }
+  const double rows = double(x.size() / k);
+  for (std::size_t j = 0; j < k; ++j) {
+    BOOST_TEST(std::abs(double(sums[0][j]) - want[j]) <= 2 * rows * std::numeric_limits<T>::epsilon(),
+               "sum_to " << in_shape << " channel " << j);
+    BOOST_TEST(double(maxima[0][j]) == want_max[j], "max_to " << in_shape << " channel " << j);
+  }
+  BOOST_TEST(std::memcmp(sums[0].data(), sums[1].data(), k * sizeof(T)) == 0, "sum_to 1 vs 2 threads " << in_shape);
+  BOOST_TEST(maxima[0] == maxima[1]);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(sum_to_one_row_in_parts_matches_reference) {
+  for (const shape& s : {shape{64, 28, 28, 32}, shape{4, 32, 32, 32}, shape{5, 31, 29, 33}, shape{3, 17, 19, 64},
+                         shape{1, 1, 2048, 32}, shape{2, 5, 7, 3}}) {  // 16, 2, 2, 1, 1 and 1 parts
+    check_sum_to_one_row<float>(s, s[3]);
+    check_sum_to_one_row<double>(s, s[3]);
   }
 }

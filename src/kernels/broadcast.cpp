@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 #include "parallel.hpp"
+#include "scratch.hpp"
 #include "typegrad/runtime/kernels.hpp"
 #include "typegrad/runtime/unary_kernels.hpp"
 
@@ -152,10 +153,16 @@ void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Comb
     }
     return off;
   };
-  auto for_each_reduced = [&](auto&& body) {
+  // body(offset) for the reduced indices [first, first + count), in order.
+  auto for_each_reduced_in = [&](std::size_t first, std::size_t count, auto&& body) {
     std::array<std::size_t, max_rank> idx{};
     std::ptrdiff_t off = 0;
-    for (std::size_t k = 0; k < p.red_count; ++k) {
+    for (std::size_t d = p.red_rank, rest = first; d-- > 0;) {
+      idx[d] = rest % p.red_extents[d];
+      rest /= p.red_extents[d];
+      off += std::ptrdiff_t(idx[d]) * p.red_strides[d];
+    }
+    for (std::size_t k = 0; k < count; ++k) {
       body(off);
       for (std::size_t d = p.red_rank; d-- > 0;) {
         off += p.red_strides[d];
@@ -165,6 +172,34 @@ void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Comb
       }
     }
   };
+  auto for_each_reduced = [&](auto&& body) { for_each_reduced_in(0, p.red_count, body); };
+  // One output row over many reduced ones (a bias's gradient, (N, H, W, K) -> (K)) would be one
+  // serial task: the reduced range is cut into parts whose number depends on the sizes only (so
+  // results do not depend on the thread count), each combined into its own row (the first into
+  // out), and the rows then combined in order.
+  constexpr std::size_t part_elements = std::size_t{1} << 16, max_parts = 16;
+  const std::size_t parts = row_contiguous && n == inner ? std::min(max_parts, p.red_count * inner / part_elements) : 0;
+  if (parts > 1) {
+    auto partial_rows = scratch().take<T>((parts - 1) * inner);
+    auto row_of = [&](std::size_t part) { return part == 0 ? out.data : partial_rows.data() + (part - 1) * inner; };
+    const T* base = in.data + base_offset(0);
+    parallel_chunks(parts, p.red_count / parts * inner, [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t part = lo; part < hi; ++part) {
+        T* o = row_of(part);
+        std::fill_n(o, inner, init);
+        const std::size_t first = p.red_count * part / parts, last = p.red_count * (part + 1) / parts;
+        for_each_reduced_in(first, last - first, [&](std::ptrdiff_t off) {
+          const T* src = base + off;
+          for (std::size_t j = 0; j < inner; ++j) o[j] = combine(o[j], src[j]);
+        });
+      }
+    });
+    for (std::size_t part = 1; part < parts; ++part) {
+      const T* src = row_of(part);
+      for (std::size_t j = 0; j < inner; ++j) out.data[j] = combine(out.data[j], src[j]);
+    }
+    return;
+  }
   if (row_contiguous) {
     // Output rows contiguous in the input: vector combine of whole rows per reduced index.
     const std::size_t rows = n / inner;
