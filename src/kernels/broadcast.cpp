@@ -298,6 +298,31 @@ void max_to(view<T> out, view<const T> in) {
 }
 
 template <class T>
+void dot(view<T> out, view<const T> a, view<const T> b) {
+  // Parts and lanes fixed by the size: the same sum at every thread count, vectorised (each lane
+  // is its own sum; lanes and parts are added in order at the end).
+  constexpr std::size_t lanes = 16, part_elements = std::size_t{1} << 16, max_parts = 16;
+  const std::size_t n = a.size(), parts = std::clamp<std::size_t>(n / part_elements, 1, max_parts);
+  std::array<T, max_parts> partial{};
+  parallel_chunks(parts, n / parts + 1, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t part = lo; part < hi; ++part) {
+      const std::size_t first = n * part / parts, last = n * (part + 1) / parts;
+      std::array<T, lanes> acc{};
+      std::size_t i = first;
+      for (; i + lanes <= last; i += lanes)
+        for (std::size_t l = 0; l < lanes; ++l) acc[l] += a.data[i + l] * b.data[i + l];
+      for (std::size_t l = 0; i + l < last; ++l) acc[l] += a.data[i + l] * b.data[i + l];
+      T s = T(0);
+      for (T v : acc) s += v;
+      partial[part] = s;
+    }
+  });
+  T s = T(0);
+  for (std::size_t part = 0; part < parts; ++part) s += partial[part];
+  out.data[0] = s;
+}
+
+template <class T>
 void fill(view<T> out, T value) {
   parallel_chunks(out.size(), 1, [&](std::size_t lo, std::size_t hi) { std::fill(out.data + lo, out.data + hi, value); });
 }
@@ -311,6 +336,7 @@ void copy(view<T> out, view<const T> in) {
   template void binary<T>(binary_kind, view<T>, view<const T>, view<const T>); \
   template void sum_to<T>(view<T>, view<const T>);                           \
   template void max_to<T>(view<T>, view<const T>);                           \
+  template void dot<T>(view<T>, view<const T>, view<const T>);              \
   template void fill<T>(view<T>, T);                                         \
   template void copy<T>(view<T>, view<const T>);
 TYPEGRAD_INSTANTIATE(float)

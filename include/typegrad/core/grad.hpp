@@ -115,6 +115,23 @@ constexpr auto grad(F, Xs...) {
   else return std::tuple<decltype(detail::gradient_of<F, Xs>())...>{};
 }
 
+// The variables to differentiate with respect to: compile(loss, wrt(w, b)), vjp(y, g, wrt(x)).
+template <Variable... Vs>
+struct wrt_t {};
+template <Variable... Vs>
+constexpr wrt_t<Vs...> wrt(Vs...) {
+  return {};
+}
+
+// Vector-Jacobian product: the adjoints of x... when y's adjoint is the cotangent g (an expression
+// of y's shape), i.e. grad(vdot(y, g), x...) = (dy/dx)^T g, for any rank of y. One expression for
+// one variable, else a tuple, as grad() returns. No sum(y * g) is formed: the adjoint of y is g.
+template <Expression Y, Expression G, Variable... Xs>
+constexpr auto vjp(Y y, G g, wrt_t<Xs...>) {
+  static_assert(G::rank == Y::rank, "vjp(y, g, wrt(x...)): the cotangent g must have y's rank (and shape)");
+  return grad(vdot(y, g), Xs{}...);
+}
+
 // Hessian-vector product: d/dx <grad f(x), v>, for a variable x and an expression v of x's shape.
 template <Expression F, Variable X, Expression V>
 constexpr auto hvp(F f, X x, V v) {

@@ -209,4 +209,33 @@ constexpr auto max(X, axes_t<A...>) {
   return node<detail::max_op<axes_t<A...>>, X>{};
 }
 
+// ---- vdot ---------------------------------------------------------------------------------------
+// vdot(a, b) = sum(a * b) for a and b of one shape, as one scalar node whose adjoint with respect
+// to a is b (times its own adjoint): the seed of vjp (core/grad.hpp), which sum(a * b) would give
+// only after an extra broadcast of 1 and a product. Its adjoints are products, so higher
+// derivatives stay within mul.
+struct vdot_op {
+  static constexpr std::string_view name = "vdot";
+  static constexpr std::size_t rank(std::size_t, std::size_t) { return 0; }
+  static shape infer_shape(input_shapes in) {
+    if (!(in[0] == in[1]))
+      throw shape_rule_violation(fmt::format("a {} and b {} must have the same shape", in[0], in[1]));
+    return shape{};
+  }
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {
+    kernels::dot<T>(out, in[0], in[1]);
+  }
+  template <std::size_t I, class G, class Y, class A, class B>
+  static auto vjp(G g, Y, A a, B b) {
+    if constexpr (I == 0) return g * b;
+    else return g * a;
+  }
+};
+template <Expression A, Expression B>
+constexpr auto vdot(A, B) {
+  static_assert(A::rank == B::rank, "vdot(a, b): a and b must have the same rank (and shape)");
+  return node<vdot_op, A, B>{};
+}
+
 }  // namespace typegrad

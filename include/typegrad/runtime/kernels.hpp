@@ -28,6 +28,10 @@ void sum_to(view<T> out, view<const T> in);
 template <class T>
 void max_to(view<T> out, view<const T> in);
 
+// out (a scalar) = sum over i of a[i] * b[i] (a and b of one size), in a fixed order.
+template <class T>
+void dot(view<T> out, view<const T> a, view<const T> b);
+
 // Fills out with value.
 template <class T>
 void fill(view<T> out, T value);

@@ -17,14 +17,6 @@
 
 namespace typegrad {
 
-// The variables to differentiate the first output with respect to: compile(loss, wrt(w, b)).
-template <Variable... Vs>
-struct wrt_t {};
-template <Variable... Vs>
-constexpr wrt_t<Vs...> wrt(Vs...) {
-  return {};
-}
-
 namespace detail {
 // Lowering of one node type to its runtime description: a spec-making function and a kernel
 // pointer, reached through a constexpr table. They are named by the op and rank (or the leaf)
