@@ -392,14 +392,16 @@ bool same_bits(view<const T> p, view<const T> q) {
 template <class T, class Z, class Y>
 void check_conv_bias_relu(Z z, Y y, const conv_params& p, const shape& xs, const shape& ws, std::size_t bias_size,
                           unsigned seed) {
-  const shape zs = reference::conv_output_shape(p, xs, ws);
+  shape zs = reference::conv_output_shape(p, xs, ws);
+  const std::size_t k = std::max(zs[3], bias_size);  // (a longer b widens one channel)
+  const shape ys{zs[0], zs[1], zs[2], k};
   auto f = sum(y * up);
   auto fused = compile<T>(f, y, wrt(x2, w2, b));
   auto unfused = compile<T>(f, y, z, wrt(x2, w2, b));
   const auto xv = cast<T>(random_uniform<4>({xs[0], xs[1], xs[2], xs[3]}, seed));
   const auto wv = cast<T>(random_uniform<4>({ws[0], ws[1], ws[2], ws[3]}, seed + 1));
   const auto bv = cast<T>(random_uniform<1>({bias_size}, seed + 2));
-  const auto uv = cast<T>(random_uniform<4>({zs[0], zs[1], zs[2], zs[3]}, seed + 3));
+  const auto uv = cast<T>(random_uniform<4>({ys[0], ys[1], ys[2], ys[3]}, seed + 3));
   for (int threads : {1, 2}) {
     fused.bind(x2, xv).bind(w2, wv).bind(b, bv).bind(up, uv).set_threads(threads).run();
     unfused.bind(x2, xv).bind(w2, wv).bind(b, bv).bind(up, uv).set_threads(threads).run();
@@ -417,10 +419,10 @@ void check_conv_bias_relu(Z z, Y y, const conv_params& p, const shape& xs, const
   // and the values against the naive conv, bias and relu
   const auto zr = reference::conv<T>(p, view<const T>{xv.data(), xs}, view<const T>{wv.data(), ws});
   const double tolerance = 8 * std::numeric_limits<T>::epsilon() * double(ws.numel() / ws[0] + 1);
-  const std::size_t k = zs[3];
   double worst = 0;
-  for (std::size_t i = 0; i < zr.size(); ++i) {
-    const double want = std::max(0.0, double(zr[i]) + double(bv[bias_size == 1 ? 0 : i % k]));
+  for (std::size_t i = 0; i < ys.numel(); ++i) {
+    const double z = double(zr[zs[3] == 1 ? i / k : i]);
+    const double want = std::max(0.0, z + double(bv[bias_size == 1 ? 0 : i % k]));
     worst = std::max(worst, std::abs(double(fused.value(y).data[i]) - want));
   }
   BOOST_TEST(worst <= tolerance, "x" << xs << " w" << ws << ": worst error " << worst);
@@ -450,6 +452,11 @@ BOOST_AUTO_TEST_CASE(conv_bias_relu_runs_as_one_conv_bitwise_unfused) {
     {  // depthwise with a channel multiplier
       auto z = conv(x2, w2, groups<8>);
       check_conv_bias_relu<T>(z, relu(b + z), params_of<2>(groups<8>), {2, 9, 10, 8}, {16, 3, 3, 1}, 16, seed++);
+    }
+    {  // one output channel widened by a longer b (broadcasting): the sum has b's channels
+      auto z = conv(x2, w2);
+      check_conv_bias_relu<T>(z, relu(z + b), params_of<2>(), {2, 5, 4, 3}, {1, 3, 3, 3}, 5, seed++);
+      check_conv_bias_relu<T>(z, relu(b + z), params_of<2>(), {2, 5, 4, 3}, {1, 3, 3, 3}, 4, seed++);
     }
   };
   check(float{});

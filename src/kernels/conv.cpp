@@ -36,6 +36,7 @@
 #include "scratch.hpp"
 #include "typegrad/runtime/conv_kernels.hpp"
 #include "typegrad/runtime/gemm.hpp"
+#include "typegrad/runtime/kernels.hpp"
 #include "typegrad/runtime/unary_kernels.hpp"
 
 namespace typegrad::kernels {
@@ -554,6 +555,18 @@ void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geom
 }
 
 template <class T>
+void conv_bias_relu(view<T> out, view<const T> x, view<const T> w, view<const T> b, const conv_geometry& g) {
+  const std::size_t positions = g.batch * g.out_positions();
+  if (out.size() == positions * g.out_channels)
+    return conv_forward<T>(out, x, w, g, {.bias = b.data, .bias_size = b.size(), .relu = true});
+  shape zs = out.shape;
+  zs[zs.rank() - 1] = g.out_channels;
+  auto z = scratch().take<T>(positions * g.out_channels);
+  conv_forward<T>(view<T>{z.data(), zs}, x, w, g);
+  binary<T>(binary_kind::add_relu, out, view<const T>{z.data(), zs}, b);
+}
+
+template <class T>
 void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
   if (dx.size() == 0) return;
   if (g.out_group() == 0 || g.taps() == 0 || g.out_positions() == 0) {
@@ -782,6 +795,7 @@ void conv_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_
 #define TYPEGRAD_INSTANTIATE(T)                                                                        \
   template void conv_forward<T>(view<T>, view<const T>, view<const T>, const conv_geometry&,         \
                                 const conv_epilogue<T>&);                                              \
+  template void conv_bias_relu<T>(view<T>, view<const T>, view<const T>, view<const T>, const conv_geometry&); \
   template void conv_input_grad<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);      \
   template void conv_weight_grad<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);
 TYPEGRAD_INSTANTIATE(float)

@@ -331,14 +331,14 @@ struct conv_weight_grad_op {
 // relu(conv(x, w) + b), the layer every CNN repeats, runs as one conv whose epilogue adds the bias
 // and applies relu to each output tile while it is in cache (kernels::conv_epilogue): the conv's
 // output and the sum are neither stored nor passed over again (an execution plan: the graph and
-// its derivatives are unchanged; bitwise the separate passes). For a rank-1 b (K values, or 1).
+// its derivatives are unchanged; bitwise the separate passes). For a rank-1 b (K values or 1; a
+// longer b that widens a one-channel conv by broadcasting goes through the conv's output).
 // When the program computes the conv anyway (another reader), the kernel gets its value and runs
 // relu(a + b)'s fused pass instead.
 namespace detail {
 template <class T>
 void conv_bias_relu(view<T> out, const conv_params& p, view<const T> x, view<const T> w, view<const T> b) {
-  kernels::conv_forward<T>(out, x, w, conv_geometry_of(p, x.shape, w.shape),
-                           {.bias = b.data, .bias_size = b.size(), .relu = true});
+  kernels::conv_bias_relu<T>(out, x, w, b, conv_geometry_of(p, x.shape, w.shape));
 }
 template <class N>
 inline constexpr bool is_conv_node_v = false;

@@ -54,6 +54,12 @@ template <class T>
 void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
                   const conv_epilogue<T>& epilogue = {});
 
+// out = relu(conv(x, w) + b) for a rank-1 b, broadcasting as add does: with b of K values or 1
+// (out has the conv's shape) in the conv's epilogue; else (one output channel, widened by a
+// longer b) through the conv's output in scratch and one broadcasting pass.
+template <class T>
+void conv_bias_relu(view<T> out, view<const T> x, view<const T> w, view<const T> b, const conv_geometry& g);
+
 // dx (N, n..., C) = conv_transpose(g (N, m..., K), w): dx[p] = sum over (o, j) with pos(o, j) = p
 // of w_j^T g[o].
 template <class T>
