@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "typegrad/core/fixed_string.hpp"
+#include "typegrad/core/op_concepts.hpp"
 
 namespace typegrad {
 
@@ -68,7 +69,7 @@ struct ranked {
 }  // namespace detail
 
 template <class Op, Expression... Args>
-struct basic_node : expression_base, detail::ranked<Op::rank(Args::rank...)> {
+struct basic_node : expression_base, detail::ranked<detail::checked_rank<Op, Args::rank...>()> {
   using op = Op;
   // Computed as soon as the node type is formed. Expressions are built bottom-up, so every
   // argument's traits already exist and the type-level traversals recurse one level at a time

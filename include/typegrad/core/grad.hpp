@@ -24,6 +24,19 @@ namespace detail {
 template <class G, std::size_t Position> struct adjoint;
 template <class G, std::size_t Position> using adjoint_t = typename adjoint<G, Position>::type;
 
+// Op's vjp<I>(g, y, args...), after the contract's check (core/op_concepts.hpp): a missing rule is
+// one sentence, and the adjoint is then no_adjoint so that no error follows from it.
+template <class Op, std::size_t I, class G, class Y, class... Args>
+struct vjp_result {
+  static constexpr bool ok = requires { Op::template vjp<I>(G{}, Y{}, Args{}...); };
+  static_assert(ok, "typegrad op contract: grad() needs the op struct's `template <std::size_t I, class G, class Y, "
+                    "class... Args> static auto vjp(G g, Y y, Args... args)` for this argument I: its adjoint as an "
+                    "expression (no_adjoint{} if it gets none; docs/adding-an-op.md)");
+  template <bool Ok, class = void> struct rule { using type = no_adjoint; };
+  template <class D> struct rule<true, D> { using type = decltype(Op::template vjp<I>(G{}, Y{}, Args{}...)); };
+  using type = typename rule<ok>::type;
+};
+
 // Consumer C's contribution, through argument slot I, to the adjoint of its I-th argument.
 // Types only (partial specializations instead of helper functions or lambdas): the compiler never
 // has to lower a function whose symbol spells out the graph.
@@ -39,10 +52,10 @@ struct contribution<G, C, I, basic_node<Op, Args...>> {
   // non-elementwise ops always need it, so those get the adjoint expanded to the op's shape.
   // (No static data members here: see the symbol rule in graph.hpp.)
   template <bool Zero, bool AsIs, class Gin> struct apply {
-    using type = decltype(Op::template vjp<I>(Gin{}, P{}, Args{}...));
+    using type = typename vjp_result<Op, I, Gin, P, Args...>::type;
   };
   template <class Gin> struct apply<false, false, Gin> {
-    using type = decltype(Op::template vjp<I>(sum_to(Gin{}, P{}), P{}, Args{}...));
+    using type = typename vjp_result<Op, I, decltype(sum_to(Gin{}, P{})), P, Args...>::type;
   };
   template <bool AsIs, class Gin> struct apply<true, AsIs, Gin> {
     using type = no_adjoint;

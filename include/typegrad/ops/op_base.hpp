@@ -18,7 +18,8 @@
 //                                  when that argument is bound data, so a bad value is reported
 //                                  before any node has run (the kernel must check it too)
 // plus a user-facing function that builds node<op, args...> (and simplifies where it can).
-// See docs/adding-an-op.md.
+// The required members are concepts (core/op_concepts.hpp), checked where a node is formed and
+// where grad() needs the vjp. See docs/adding-an-op.md.
 #include <cstddef>
 #include <span>
 #include <string>

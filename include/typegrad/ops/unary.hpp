@@ -41,14 +41,7 @@
 namespace typegrad {
 
 // ---- the generic op ---------------------------------------------------------------------------
-// What a row must provide (see above).
-template <class Fn>
-concept UnaryFunction = requires(float f, double d) {
-  { Fn::name } -> std::convertible_to<std::string_view>;
-  { Fn::template apply<float>(f) } -> std::same_as<float>;
-  { Fn::template apply<double>(d) } -> std::same_as<double>;
-};
-
+// What a row must provide: UnaryFunction (core/op_concepts.hpp).
 template <UnaryFunction Fn>
 struct unary_op : elementwise_tag, shape_preserving {
   using function = Fn;
