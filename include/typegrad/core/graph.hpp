@@ -24,9 +24,6 @@
 #include <utility>
 #include <vector>
 
-#include <boost/hana/tuple.hpp>
-#include <boost/hana/type.hpp>
-
 #include "typegrad/core/expression.hpp"
 
 namespace typegrad::graph {
@@ -334,13 +331,6 @@ using nodes_where_t = typename nodes_where<G, Mask>::type;
 // The graph of expressions or handles.
 template <class... Roots>
 using graph_t = graph_of<resolve_t<Roots>...>;
-
-// The graph's nodes as a Hana sequence of types, for hana::for_each and friends.
-template <class List> struct as_hana;
-template <class... Ts>
-struct as_hana<type_list<Ts...>> {
-  static constexpr auto value = boost::hana::tuple_t<Ts...>;
-};
 
 // The distinct nodes of E, or of several roots, in topological order.
 template <class E>
