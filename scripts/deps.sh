@@ -13,6 +13,7 @@ packages=(
   libboost-program-options-dev         # command-line options of the training examples
   dataset-fashion-mnist                # the real data for the examples and one loader test
   python3-numpy                        # the test that NumPy reads our checkpoints
+  libopenmpi-dev openmpi-bin           # typegrad::distributed (data-parallel training) and mpirun
 )
 
 missing=()

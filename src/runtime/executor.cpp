@@ -83,6 +83,14 @@ struct executor<T>::state {
 
   bool check_finite = false;              // set_check_finite: debug mode, see run_checking_finite
 
+  // set_output_ready: the hook, and for this plan the outputs that are final once node i's kernel
+  // has run (ready_after[i]: the output itself, or the root of the view it is) or before any
+  // kernel runs (ready_first: leaves, constants and views of them). Outputs never share a block
+  // with a later node (pinned), so nothing overwrites them after that kernel.
+  output_ready_fn output_ready;
+  std::vector<std::vector<std::size_t>> ready_after;  // per node: output indices
+  std::vector<std::size_t> ready_first;
+
   int threads = 0;
   std::unique_ptr<tbb::task_arena> task_arena;
   std::unique_ptr<tbb::flow::graph> graph;
@@ -279,6 +287,7 @@ struct executor<T>::state {
                                       shapes[i], bad_text(data[i][k]), k));
     }
     kernels::floating_point_scope mode;
+    if (output_ready) notify_first();
     for (const auto i : kernel_order) {
       run_node(i);
       const std::size_t n = shapes[i].numel(), k = first_bad(data[i], n);
@@ -287,7 +296,23 @@ struct executor<T>::state {
             "run (check_finite): the first non-finite value is {} at flat index {} of node %{} {}, {} node: {}\n"
             "  (every argument of this node is finite; program.listing() numbers the nodes)",
             bad_text(data[i][k]), k, i, shapes[i], nodes[i].adjoint ? "an adjoint" : "a forward", describe(i, 400)));
+      if (output_ready) notify_after(i);
     }
+  }
+
+  void plan_ready() {
+    for (auto& r : ready_after) r.clear();
+    ready_first.clear();
+    for (std::size_t o = 0; o < outputs.size(); ++o) {
+      const std::size_t n = outputs[o], root = view_root[n] == no_view ? n : view_root[n];
+      (nodes[root].kind == node_kind::op ? ready_after[root] : ready_first).push_back(o);
+    }
+  }
+  void notify_first() const {
+    for (auto o : ready_first) output_ready(o);
+  }
+  void notify_after(std::size_t i) const {
+    for (auto o : ready_after[i]) output_ready(o);
   }
 
   void run_node(std::size_t i) {
@@ -331,7 +356,10 @@ struct executor<T>::state {
     for (std::size_t seg = 0; seg < segments.size(); ++seg) {
       flow_nodes[seg] = std::make_unique<continue_node<continue_msg>>(*graph, [this, seg](const continue_msg&) {
         kernels::floating_point_scope mode;
-        for (auto i : segments[seg]) run_node(i);
+        for (auto i : segments[seg]) {
+          run_node(i);
+          if (output_ready) notify_after(i);
+        }
       });
       preds.clear();
       for (auto i : segments[seg])
@@ -469,6 +497,7 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
   s.data.assign(n, nullptr);
   s.input_views.resize(n);
   s.call_of.assign(n, 0);
+  s.ready_after.resize(n);
   for (std::size_t i = 0; i < n; ++i) s.input_views[i].resize(s.args[i].size());
   s.find_segments();
   s.make_arena();
@@ -512,6 +541,7 @@ void executor<T>::run() {
       if (s.nodes[i].kind == node_kind::op && s.live[i] && s.view_root[i] == state::no_view)
         s.kernel_order.push_back(i);
     for (auto i : s.leaves) s.planned_leaf_shapes[i] = s.bound[i].shape;
+    s.plan_ready();
     s.pointers_stale = true;
     s.planned = true;
     ++s.plans;
@@ -526,7 +556,15 @@ void executor<T>::run() {
   } else if (s.task_arena->max_concurrency() == 1 || !s.concurrent_nodes) {
     s.task_arena->execute([&] {
       kernels::floating_point_scope mode;
-      for (const auto& c : s.calls) c.kernel(c.out, c.in);
+      if (!s.output_ready) {
+        for (const auto& c : s.calls) c.kernel(c.out, c.in);
+        return;
+      }
+      s.notify_first();
+      for (std::size_t k = 0; k < s.calls.size(); ++k) {
+        s.calls[k].kernel(s.calls[k].out, s.calls[k].in);
+        s.notify_after(s.kernel_order[k]);
+      }
     });
   } else {
     if (s.flow_graph_stale) {
@@ -535,6 +573,10 @@ void executor<T>::run() {
     }
     try {
       s.task_arena->execute([&] {
+        if (s.output_ready) {
+          kernels::floating_point_scope mode;
+          s.notify_first();
+        }
         s.start->try_put(tbb::flow::continue_msg{});
         s.graph->wait_for_all();
       });
@@ -559,6 +601,7 @@ void executor<T>::set_threads(int threads) {
   s_->make_arena();
 }
 template <class T> void executor<T>::set_check_finite(bool on) { s_->check_finite = on; }
+template <class T> void executor<T>::set_output_ready(output_ready_fn fn) { s_->output_ready = std::move(fn); }
 template <class T> bool executor<T>::check_finite() const { return s_->check_finite; }
 template <class T> int executor<T>::threads() const { return s_->task_arena->max_concurrency(); }
 template <class T> std::size_t executor<T>::node_count() const { return s_->nodes.size(); }

@@ -39,6 +39,13 @@ struct data_error : error {
   using error::error;
 };
 
+// Data-parallel training (typegrad::distributed) cannot go on consistently: the ranks' parameter
+// sets or programs differ, or another rank's step failed. Thrown on every rank alike, so that no
+// rank is left waiting for the others; the message names the ranks and what differs.
+struct distributed_error : error {
+  using error::error;
+};
+
 // Thrown by an op's shape rule with the bare reason; the runtime rethrows it as shape_error
 // with the op, its arguments (leaf names) and their shapes.
 struct shape_rule_violation : std::invalid_argument {

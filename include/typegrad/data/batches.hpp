@@ -16,6 +16,15 @@
 // make_generator({seed, e}) by Fisher-Yates (i from n-1 down to 1 swaps i with below(i + 1)), so a
 // seed fixes every epoch's order. Without shuffle the order is the file's.
 //
+// Shards (data-parallel training, typegrad::distributed): with .shard = {.index = r, .count = P},
+// each batch of the epoch is a global batch of P * batch_size samples (consecutive in the epoch's
+// order, which is the same on every shard), and shard r fills only its slice, samples
+// [r * batch_size, (r + 1) * batch_size) of it. A shorter last global batch of m samples is split
+// as evenly as possible (shard r takes [r * m / P, (r + 1) * m / P), the sizes differ by at most
+// one; batch::global_size is m), so the P shards together visit exactly the samples of one
+// process with batch P * batch_size, each once. Only when 0 < m < P (some shard would get no
+// sample) is that last batch dropped, as last_batch::drop does. count = 1 is the plain batcher.
+//
 // Memory: the batch tensors are allocated at construction (and a second, smaller pair for a
 // partial last batch); filling a batch allocates nothing. A batch's tensors are overwritten by the
 // next fill: bind them again each step (binding is cheap; the program re-plans only when the
@@ -27,7 +36,10 @@
 #include <iterator>
 #include <stdexcept>
 #include <optional>
+#include <span>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "typegrad/data/idx.hpp"
 #include "typegrad/tensor.hpp"
@@ -40,10 +52,17 @@ enum class last_batch {
   drop,  // skip them (every batch has the same shape, so the program never re-plans)
 };
 
+// This process's part of every batch: shard `index` of `count` (see above).
+struct shard_spec {
+  std::size_t index = 0;
+  std::size_t count = 1;
+};
+
 struct batch_options {
   bool shuffle = true;
   std::uint64_t seed = 0;
   data::last_batch last = last_batch::keep;
+  shard_spec shard = {};
 };
 
 // Fills order (the identity when shuffle is false, else the permutation for (seed, epoch)).
@@ -59,6 +78,8 @@ class batcher {
     const tensor<T, R>& images;
     const tensor<T, 1>& labels;
     std::size_t index;  // position in the epoch
+    std::size_t global_size = 0;             // samples of this batch over all shards
+    std::span<const std::size_t> samples{};  // the data set's indices of this batch's samples
     std::size_t size() const { return labels.size(); }
   };
 
@@ -66,21 +87,27 @@ class batcher {
   batcher(const labelled_images& ds, std::size_t batch_size, batch_options options = {})
       : ds_(&ds), batch_size_(batch_size), options_(options) {
     if (batch_size == 0) throw std::invalid_argument("batcher: the batch size must be positive");
-    const std::size_t n = ds.size();
-    const std::size_t full = n / batch_size, rest = n % batch_size;
-    batches_ = full + (rest && options.last == last_batch::keep ? 1 : 0);
-    full_ = make(std::min(batch_size, n));
-    if (rest && full && options.last == last_batch::keep) partial_ = make(rest);
+    const auto [r, shards] = options.shard;
+    if (shards == 0 || r >= shards)
+      throw std::invalid_argument(fmt::format("batcher: shard {} of {} does not exist", r, shards));
+    const std::size_t n = ds.size(), global = batch_size * shards;
+    full_batches_ = n / global;
+    rest_ = n % global;
+    if (options.last == last_batch::drop || rest_ < shards) rest_ = 0;
+    batches_ = full_batches_ + (rest_ ? 1 : 0);
+    const std::size_t last = (r + 1) * rest_ / shards - r * rest_ / shards;  // this shard's part of rest_
+    full_ = make(full_batches_ ? batch_size : last);
+    if (full_batches_ && rest_ && last != batch_size) partial_ = make(last);
     order_.resize(n);
     epoch_order(order_, options_.shuffle, options_.seed, 0);
   }
 
+  // Samples per batch of this shard, and of a whole batch over all shards (the same without shards).
   std::size_t batch_size() const { return batch_size_; }
-  // Batches per epoch, and the samples they cover.
+  std::size_t global_batch_size() const { return batch_size_ * options_.shard.count; }
+  // Batches per epoch, and the samples they cover (over all shards).
   std::size_t batches() const { return batches_; }
-  std::size_t samples() const {
-    return options_.last == last_batch::keep ? ds_->size() : batches_ * batch_size_;
-  }
+  std::size_t samples() const { return full_batches_ * global_batch_size() + rest_; }
 
   // Sets the sample order for an epoch (the order vector is reused).
   void set_epoch(std::uint64_t epoch) { epoch_order(order_, options_.shuffle, options_.seed, epoch); }
@@ -89,12 +116,15 @@ class batcher {
   // Fills batch i (0 <= i < batches()) of the current order.
   batch fill(std::size_t i) {
     if (i >= batches_) throw std::out_of_range("batcher::fill: batch index beyond batches()");
-    const std::size_t first = i * batch_size_;
-    const std::size_t count = std::min(batch_size_, ds_->size() - first);
+    const auto [r, shards] = options_.shard;
+    const bool full = i < full_batches_;
+    const std::size_t global = full ? global_batch_size() : rest_;
+    const std::size_t first = i * global_batch_size() + (full ? r * batch_size_ : r * rest_ / shards);
+    const std::size_t count = full ? batch_size_ : (r + 1) * rest_ / shards - r * rest_ / shards;
     auto& slot = count == full_.labels.size() ? full_ : *partial_;
     detail::normalise_rows<T>(slot.images.data(), *ds_, order_, first, count);
     for (std::size_t k = 0; k < count; ++k) slot.labels[k] = T(ds_->labels[order_[first + k]]);
-    return {slot.images, slot.labels, i};
+    return {slot.images, slot.labels, i, global, std::span<const std::size_t>(order_).subspan(first, count)};
   }
 
   // The batches of one epoch as a range (sets the epoch's order first).
@@ -145,6 +175,8 @@ class batcher {
   std::size_t batch_size_;
   batch_options options_;
   std::size_t batches_ = 0;
+  std::size_t full_batches_ = 0;  // batches of global_batch_size() samples
+  std::size_t rest_ = 0;          // samples of the shorter last batch (0: none)
   slot full_;
   std::optional<slot> partial_;
   std::vector<std::size_t> order_;

@@ -4,6 +4,7 @@
 // type into this form; keeping scheduling and buffer planning out of the templates keeps
 // user compile times down.
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,6 +79,18 @@ class executor {
   // costs nothing; on, each run also reads every node's output once.
   void set_check_finite(bool on);
   bool check_finite() const;
+
+  // Output-ready hook (e.g. to start sending a gradient while the rest of the backward pass
+  // runs: typegrad::distributed): fn(i) is called once per output i in every run(), as soon as
+  // output i's values are final: right after the kernel that writes its storage has finished (a
+  // view's root's kernel, for an output that is a view), on the thread that ran that kernel; for
+  // an output no kernel writes (a leaf, a constant or a view of one), on the calling thread
+  // before any kernel runs. Calls may be concurrent when independent nodes run in parallel, and
+  // run in the kernels' floating-point mode. Later nodes may still read the output: fn must not
+  // write it. A throwing fn fails the run like a throwing kernel (run()'s guarantee holds).
+  // An empty fn (the default) removes the hook; results never depend on it. Not during run().
+  using output_ready_fn = std::function<void(std::size_t output)>;
+  void set_output_ready(output_ready_fn fn);
 
   // 0 = TBB's default (all cores). Results do not depend on this number.
   void set_threads(int threads);

@@ -201,6 +201,13 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     exec_.set_check_finite(on);
     return *this;
   }
+  // Calls fn(i) as soon as output i is final during each run(), on the thread that computed it
+  // (runtime::executor::set_output_ready; outputs are numbered as listed, gradients last).
+  // typegrad::distributed starts each gradient's all-reduce from it. Empty: no hook.
+  program& on_output_ready(typename runtime::executor<T>::output_ready_fn fn) {
+    exec_.set_output_ready(std::move(fn));
+    return *this;
+  }
   program& set_threads(int n) {
     exec_.set_threads(n);
     return *this;
