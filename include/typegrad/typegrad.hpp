@@ -4,6 +4,7 @@
 #include "typegrad/core/expression.hpp"
 #include "typegrad/core/grad.hpp"
 #include "typegrad/core/graph.hpp"
+#include "typegrad/core/print.hpp"
 #include "typegrad/ops/arithmetic.hpp"
 #include "typegrad/ops/batch_norm.hpp"
 #include "typegrad/ops/conv.hpp"

@@ -21,6 +21,102 @@
 #include "typegrad/core/graph.hpp"
 
 namespace typegrad {
+
+// ---- printing ------------------------------------------------------------------------------
+// Every node prints itself: conv[same, stride=2](relu(x), w), x * y + 1, sum[axes=(0)](x).
+namespace detail {
+using print_buffer = fmt::memory_buffer;
+inline constexpr int precedence_atom = 100;
+
+template <class E> struct printer;
+
+// Printers take the names of shared subexpressions printed in let form (core/print.hpp), or
+// no_names: name_of<X>() is the name (>= 1) to print instead of X, or 0.
+struct no_names {
+  template <class X>
+  static constexpr int name_of() { return 0; }
+};
+
+template <fixed_string N, std::size_t R>
+struct printer<var<N, R>> {
+  static constexpr int precedence = precedence_atom;
+  template <class Names>
+  static void print(print_buffer& out, const Names&) { fmt::format_to(std::back_inserter(out), "{}", N.view()); }
+};
+template <double V>
+struct printer<constant<V>> {
+  static constexpr int precedence = V < 0 ? 0 : precedence_atom;
+  template <class Names>
+  static void print(print_buffer& out, const Names&) { fmt::format_to(std::back_inserter(out), "{:g}", V); }
+};
+
+template <class Op>
+concept Infix = requires {
+  { Op::infix } -> std::convertible_to<std::string_view>;
+  { Op::precedence } -> std::convertible_to<int>;
+};
+template <class Op>
+concept Prefix = requires {
+  { Op::prefix } -> std::convertible_to<std::string_view>;
+};
+template <class Op>
+concept HasAttributes = requires { { Op::attributes() } -> std::convertible_to<std::string>; };
+
+// An argument: its name if it has one, else itself (in parentheses below min_precedence).
+template <class E, class Names>
+void print_operand(print_buffer& out, int min_precedence, const Names& names) {
+  if (const int name = names.template name_of<resolve_t<E>>(); name > 0) {
+    fmt::format_to(std::back_inserter(out), "%{}", name);
+    return;
+  }
+  bool parens = printer<E>::precedence < min_precedence;
+  if (parens) out.push_back('(');
+  printer<E>::print(out, names);
+  if (parens) out.push_back(')');
+}
+
+template <std::uint64_t Id, std::size_t R>
+struct printer<node_ref<Id, R>> : printer<resolve_t<node_ref<Id, R>>> {};
+
+template <class Op, class... Args>
+struct printer<basic_node<Op, Args...>> {
+  static constexpr int precedence = [] {
+    if constexpr (Infix<Op>) return int(Op::precedence);
+    else if constexpr (Prefix<Op>) return 90;
+    else return precedence_atom;
+  }();
+  template <class Names>
+  static void print(print_buffer& out, const Names& names) {
+    auto it = std::back_inserter(out);
+    if constexpr (Infix<Op> && sizeof...(Args) == 2) {
+      // Left-associative: the right operand needs parentheses at equal precedence.
+      [&]<class A, class B>(std::type_identity<A>, std::type_identity<B>) {
+        print_operand<A>(out, precedence, names);
+        fmt::format_to(it, " {} ", Op::infix);
+        print_operand<B>(out, precedence + 1, names);
+      }(std::type_identity<Args>{}...);
+    } else if constexpr (Prefix<Op> && sizeof...(Args) == 1) {
+      fmt::format_to(it, "{}", Op::prefix);
+      (print_operand<Args>(out, precedence, names), ...);
+    } else {
+      fmt::format_to(it, "{}", Op::name);
+      if constexpr (HasAttributes<Op>) fmt::format_to(it, "[{}]", Op::attributes());
+      out.push_back('(');
+      bool first = true;
+      ((fmt::format_to(it, "{}", first ? "" : ", "), first = false, print_operand<Args>(out, 0, names)), ...);
+      out.push_back(')');
+    }
+  }
+};
+}  // namespace detail
+
+// The op's own label with placeholders for its arguments, e.g. "sum[axes=(1)]" or "+".
+template <class Op>
+std::string op_label() {
+  if constexpr (detail::HasAttributes<Op>) return fmt::format("{}[{}]", Op::name, Op::attributes());
+  else return std::string(Op::name);
+}
+
 namespace detail {
 inline constexpr std::size_t tree_print_limit = 4096;
 

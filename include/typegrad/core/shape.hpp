@@ -16,6 +16,8 @@
 namespace typegrad {
 
 inline constexpr std::size_t max_rank = 8;
+// At most max_rank - 2 ordered dims: the layout is (batch, ordered dims..., channels).
+inline constexpr std::size_t max_spatial_dims = max_rank - 2;
 
 // Sizes that come from outside (file headers, user extents, element counts times element sizes)
 // are multiplied through these before anything is allocated: an overflow is nullopt, never a
@@ -100,6 +102,11 @@ struct view {
   typegrad::shape shape;
   std::size_t size() const { return shape.numel(); }
 };
+
+// What a kernel (an op's forward) receives: its arguments' views, and what a shape rule receives.
+template <class T>
+using inputs = std::span<const view<const T>>;
+using input_shapes = std::span<const shape>;
 
 }  // namespace typegrad
 

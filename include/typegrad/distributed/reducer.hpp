@@ -54,7 +54,6 @@
 #include <string_view>
 #include <vector>
 
-#include "typegrad/core/expression.hpp"  // (before program.hpp, which does not compile as a first include)
 #include "typegrad/runtime/program.hpp"
 #include "typegrad/distributed/consistency.hpp"
 #include "typegrad/distributed/world.hpp"

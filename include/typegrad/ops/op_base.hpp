@@ -33,10 +33,6 @@
 
 namespace typegrad {
 
-template <class T>
-using inputs = std::span<const view<const T>>;
-using input_shapes = std::span<const shape>;
-
 // Execution-plan fusion: fusion_rule<Op, ArgNodes...>, specialised next to the ops it joins,
 // names an argument (an op node) that Op's fused kernel computes on the fly from that argument's
 // own arguments, which take its place among the kernel's inputs:

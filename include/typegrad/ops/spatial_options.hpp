@@ -21,9 +21,6 @@
 
 namespace typegrad {
 
-// At most max_rank - 2 ordered dims: the layout is (batch, ordered dims..., channels).
-inline constexpr std::size_t max_spatial_dims = max_rank - 2;
-
 namespace detail {
 template <std::size_t... V>
 struct per_dim_values {

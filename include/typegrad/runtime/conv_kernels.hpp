@@ -16,7 +16,6 @@
 #include <cstddef>
 
 #include "typegrad/core/shape.hpp"
-#include "typegrad/ops/spatial_options.hpp"
 
 namespace typegrad::kernels {
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "typegrad/core/shape.hpp"
-#include "typegrad/ops/op_base.hpp"
+#include "typegrad/core/shape.hpp"
 
 namespace typegrad::runtime {
 

@@ -12,6 +12,7 @@
 
 #include "typegrad/core/grad.hpp"
 #include "typegrad/core/graph.hpp"
+#include "typegrad/core/print.hpp"
 #include "typegrad/runtime/executor.hpp"
 #include "typegrad/tensor.hpp"
 

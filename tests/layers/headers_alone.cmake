@@ -1,0 +1,21 @@
+# Every public header compiles as a translation unit's only include (as Hana's test suite checks):
+# a header states what it needs. Run by ctest: cmake -DCXX=... -DINCLUDE=... -DWORK=... -P this.
+file(GLOB_RECURSE headers RELATIVE ${INCLUDE} ${INCLUDE}/typegrad/*.hpp)
+list(SORT headers)
+file(MAKE_DIRECTORY ${WORK})
+set(failed "")
+foreach(h IN LISTS headers)
+  file(WRITE ${WORK}/alone.cpp "#include <${h}>\n#include <${h}>\n")
+  execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -I${INCLUDE} ${WORK}/alone.cpp
+                  RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET TIMEOUT 300)
+  if(NOT rc EQUAL 0)
+    string(REGEX MATCH "[^\n]*error[^\n]*" first "${err}")
+    list(APPEND failed "${h}: ${first}")
+  endif()
+endforeach()
+list(LENGTH headers count)
+if(failed)
+  list(JOIN failed "\n" text)
+  message(FATAL_ERROR "headers that do not compile on their own:\n${text}")
+endif()
+message(STATUS "${count} public headers compile on their own")

@@ -1,0 +1,43 @@
+# The include graph's layers (docs/architecture.md, "Layers"), checked on the sources:
+#   bottom   core/shape.hpp, core/errors.hpp, core/fixed_string.hpp: extents, views, errors
+#   kernels  runtime/kernels.hpp, runtime/*_kernels.hpp, runtime/gemm.hpp, runtime/denormals.hpp,
+#            runtime/executor.hpp and src/kernels/, src/runtime/: extents and pointers only,
+#            never an expression type: nothing from core's graph layer or from ops/
+#   core     core/expression.hpp, graph.hpp, grad.hpp, print.hpp: print depends on graph, never
+#            the reverse; expression.hpp includes neither
+#   ops      ops/: no runtime program, no tools
+# Run by ctest: cmake -DSOURCE=<repository> -P this.
+set(graph_layer "typegrad/core/(expression|graph|grad|print|hana|op_concepts)\\.hpp|typegrad/ops/|typegrad/runtime/program\\.hpp|typegrad/tools/|typegrad/train|typegrad/data/|typegrad/distributed")
+set(rules
+  "include/typegrad/core/shape.hpp|include/typegrad/core/errors.hpp|include/typegrad/core/fixed_string.hpp=>${graph_layer}|typegrad/runtime/|typegrad/tensor\\.hpp"
+  "include/typegrad/runtime/kernels.hpp|include/typegrad/runtime/.*_kernels.hpp|include/typegrad/runtime/gemm.hpp|include/typegrad/runtime/denormals.hpp|include/typegrad/runtime/executor.hpp=>${graph_layer}"
+  "src/kernels/.*|src/runtime/.*=>${graph_layer}"
+  "include/typegrad/core/graph.hpp=>typegrad/core/print\\.hpp|typegrad/ops/"
+  "include/typegrad/core/expression.hpp=>typegrad/core/(print|graph|grad)\\.hpp|typegrad/ops/"
+  "include/typegrad/ops/.*=>typegrad/runtime/program\\.hpp|typegrad/tools/|typegrad/train")
+file(GLOB_RECURSE files RELATIVE ${SOURCE} ${SOURCE}/include/*.hpp ${SOURCE}/src/*.hpp ${SOURCE}/src/*.cpp)
+set(broken "")
+set(checked 0)
+foreach(rule IN LISTS rules)
+  string(REPLACE "=>" ";" parts "${rule}")
+  list(GET parts 0 who)
+  list(GET parts 1 forbidden)
+  foreach(f IN LISTS files)
+    if(NOT f MATCHES "^(${who})$")
+      continue()
+    endif()
+    math(EXPR checked "${checked} + 1")
+    file(STRINGS ${SOURCE}/${f} includes REGEX "^#include [<\"]typegrad/")
+    foreach(line IN LISTS includes)
+      string(REGEX REPLACE "^#include [<\"]([^>\"]+)[>\"].*" "\\1" target "${line}")
+      if(target MATCHES "^(${forbidden})")
+        list(APPEND broken "${f} includes ${target}")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+if(broken)
+  list(JOIN broken "\n" text)
+  message(FATAL_ERROR "includes across the layers:\n${text}")
+endif()
+message(STATUS "${checked} file checks, no include crosses a layer")
