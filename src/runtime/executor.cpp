@@ -348,9 +348,12 @@ struct executor<T>::state {
 
   void build_flow_graph() {
     using namespace tbb::flow;
+    // A rebuild (after a failed run, or new threads) destroys the old nodes before their graph:
+    // a node's destructor still reaches its graph.
+    flow_nodes.clear();
+    start.reset();
     graph = std::make_unique<tbb::flow::graph>();
     start = std::make_unique<broadcast_node<continue_msg>>(*graph);
-    flow_nodes.clear();
     flow_nodes.resize(segments.size());
     std::vector<std::size_t> preds;
     for (std::size_t seg = 0; seg < segments.size(); ++seg) {
