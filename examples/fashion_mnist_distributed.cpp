@@ -21,23 +21,13 @@
 #include <typegrad/typegrad.hpp>
 
 #include "common/training_cli.hpp"
+#include "nets/fashion_cnn.hpp"
 
 using namespace typegrad;
 
-namespace {
-constexpr var<"x", 4> x;            // (batch, 28, 28, 1)
-constexpr var<"labels", 1> labels;  // (batch) class indices
-constexpr var<"conv1_w", 4> conv1_w;
-constexpr var<"conv1_b", 1> conv1_b;
-constexpr var<"conv2_w", 4> conv2_w;
-constexpr var<"conv2_b", 1> conv2_b;
-constexpr var<"dense1_w", 2> dense1_w;
-constexpr var<"dense1_b", 1> dense1_b;
-constexpr var<"dense2_w", 2> dense2_w;
-constexpr var<"dense2_b", 1> dense2_b;
+using namespace typegrad::nets::fashion_cnn;  // the main example's CNN
 
-constexpr std::size_t side = 28, c1 = 32, c2 = 64, hidden = 128, classes = 10;
-constexpr std::size_t pooled = side / 4;
+namespace {
 constexpr std::string_view name = "fashion_mnist_distributed";
 
 // The first n samples of a data set (--train-samples: short runs for checks and benchmarks).
@@ -77,10 +67,6 @@ int main(int argc, char** argv) {
     const data::normalization norm{.mean = data::fashion_mnist_mean, .stddev = data::fashion_mnist_stddev};
     const auto test = data::load_fashion_mnist(o.data_dir, data::split::test, norm);
 
-    auto h1 = max_pool(relu(conv(x, conv1_w) + conv1_b), window<2>);
-    auto h2 = max_pool(relu(conv(h1, conv2_w) + conv2_b), window<2>);
-    auto logits = dense(relu(dense(flatten(h2), dense1_w, dense1_b)), dense2_w, dense2_b);
-    auto loss = softmax_cross_entropy(logits, labels);
     // The gradients listed from the output backwards: the program then finishes them in that
     // order, and the buckets of the last layers go out while the convolutions' gradients are
     // still being computed (docs/distributed.md, "Overlap").
@@ -89,11 +75,7 @@ int main(int argc, char** argv) {
     auto eval_program = compile<float>(loss, logits);
 
     using namespace train;
-    auto params = make_parameters<float>(
-        param(conv1_w, {c1, 3, 3, 1}, init::he_normal), param(conv1_b, {c1}),
-        param(conv2_w, {c2, 3, 3, c1}, init::he_normal), param(conv2_b, {c2}),
-        param(dense1_w, {pooled * pooled * c2, hidden}, init::he_normal), param(dense1_b, {hidden}),
-        param(dense2_w, {hidden, classes}, init::glorot_uniform), param(dense2_b, {classes}));
+    auto params = typegrad::nets::fashion_cnn::make_parameters<float>();
     params.bind(step_program);
     params.bind(eval_program);
     // Each rank evaluates its shard of the test set; the results are combined over the ranks.
