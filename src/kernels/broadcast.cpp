@@ -138,6 +138,13 @@ reduction plan_reduction(const shape& out, const shape& in, const char* what) {
   return p;
 }
 
+// How many parts a long reduction of `elements` terms is cut into: fixed by the size alone, so
+// results do not depend on the thread count (at most max_reduction_parts; 0 or 1: not cut).
+constexpr std::size_t max_reduction_parts = 16;
+std::size_t reduction_parts(std::size_t elements) {
+  return std::min(max_reduction_parts, elements / (std::size_t{1} << 16));
+}
+
 template <class T, class Combine>
 void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Combine combine) {
   const std::size_t n = out.size();
@@ -177,8 +184,7 @@ void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Comb
   // serial task: the reduced range is cut into parts whose number depends on the sizes only (so
   // results do not depend on the thread count), each combined into its own row (the first into
   // out), and the rows then combined in order.
-  constexpr std::size_t part_elements = std::size_t{1} << 16, max_parts = 16;
-  const std::size_t parts = row_contiguous && n == inner ? std::min(max_parts, p.red_count * inner / part_elements) : 0;
+  const std::size_t parts = row_contiguous && n == inner ? reduction_parts(p.red_count * inner) : 0;
   if (parts > 1) {
     auto partial_rows = scratch().take<T>((parts - 1) * inner);
     auto row_of = [&](std::size_t part) { return part == 0 ? out.data : partial_rows.data() + (part - 1) * inner; };
@@ -301,9 +307,9 @@ template <class T>
 void dot(view<T> out, view<const T> a, view<const T> b) {
   // Parts and lanes fixed by the size: the same sum at every thread count, vectorised (each lane
   // is its own sum; lanes and parts are added in order at the end).
-  constexpr std::size_t lanes = 16, part_elements = std::size_t{1} << 16, max_parts = 16;
-  const std::size_t n = a.size(), parts = std::clamp<std::size_t>(n / part_elements, 1, max_parts);
-  std::array<T, max_parts> partial{};
+  constexpr std::size_t lanes = 16;
+  const std::size_t n = a.size(), parts = std::max<std::size_t>(1, reduction_parts(n));
+  std::array<T, max_reduction_parts> partial{};
   parallel_chunks(parts, n / parts + 1, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t part = lo; part < hi; ++part) {
       const std::size_t first = n * part / parts, last = n * (part + 1) / parts;

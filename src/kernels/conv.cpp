@@ -71,9 +71,9 @@ void finish_rows(T* out, std::size_t m, std::size_t k, const conv_epilogue<T>& e
     if (e.bias != nullptr && e.bias_size == 1) {
       const T b = e.bias[0];
       for (std::size_t c = 0; c < k; ++c) o[c] += b;
-    }
-    else if (e.bias != nullptr)
+    } else if (e.bias != nullptr) {
       for (std::size_t c = 0; c < k; ++c) o[c] += e.bias[c];
+    }
     if (e.relu)
       for (std::size_t c = 0; c < k; ++c) o[c] = math::select(o[c] < T(0), T(0), o[c]);
   }

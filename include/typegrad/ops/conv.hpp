@@ -348,27 +348,24 @@ template <class N>
 inline constexpr conv_params conv_node_params_v{};
 template <conv_params P, class X, class W>
 inline constexpr conv_params conv_node_params_v<basic_node<conv_op<P>, X, W>> = P;
+// The rule for b + conv (ConvAt = 1) and conv + b (ConvAt = 0). in: the conv's x and w spliced in
+// at ConvAt, b at the other end; or, when the conv is computed anyway, its value and b.
+template <std::size_t ConvAt, class ConvNode>
+struct conv_bias_relu_rule {
+  static constexpr std::size_t argument = 0, inner_argument = ConvAt;
+  template <class T>
+  static void forward(view<T> out, inputs<T> in) {
+    if (in.size() == 2) return kernels::binary<T>(kernels::binary_kind::add_relu, out, in[0], in[1]);
+    conv_bias_relu<T>(out, conv_node_params_v<ConvNode>, in[ConvAt], in[ConvAt + 1], in[ConvAt == 0 ? 2 : 0]);
+  }
+};
 }  // namespace detail
 template <class A, class B>
   requires(detail::is_conv_node_v<resolve_t<A>> && resolve_t<B>::rank == 1)
-struct fusion_rule<unary_op<relu_fn>, basic_node<add_op, A, B>> {
-  static constexpr std::size_t argument = 0, inner_argument = 0;
-  template <class T>
-  static void forward(view<T> out, inputs<T> in) {  // in: x, w, b, or conv(x, w), b
-    if (in.size() == 2) return kernels::binary<T>(kernels::binary_kind::add_relu, out, in[0], in[1]);
-    detail::conv_bias_relu<T>(out, detail::conv_node_params_v<resolve_t<A>>, in[0], in[1], in[2]);
-  }
-};
+struct fusion_rule<unary_op<relu_fn>, basic_node<add_op, A, B>> : detail::conv_bias_relu_rule<0, resolve_t<A>> {};
 template <class B, class A>
   requires(detail::is_conv_node_v<resolve_t<A>> && resolve_t<B>::rank == 1)
-struct fusion_rule<unary_op<relu_fn>, basic_node<add_op, B, A>> {
-  static constexpr std::size_t argument = 0, inner_argument = 1;
-  template <class T>
-  static void forward(view<T> out, inputs<T> in) {  // in: b, x, w, or b, conv(x, w)
-    if (in.size() == 2) return kernels::binary<T>(kernels::binary_kind::add_relu, out, in[0], in[1]);
-    detail::conv_bias_relu<T>(out, detail::conv_node_params_v<resolve_t<A>>, in[1], in[2], in[0]);
-  }
-};
+struct fusion_rule<unary_op<relu_fn>, basic_node<add_op, B, A>> : detail::conv_bias_relu_rule<1, resolve_t<A>> {};
 
 // ---- user-facing functions ----------------------------------------------------------------------
 
