@@ -199,8 +199,9 @@ void pack_patches(T* dst, const T* x, const conv_geometry& g, const tap_table& t
 // straight from it (gather_product): an offset per output position (rows) plus an offset per
 // (tap, channel) in w's order (columns). Same sums in the same order as the packed path.
 // Measured (bench_cnn --cpu, AVX-512, 1 core): C = 1 forward 22 -> 65 GFLOP/s, C = 16 (3-d)
-// 76 -> 102; from C = 32 on, im2col and the packed narrow product are faster (C = 64: 140
-// against 131, C = 128: 144 against 111), so larger C keeps them.
+// 76 -> 102 (-> 113 since each tap's C channels are read as one run); from C = 32 on, im2col and
+// the packed narrow product are as fast or faster (C = 32: 146 against 150, C = 64: 148 against
+// 128 on a Xeon model 167), so larger C keeps them.
 inline constexpr std::size_t max_gathered_channels = 16;
 bool gathers_patches(const conv_geometry& g, bool narrow) {
   return narrow && g.groups == 1 && g.in_channels <= max_gathered_channels && !is_pointwise(g);
@@ -531,7 +532,8 @@ void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geom
       for (std::size_t ti = lo; ti < hi; ++ti) {
         const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
         xp.rows(q0, m, ro.data());
-        gather_product<T>(m, k, patch, xp.data(), ro.data(), xp.columns(), wt.data(), k, out.data + q0 * k, k, false);
+        gather_product<T>(m, k, patch, xp.data(), ro.data(), xp.columns(), g.in_channels, wt.data(), k, out.data + q0 * k,
+                          k, false);
         finish_rows(out.data + q0 * k, m, k, e);
       }
     });
@@ -754,7 +756,7 @@ void conv_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_
         for (std::size_t q0 = q_begin; q0 < q_end; q0 += tile) {
           const std::size_t m = std::min(tile, q_end - q0);
           xp.rows(q0, m, ro.data());
-          gather_product<T>(patch, k, m, xp.data(), xp.columns(), ro.data(), gr.data + q0 * k, k, acc, k, q0 != q_begin);
+          gather_product<T>(patch, k, m, xp.data(), xp.columns(), ro.data(), 1, gr.data + q0 * k, k, acc, k, q0 != q_begin);
         }
       }
     });

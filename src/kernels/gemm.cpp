@@ -340,8 +340,9 @@ void narrow_product(bool trans_a, std::size_t m, std::size_t n, std::size_t k, c
 
 template <class T>
 void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro,
-                    const std::size_t* so, const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate) {
-  active_kernels<T>().gather(m, n, k, a, ro, so, b, ldb, c, ldc, accumulate);
+                    const std::size_t* so, std::size_t run, const T* b, std::size_t ldb, T* c, std::size_t ldc,
+                    bool accumulate) {
+  active_kernels<T>().gather(m, n, k, a, ro, so, run, b, ldb, c, ldc, accumulate);
 }
 
 template <class T>
@@ -357,7 +358,7 @@ void gather_dot_product(std::size_t m, std::size_t c, std::size_t taps, std::siz
   template void narrow_product<T>(bool, std::size_t, std::size_t, std::size_t, const T*, std::size_t, const T*, \
                                   std::size_t, T*, std::size_t, bool);                                        \
   template void gather_product<T>(std::size_t, std::size_t, std::size_t, const T*, const std::size_t*,         \
-                                  const std::size_t*, const T*, std::size_t, T*, std::size_t, bool);          \
+                                  const std::size_t*, std::size_t, const T*, std::size_t, T*, std::size_t, bool); \
   template void gather_dot_product<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T*,            \
                                       const std::size_t*, const std::size_t*, const T*, T*, std::size_t);
 TYPEGRAD_INSTANTIATE(float)

@@ -38,9 +38,9 @@ struct isa_gemm {
   // The narrow product of narrow.hpp: C (+)= op(A) B, A and B read in place.
   void (*narrow)(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
                  const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
-  // The gathered product of narrow.hpp: like narrow, with A(i, s) = a[ro[i] + so[s]].
+  // The gathered product of narrow.hpp: like narrow, with A(i, s) = a[ro[i] + so[s]], so in runs.
   void (*gather)(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro, const std::size_t* so,
-                 const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
+                 std::size_t run, const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
   // The gathered dot products of narrow.hpp (gather_dot_product).
   void (*gather_dot)(std::size_t m, std::size_t c, std::size_t taps, std::size_t k, const T* a, const std::size_t* ro,
                      const std::size_t* to, const T* b, T* out, std::size_t ldo);

@@ -233,11 +233,13 @@ void narrow(bool trans_a, size_t m, size_t n, size_t k, const T* a, size_t lda, 
 
 // ---- gathered products ---------------------------------------------------------------------------
 // C's R x cols block = A (R x kc) B (kc x NV lanes) + beta C with A gathered from offsets:
-// A(r, s) = a[ro[r] + so[s]]. The R row offsets stay in registers; per s, one offset load, NV
-// vector loads of B and R broadcasts. The same arithmetic order as tile.
+// A(r, s) = a[ro[r] + so[s]], where so comes in runs of `run` consecutive offsets (so[s0 + c] =
+// so[s0] + c for s0 a multiple of run; run divides kc). The R row offsets stay in registers; per
+// run, one offset load, then per s NV vector loads of B and R broadcasts from contiguous memory.
+// The same arithmetic order as tile.
 template <class T, int R, int NV>
-void gather_tile(size_t kc, const T* a, const size_t* ro, const size_t* so, const T* b, size_t bs, T beta, T* c,
-                 size_t ldc, size_t cols) {
+void gather_tile(size_t kc, const T* a, const size_t* ro, const size_t* so, size_t run, const T* b, size_t bs, T beta,
+                 T* c, size_t ldc, size_t cols) {
   constexpr size_t L = lanes<T>;
   vec<T> acc[R][NV];
   size_t row[R];
@@ -247,23 +249,27 @@ void gather_tile(size_t kc, const T* a, const size_t* ro, const size_t* so, cons
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = vec<T>{};
   }
-  for (size_t s = 0; s < kc; ++s) {
-    const T* as = a + so[s];
-    vec<T> bv[NV];
+  for (size_t s0 = 0; s0 < kc; s0 += run) {
+    const T* as = a + so[s0];
+    const T* bs0 = b + s0 * bs;
+    for (size_t s = 0; s < run; ++s) {
+      vec<T> bv[NV];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) bv[v] = load(b + s * bs + v * L);
+      for (int v = 0; v < NV; ++v) bv[v] = load(bs0 + s * bs + v * L);
 #pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      const T av = as[row[r]];
+      for (int r = 0; r < R; ++r) {
+        const T av = as[row[r] + s];
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+        for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+      }
     }
   }
   write_tile<T, R, NV>(acc, beta, c, ldc, cols);
 }
 
 template <class T>
-using gather_tile_fn = void (*)(size_t, const T*, const size_t*, const size_t*, const T*, size_t, T, T*, size_t, size_t);
+using gather_tile_fn = void (*)(size_t, const T*, const size_t*, const size_t*, size_t, const T*, size_t, T, T*,
+                                size_t, size_t);
 template <class T, int NV, class Rows>
 struct gather_tiles_by_rows;
 template <class T, int NV, size_t... I>
@@ -271,10 +277,10 @@ struct gather_tiles_by_rows<T, NV, std::index_sequence<I...>> {
   static constexpr gather_tile_fn<T> fn[] = {&gather_tile<T, int(I) + 1, NV>...};
 };
 
-// isa_gemm::gather: like narrow, with A(i, s) = a[ro[i] + so[s]].
+// isa_gemm::gather: like narrow, with A(i, s) = a[ro[i] + so[s]], so in runs of `run`.
 template <class T, int... Rows>
-void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const size_t* so, const T* b, size_t ldb, T* c,
-            size_t ldc, bool accumulate) {
+void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const size_t* so, size_t run, const T* b,
+            size_t ldb, T* c, size_t ldc, bool accumulate) {
   constexpr size_t L = lanes<T>;
   constexpr int max_vectors = sizeof...(Rows);
   constexpr int rows[] = {Rows...};
@@ -285,7 +291,7 @@ void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const si
       constexpr int R = rows[V - 1];
       constexpr const gather_tile_fn<T>* by_rows = gather_tiles_by_rows<T, V, std::make_index_sequence<R>>::fn;
       for (size_t i = 0; i < m; i += R)
-        by_rows[smaller(R, m - i) - 1](k, a, ro + i, so, b + j, ldb, beta, c + i * ldc + j, ldc, cols);
+        by_rows[smaller(R, m - i) - 1](k, a, ro + i, so, run, b + j, ldb, beta, c + i * ldc + j, ldc, cols);
     });
   }
 }

@@ -28,10 +28,13 @@ void narrow_product(bool trans_a, std::size_t m, std::size_t n, std::size_t k, c
 // The same with A gathered through offsets, A(i, s) = a[ro[i] + so[s]] (ro: m row offsets, so: k
 // offsets): conv's implicit GEMM without im2col, A read straight from a zero-padded input, for
 // the forward (rows = output positions, s = (tap, channel)) and, with the roles of the offsets
-// swapped, the weight gradient (rows = (tap, channel), s = output positions).
+// swapped, the weight gradient (rows = (tap, channel), s = output positions). The offsets so
+// come in runs of `run` consecutive ones (so[s0 + c] = so[s0] + c for s0 a multiple of run, which
+// divides k; a tap's channels), which the kernel reads as one contiguous stream; run = 1: any.
 template <class T>
 void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro,
-                    const std::size_t* so, const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
+                    const std::size_t* so, std::size_t run, const T* b, std::size_t ldb, T* c, std::size_t ldc,
+                    bool accumulate);
 
 // out (m x C, rows ldo apart) with out[i][c] = sum over taps t and k < K of a[ro[i] + to[t] + k] *
 // b[(t * C + c) * K + k]: for a right-hand side narrower than a vector (conv's input gradient into
