@@ -140,6 +140,7 @@ const std::vector<bench_case> cases{
     {"c", "2-d N=32 C=128 28x28 K=128 3x3 stride 2", [] { return conv_case<2, 2>(32, 128, 28, 128, 3); }},
     {"d", "1-d N=32 C=64 L=1024 K=64 k=7", [] { return conv_case<1, 1>(32, 64, 1024, 64, 7); }},
     {"e", "3-d N=4 C=16 32^3 K=16 3x3x3", [] { return conv_case<3, 1>(4, 16, 32, 16, 3); }},
+    {"f", "2-d N=64 C=32 14x14 K=64 3x3", [] { return conv_case<2, 1>(64, 32, 14, 64, 3); }},
 };
 
 }  // namespace

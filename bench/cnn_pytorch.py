@@ -30,6 +30,7 @@ CASES = [
     ("c", "2-d N=32 C=128 28x28 K=128 3x3 stride 2", 2, 32, 128, 28, 128, 3, 2),
     ("d", "1-d N=32 C=64 L=1024 K=64 k=7", 1, 32, 64, 1024, 64, 7, 1),
     ("e", "3-d N=4 C=16 32^3 K=16 3x3x3", 3, 4, 16, 32, 16, 3, 1),
+    ("f", "2-d N=64 C=32 14x14 K=64 3x3", 2, 64, 32, 14, 64, 3, 1),
 ]
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 FORMATS = {1: [("contiguous", torch.contiguous_format)],
