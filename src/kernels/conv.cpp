@@ -17,12 +17,36 @@
 //                 of partial sums chosen from the sizes only; each partial is a sequence of
 //                 GEMMs (beta = 1) over its rows' tiles into its own buffer, and the partials are
 //                 added in order.
-// A 1x1 window with stride 1 and no padding needs no packing: the GEMMs read x or g in place.
-// When the product's narrow side (the channels per group) is 1 to 8 blocks of 64 bytes, the
-// narrow kernel (narrow.hpp) replaces the packed GEMM, which is slower on such tall, narrow
-// products (see product()).
-// Depthwise convs (one input channel per group) would be GEMMs with K = taps and N = 1, so they
-// get their own loops, vectorised over channels.
+//
+// Each direction is an ordered list of implementations (the end of this file), each with a name
+// and an applicability test on the geometry, like oneDNN's and XNNPACK's kernel lists; a call runs
+// the first that applies, and tests and benchmarks can run any of them by name
+// (conv_kernels.hpp). The order holds the measured choices, so a new variant is one function and
+// one row, and each row is tested against the reference on every shape it claims
+// (tests/test_conv_implementations.cpp):
+//
+//   forward       depthwise, pointwise, gathered, narrow, packed_gemm, reference
+//   input grad    depthwise, few_channel_dots, pointwise, phases, reference
+//   weight grad   depthwise, pointwise, gathered, narrow, packed_gemm, reference
+//
+//   depthwise     one input channel per group (groups > 1): GEMMs with N = 1 would waste the
+//                 vector, so own loops, vectorised over channels.
+//   pointwise     1x1 window, stride 1, no padding: the products read x or g in place, no packing.
+//   gathered      one group, at most 16 input channels, K narrow: im2col would copy runs as short
+//                 as the product it feeds, so the products gather their rows from a zero-padded
+//                 copy of x (see padded_input).
+//   narrow        Kg is 1 to 8 blocks of 64 bytes: packed patches, and the narrow kernel
+//                 (narrow.hpp) instead of the packed GEMM, which is slower on such tall, narrow
+//                 products.
+//   packed_gemm   anything: packed patches and the packed GEMM.
+//   few_channel_dots  one group, stride 1, at most 16 input channels and not a narrow width (an
+//                 image model's 1 or 3): the transposed product would have N = C, so dx is a
+//                 correlation of g with the flipped kernel, dot products along g's channels.
+//   phases        anything: the phase decomposition above; each product on the narrow kernel
+//                 or the GEMM as Cg fits (product()).
+//   reference     anything: DESIGN.md's formula as a loop nest in long double
+//                 (conv_reference.cpp), the one the others are tested against.
+// Sums of no terms (no channels, taps or output positions) are zeros before any of them runs.
 //
 // Determinism: every output element (of the forward and input gradient) is computed by one GEMM
 // call or loop of one task, with tiles fixed by the sizes; the weight gradient's partial count is
@@ -30,10 +54,17 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
 
+#include <fmt/format.h>
+
+#include "conv_reference.hpp"
 #include "narrow.hpp"
 #include "parallel.hpp"
 #include "scratch.hpp"
+#include "typegrad/core/errors.hpp"
 #include "typegrad/runtime/conv_kernels.hpp"
 #include "typegrad/runtime/gemm.hpp"
 #include "typegrad/runtime/kernels.hpp"
@@ -202,9 +233,11 @@ void pack_patches(T* dst, const T* x, const conv_geometry& g, const tap_table& t
 // 76 -> 102 (-> 113 since each tap's C channels are read as one run); from C = 32 on, im2col and
 // the packed narrow product are as fast or faster (C = 32: 146 against 150, C = 64: 148 against
 // 128 on a Xeon model 167), so larger C keeps them.
+// Needs the narrow kernel (n = K, one group); a 1x1 window comes earlier in the lists (pointwise).
 inline constexpr std::size_t max_gathered_channels = 16;
-bool gathers_patches(const conv_geometry& g, bool narrow) {
-  return narrow && g.groups == 1 && g.in_channels <= max_gathered_channels && !is_pointwise(g);
+template <class T>
+bool gathers_patches(const conv_geometry& g) {
+  return g.groups == 1 && g.in_channels <= max_gathered_channels && narrow_fits<T>(g.out_channels);
 }
 
 // Zero-fills dst (batch items of batch_step elements, element strides `step` per dim) and copies
@@ -296,7 +329,7 @@ bool dots_into_few_channels(const conv_geometry& g) {
 }
 
 template <class T>
-void few_channel_input_grad(T* dx, const T* gr, const T* w, const conv_geometry& g) {
+void few_channel_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
   const std::size_t c = g.in_channels, k = g.out_channels, taps_n = g.taps();
   // g's padding: `low` before each dim so that every read index is >= 0, whole windows after.
   std::array<std::size_t, max_d> low{}, extent{}, step{};
@@ -310,7 +343,7 @@ void few_channel_input_grad(T* dx, const T* gr, const T* w, const conv_geometry&
   }
   const std::size_t batch_step = positions * k;
   auto gpad = scratch().take<T>(g.batch * batch_step);
-  copy_padded(gr, gpad.data(), g.batch, g.dims, g.out, k, low, step, batch_step);
+  copy_padded(gr.data, gpad.data(), g.batch, g.dims, g.out, k, low, step, batch_step);
   // Per flipped tap t': its offset in gpad, and the kernel rearranged as wr[(t' * C + c) * K + k].
   auto tap_offsets = scratch().take<std::size_t>(taps_n);
   auto wr = scratch().take<T>(taps_n * c * k);
@@ -323,7 +356,7 @@ void few_channel_input_grad(T* dx, const T* gr, const T* w, const conv_geometry&
     }
     tap_offsets.data()[t] = off;
     for (std::size_t ch = 0; ch < c; ++ch)
-      for (std::size_t kk = 0; kk < k; ++kk) wr.data()[(t * c + ch) * k + kk] = w[(kk * taps_n + flipped) * c + ch];
+      for (std::size_t kk = 0; kk < k; ++kk) wr.data()[(t * c + ch) * k + kk] = w.data[(kk * taps_n + flipped) * c + ch];
     for (std::size_t d = g.dims; d-- > 0;) {  // next tap, row-major over the window
       if (++j[d] < g.window[d]) break;
       j[d] = 0;
@@ -341,7 +374,7 @@ void few_channel_input_grad(T* dx, const T* gr, const T* w, const conv_geometry&
           at += (cur.at[d] + g.pad_low[d] + low[d] - g.dilation[d] * (g.window[d] - 1)) * step[d];
         ro.data()[r] = at;
       }
-      gather_dot_product<T>(m, c, taps_n, k, gpad.data(), ro.data(), tap_offsets.data(), wr.data(), dx + p0 * c, c);
+      gather_dot_product<T>(m, c, taps_n, k, gpad.data(), ro.data(), tap_offsets.data(), wr.data(), dx.data + p0 * c, c);
     }
   });
 }
@@ -350,22 +383,22 @@ void few_channel_input_grad(T* dx, const T* gr, const T* w, const conv_geometry&
 // One input channel per group; mult = out channels per group. w is (K, taps, 1).
 
 template <class T>
-void depthwise_forward(T* out, const T* x, const T* w, const conv_geometry& g, const conv_epilogue<T>& e) {
+void depthwise_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
   const std::size_t k = g.out_channels, c = g.in_channels, mult = g.out_group(), taps_n = g.taps();
   const std::size_t rows = g.batch * g.out_positions(), in_pos = g.in_positions();
   auto wt = scratch().take<T>(taps_n * k);  // (taps, K): contiguous over channels per tap
   for (std::size_t ch = 0; ch < k; ++ch)
-    for (std::size_t t = 0; t < taps_n; ++t) wt.data()[t * k + ch] = w[ch * taps_n + t];
+    for (std::size_t t = 0; t < taps_n; ++t) wt.data()[t * k + ch] = w.data[ch * taps_n + t];
   const auto taps = make_taps(g);
   parallel_chunks(rows, taps_n * k, [&](std::size_t lo, std::size_t hi) {
     grid_cursor cur(g.dims, g.out, lo);
     for (std::size_t q = lo; q < hi; ++q, cur.next()) {
-      T* o = out + q * k;
+      T* o = out.data + q * k;
       std::fill_n(o, k, T(0));
       for (std::size_t t = 0; t < taps_n; ++t) {
         const index p = input_position(g, cur.at, taps.at(t));
         if (p < 0) continue;
-        const T* xr = x + (cur.batch * in_pos + std::size_t(p)) * c;
+        const T* xr = x.data + (cur.batch * in_pos + std::size_t(p)) * c;
         const T* wr = wt.data() + t * k;
         if (mult == 1)
           for (std::size_t ch = 0; ch < k; ++ch) o[ch] += xr[ch] * wr[ch];
@@ -373,7 +406,7 @@ void depthwise_forward(T* out, const T* x, const T* w, const conv_geometry& g, c
           for (std::size_t ch = 0; ch < k; ++ch) o[ch] += xr[ch / mult] * wr[ch];
       }
     }
-    finish_rows(out + lo * k, hi - lo, k, e);
+    finish_rows(out.data + lo * k, hi - lo, k, e);
   });
 }
 
@@ -391,22 +424,22 @@ inline index output_position(const conv_geometry& g, const std::array<std::size_
 }
 
 template <class T>
-void depthwise_input_grad(T* dx, const T* gr, const T* w, const conv_geometry& g) {
+void depthwise_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
   const std::size_t k = g.out_channels, c = g.in_channels, mult = g.out_group(), taps_n = g.taps();
   const std::size_t rows = g.batch * g.in_positions(), out_pos = g.out_positions();
   auto wt = scratch().take<T>(taps_n * k);
   for (std::size_t ch = 0; ch < k; ++ch)
-    for (std::size_t t = 0; t < taps_n; ++t) wt.data()[t * k + ch] = w[ch * taps_n + t];
+    for (std::size_t t = 0; t < taps_n; ++t) wt.data()[t * k + ch] = w.data[ch * taps_n + t];
   const auto taps = make_taps(g);
   parallel_chunks(rows, taps_n * k, [&](std::size_t lo, std::size_t hi) {
     grid_cursor cur(g.dims, g.in, lo);
     for (std::size_t q = lo; q < hi; ++q, cur.next()) {
-      T* d = dx + q * c;
+      T* d = dx.data + q * c;
       std::fill_n(d, c, T(0));
       for (std::size_t t = 0; t < taps_n; ++t) {
         const index o = output_position(g, cur.at, taps.at(t));
         if (o < 0) continue;
-        const T* gr_row = gr + (cur.batch * out_pos + std::size_t(o)) * k;
+        const T* gr_row = gr.data + (cur.batch * out_pos + std::size_t(o)) * k;
         const T* wr = wt.data() + t * k;
         if (mult == 1)
           for (std::size_t ch = 0; ch < c; ++ch) d[ch] += gr_row[ch] * wr[ch];
@@ -446,7 +479,7 @@ void add_partials(T* dst, const T* parts, std::size_t count, std::size_t size) {
 }
 
 template <class T>
-void depthwise_weight_grad(T* dw, const T* x, const T* gr, const conv_geometry& g) {
+void depthwise_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g) {
   const std::size_t k = g.out_channels, c = g.in_channels, mult = g.out_group(), taps_n = g.taps();
   const std::size_t rows = g.batch * g.out_positions(), in_pos = g.in_positions();
   const std::size_t size = taps_n * k;  // one partial, laid out (taps, K)
@@ -461,11 +494,11 @@ void depthwise_weight_grad(T* dw, const T* x, const T* gr, const conv_geometry& 
       const std::size_t q0 = rows * part / parts, q1 = rows * (part + 1) / parts;
       grid_cursor cur(g.dims, g.out, q0);
       for (std::size_t q = q0; q < q1; ++q, cur.next()) {
-        const T* gr_row = gr + q * k;
+        const T* gr_row = gr.data + q * k;
         for (std::size_t t = 0; t < taps_n; ++t) {
           const index p = input_position(g, cur.at, taps.at(t));
           if (p < 0) continue;
-          const T* xr = x + (cur.batch * in_pos + std::size_t(p)) * c;
+          const T* xr = x.data + (cur.batch * in_pos + std::size_t(p)) * c;
           T* a = acc + t * k;
           if (mult == 1)
             for (std::size_t ch = 0; ch < k; ++ch) a[ch] += gr_row[ch] * xr[ch];
@@ -478,7 +511,7 @@ void depthwise_weight_grad(T* dw, const T* x, const T* gr, const conv_geometry& 
   T* sum = partial + parts * size;
   add_partials(sum, partial, parts, size);
   for (std::size_t ch = 0; ch < k; ++ch)
-    for (std::size_t t = 0; t < taps_n; ++t) dw[ch * taps_n + t] = sum[t * k + ch];
+    for (std::size_t t = 0; t < taps_n; ++t) dw.data[ch * taps_n + t] = sum[t * k + ch];
 }
 
 // ---- input-gradient phases -------------------------------------------------------------------
@@ -502,45 +535,47 @@ void product(bool trans_a, std::size_t m, std::size_t n, std::size_t kk, const T
   else gemm_serial<T>(gemm_dims{trans_a, false, m, n, kk, lda, ldb, ldc}, a, b, accumulate ? T(1) : T(0), c);
 }
 
-}  // namespace
+// ---- forward implementations -------------------------------------------------------------------
+
+// wt = w_g^T per group (patch x Kg, contiguous over Kg): the layout the narrow kernel reads.
+template <class T>
+void transpose_weights(const T* w, const conv_geometry& g, T* wt) {
+  const std::size_t kg = g.out_group(), patch = g.taps() * g.in_group();
+  for (std::size_t grp = 0; grp < g.groups; ++grp)
+    for (std::size_t co = 0; co < kg; ++co)
+      for (std::size_t e = 0; e < patch; ++e) wt[grp * kg * patch + e * kg + co] = w[(grp * kg + co) * patch + e];
+}
 
 template <class T>
-void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+void gathered_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+  const std::size_t rows = g.batch * g.out_positions(), k = g.out_channels, patch = g.taps() * g.in_channels;
+  const std::size_t tile = tile_rows_for(patch), tiles = ceil_div(rows, tile);
+  auto wt = scratch().take<T>(w.size());
+  transpose_weights(w.data, g, wt.data());
+  const padded_input<T> xp(x.data, g);
+  parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
+    auto ro = scratch().take<std::size_t>(tile);
+    for (std::size_t ti = lo; ti < hi; ++ti) {
+      const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
+      xp.rows(q0, m, ro.data());
+      gather_product<T>(m, k, patch, xp.data(), ro.data(), xp.columns(), g.in_channels, wt.data(), k, out.data + q0 * k,
+                        k, false);
+      finish_rows(out.data + q0 * k, m, k, e);
+    }
+  });
+}
+
+// Per tile and group: pack the patches (or, `direct`, read a pointwise geometry's x in place),
+// then one product, on the narrow kernel (`narrow`, for narrow_fits<T>(Kg)) or the packed GEMM.
+template <class T>
+void patch_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e,
+                   bool direct, bool narrow) {
   const std::size_t rows = g.batch * g.out_positions(), k = g.out_channels;
-  if (out.size() == 0) return;
-  if (g.in_group() == 0 || g.taps() == 0) {
-    std::fill_n(out.data, out.size(), T(0));
-    finish_rows(out.data, rows, k, e);
-    return;
-  }
-  if (is_depthwise(g)) return depthwise_forward(out.data, x.data, w.data, g, e);
   const std::size_t cg = g.in_group(), kg = g.out_group(), patch = g.taps() * cg;
-  const bool direct = is_pointwise(g);
-  const std::size_t tile = tile_rows_for(patch);
-  const std::size_t tiles = ceil_div(rows, tile);
+  const std::size_t tile = tile_rows_for(patch), tiles = ceil_div(rows, tile);
   const auto taps = make_taps(g);
-  // The narrow kernel reads w_g^T (patch x Kg) contiguously: transpose w once per call.
-  const bool narrow = narrow_fits<T>(kg);
   auto wt = scratch().take<T>(narrow ? w.size() : 0);
-  if (narrow)
-    for (std::size_t grp = 0; grp < g.groups; ++grp)
-      for (std::size_t co = 0; co < kg; ++co)
-        for (std::size_t e = 0; e < patch; ++e)
-          wt.data()[grp * kg * patch + e * kg + co] = w.data[(grp * kg + co) * patch + e];
-  if (gathers_patches(g, narrow)) {
-    const padded_input<T> xp(x.data, g);
-    parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
-      auto ro = scratch().take<std::size_t>(tile);
-      for (std::size_t ti = lo; ti < hi; ++ti) {
-        const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
-        xp.rows(q0, m, ro.data());
-        gather_product<T>(m, k, patch, xp.data(), ro.data(), xp.columns(), g.in_channels, wt.data(), k, out.data + q0 * k,
-                          k, false);
-        finish_rows(out.data + q0 * k, m, k, e);
-      }
-    });
-    return;
-  }
+  if (narrow) transpose_weights(w.data, g, wt.data());
   parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
     auto buf = scratch().take<T>(direct ? 0 : tile * patch);
     for (std::size_t ti = lo; ti < hi; ++ti) {
@@ -559,29 +594,27 @@ void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geom
 }
 
 template <class T>
-void conv_bias_relu(view<T> out, view<const T> x, view<const T> w, view<const T> b, const conv_geometry& g) {
-  const std::size_t positions = g.batch * g.out_positions();
-  if (out.size() == positions * g.out_channels)
-    return conv_forward<T>(out, x, w, g, {.bias = b.data, .bias_size = b.size(), .relu = true});
-  shape zs = out.shape;
-  zs[zs.rank() - 1] = g.out_channels;
-  auto z = scratch().take<T>(positions * g.out_channels);
-  conv_forward<T>(view<T>{z.data(), zs}, x, w, g);
-  binary<T>(binary_kind::add_relu, out, view<const T>{z.data(), zs}, b);
+void pointwise_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+  patch_forward(out, x, w, g, e, true, narrow_fits<T>(g.out_group()));
+}
+template <class T>
+void narrow_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+  patch_forward(out, x, w, g, e, false, true);
+}
+template <class T>
+void packed_gemm_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
+                         const conv_epilogue<T>& e) {
+  patch_forward(out, x, w, g, e, false, false);
 }
 
+// ---- input-gradient implementations --------------------------------------------------------------
+
+// The gather form by phases (see the file comment); `direct` (a pointwise geometry only): the
+// products read g in place instead of packing its rows.
 template <class T>
-void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
-  if (dx.size() == 0) return;
-  if (g.out_group() == 0 || g.taps() == 0 || g.out_positions() == 0) {
-    std::fill_n(dx.data, dx.size(), T(0));
-    return;
-  }
-  if (is_depthwise(g)) return depthwise_input_grad(dx.data, gr.data, w.data, g);
-  if (dots_into_few_channels<T>(g)) return few_channel_input_grad(dx.data, gr.data, w.data, g);
+void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g, bool direct) {
   const std::size_t c = g.in_channels, k = g.out_channels, cg = g.in_group(), kg = g.out_group();
   const std::size_t taps_n = g.taps(), out_pos = g.out_positions();
-  const bool direct = is_pointwise(g);
 
   // Phases: the product of the strides, each with its grid of input positions and its taps.
   std::size_t phases = 1;
@@ -728,64 +761,36 @@ void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_g
 }
 
 template <class T>
-void conv_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g) {
-  if (dw.size() == 0) return;
-  const std::size_t rows = g.batch * g.out_positions();
-  if (rows == 0 || g.in_group() == 0) {
-    std::fill_n(dw.data, dw.size(), T(0));
-    return;
-  }
-  if (is_depthwise(g)) return depthwise_weight_grad(dw.data, x.data, gr.data, g);
-  const std::size_t k = g.out_channels, cg = g.in_group(), kg = g.out_group(), patch = g.taps() * cg;
+void pointwise_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
+  phase_input_grad(dx, gr, w, g, true);
+}
+template <class T>
+void phases_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
+  phase_input_grad(dx, gr, w, g, false);
+}
+
+// ---- weight-gradient implementations -------------------------------------------------------------
+
+// The reduction dw = sum over rows of g_row^T patch_row as partial_count() partial sums over
+// ranges of rows: accumulate(acc, q_begin, q_end) sums rows [q_begin, q_end) into acc, which is
+// laid out as dw, or, with `transposed` (the narrow kernel's dw_g^T = patches^T g), as
+// (groups, patch, Kg). The partials are then added in order, and a transposed sum is turned into dw.
+template <class T, class Accumulate>
+void weight_grad_partials(view<T> dw, const conv_geometry& g, std::size_t tile, bool transposed,
+                          Accumulate&& accumulate) {
+  const std::size_t rows = g.batch * g.out_positions(), kg = g.out_group(), patch = g.taps() * g.in_group();
   const std::size_t size = dw.size();
-  const bool direct = is_pointwise(g);
-  const std::size_t tile = tile_rows_for(patch, std::size_t{1} << 17);
-  const std::size_t parts = partial_count(rows, patch * k, size, tile);
-  // With few out channels per group, accumulate dw_g^T = patches^T g (patch x Kg) with the narrow
-  // kernel, then transpose; else dw_g = g^T patches (Kg x patch) on the GEMM.
-  const bool narrow = narrow_fits<T>(kg);
-  const bool own_sum = parts > 1 || narrow;  // dw itself cannot hold the accumulation
+  const std::size_t parts = partial_count(rows, patch * g.out_channels, size, tile);
   auto buf = scratch().take<T>(parts > 1 ? parts * size : 0);
-  auto sum = scratch().take<T>(narrow ? size : 0);
-  const auto taps = make_taps(g);
-  if (gathers_patches(g, narrow)) {  // sum = A^T g with A gathered: rows (tap, channel), sum over positions
-    const padded_input<T> xp(x.data, g);
-    parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
-      auto ro = scratch().take<std::size_t>(tile);
-      for (std::size_t part = lo; part < hi; ++part) {
-        T* acc = parts > 1 ? buf.data() + part * size : sum.data();
-        const std::size_t q_begin = rows * part / parts, q_end = rows * (part + 1) / parts;
-        for (std::size_t q0 = q_begin; q0 < q_end; q0 += tile) {
-          const std::size_t m = std::min(tile, q_end - q0);
-          xp.rows(q0, m, ro.data());
-          gather_product<T>(patch, k, m, xp.data(), xp.columns(), ro.data(), 1, gr.data + q0 * k, k, acc, k, q0 != q_begin);
-        }
-      }
-    });
-  } else {
-    parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
-      auto pack = scratch().take<T>(direct ? 0 : tile * patch);
-      for (std::size_t part = lo; part < hi; ++part) {
-        T* acc = parts > 1 ? buf.data() + part * size : narrow ? sum.data() : dw.data;
-        const std::size_t q_begin = rows * part / parts, q_end = rows * (part + 1) / parts;
-        for (std::size_t q0 = q_begin; q0 < q_end; q0 += tile) {
-          const std::size_t m = std::min(tile, q_end - q0);
-          for (std::size_t grp = 0; grp < g.groups; ++grp) {
-            const T* p = direct ? x.data + q0 * g.in_channels + grp * cg : pack.data();
-            const std::size_t ldp = direct ? g.in_channels : patch;
-            if (!direct) pack_patches(pack.data(), x.data, g, taps, q0, m, grp * cg, cg);
-            const T* gq = gr.data + q0 * k + grp * kg;
-            T* a = acc + grp * kg * patch;
-            if (narrow) product<T>(true, patch, kg, m, p, ldp, gq, k, a, kg, q0 != q_begin);
-            else gemm_serial<T>(gemm_dims{true, false, kg, patch, m, k, ldp, patch}, gq, p, q0 == q_begin ? T(0) : T(1), a);
-          }
-        }
-      }
-    });
-  }
-  if (!own_sum) return;
-  if (parts > 1) add_partials(narrow ? sum.data() : dw.data, buf.data(), parts, size);
-  if (narrow)  // (groups, patch, Kg) -> (groups, Kg, patch)
+  auto sum = scratch().take<T>(transposed ? size : 0);
+  parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t part = lo; part < hi; ++part) {
+      T* acc = parts > 1 ? buf.data() + part * size : transposed ? sum.data() : dw.data;
+      accumulate(acc, rows * part / parts, rows * (part + 1) / parts);
+    }
+  });
+  if (parts > 1) add_partials(transposed ? sum.data() : dw.data, buf.data(), parts, size);
+  if (transposed)  // (groups, patch, Kg) -> (groups, Kg, patch)
     parallel_chunks(g.groups * kg, patch, [&](std::size_t lo, std::size_t hi) {
       for (std::size_t row = lo; row < hi; ++row) {
         const std::size_t grp = row / kg, co = row % kg;
@@ -796,12 +801,290 @@ void conv_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_
     });
 }
 
-#define TYPEGRAD_INSTANTIATE(T)                                                                        \
-  template void conv_forward<T>(view<T>, view<const T>, view<const T>, const conv_geometry&,         \
-                                const conv_epilogue<T>&);                                              \
-  template void conv_bias_relu<T>(view<T>, view<const T>, view<const T>, view<const T>, const conv_geometry&); \
-  template void conv_input_grad<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);      \
-  template void conv_weight_grad<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);
+// sum = A^T g with A gathered: rows (tap, channel), summed over output positions.
+template <class T>
+void gathered_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g) {
+  const std::size_t k = g.out_channels, patch = g.taps() * g.in_channels;
+  const std::size_t tile = tile_rows_for(patch, std::size_t{1} << 17);
+  const padded_input<T> xp(x.data, g);
+  weight_grad_partials(dw, g, tile, true, [&](T* acc, std::size_t q_begin, std::size_t q_end) {
+    auto ro = scratch().take<std::size_t>(tile);
+    for (std::size_t q0 = q_begin; q0 < q_end; q0 += tile) {
+      const std::size_t m = std::min(tile, q_end - q0);
+      xp.rows(q0, m, ro.data());
+      gather_product<T>(patch, k, m, xp.data(), xp.columns(), ro.data(), 1, gr.data + q0 * k, k, acc, k, q0 != q_begin);
+    }
+  });
+}
+
+// Per tile and group: pack the patches (or, `direct`, read a pointwise geometry's x in place),
+// then accumulate dw_g^T = patches^T g on the narrow kernel (`narrow`, for narrow_fits<T>(Kg)),
+// else dw_g = g^T patches on the packed GEMM.
+template <class T>
+void patch_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g, bool direct,
+                       bool narrow) {
+  const std::size_t k = g.out_channels, cg = g.in_group(), kg = g.out_group(), patch = g.taps() * cg;
+  const std::size_t tile = tile_rows_for(patch, std::size_t{1} << 17);
+  const auto taps = make_taps(g);
+  weight_grad_partials(dw, g, tile, narrow, [&](T* acc, std::size_t q_begin, std::size_t q_end) {
+    auto pack = scratch().take<T>(direct ? 0 : tile * patch);
+    for (std::size_t q0 = q_begin; q0 < q_end; q0 += tile) {
+      const std::size_t m = std::min(tile, q_end - q0);
+      for (std::size_t grp = 0; grp < g.groups; ++grp) {
+        const T* p = direct ? x.data + q0 * g.in_channels + grp * cg : pack.data();
+        const std::size_t ldp = direct ? g.in_channels : patch;
+        if (!direct) pack_patches(pack.data(), x.data, g, taps, q0, m, grp * cg, cg);
+        const T* gq = gr.data + q0 * k + grp * kg;
+        T* a = acc + grp * kg * patch;
+        if (narrow) product<T>(true, patch, kg, m, p, ldp, gq, k, a, kg, q0 != q_begin);
+        else gemm_serial<T>(gemm_dims{true, false, kg, patch, m, k, ldp, patch}, gq, p, q0 == q_begin ? T(0) : T(1), a);
+      }
+    }
+  });
+}
+
+template <class T>
+void pointwise_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g) {
+  patch_weight_grad(dw, x, gr, g, true, narrow_fits<T>(g.out_group()));
+}
+template <class T>
+void narrow_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g) {
+  patch_weight_grad(dw, x, gr, g, false, true);
+}
+template <class T>
+void packed_gemm_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g) {
+  patch_weight_grad(dw, x, gr, g, false, false);
+}
+
+// ---- the implementation lists ------------------------------------------------------------------
+// Per direction, in the order the default dispatch tries them; it runs the first whose applies()
+// holds. applies() states where an implementation is right and was measured to beat the entries
+// after it; the entries before it are excluded by the order alone, so each can also be run by name
+// on any geometry it accepts (to test it against the reference, or to time it against the others).
+// The reference applies to everything; packed_gemm and phases do too, so it is never the default.
+
+template <class Run>
+struct implementation {
+  std::string_view name;
+  bool (*applies)(const conv_geometry&);
+  Run run;
+};
+
+template <class T>
+using forward_run = void (*)(view<T>, view<const T>, view<const T>, const conv_geometry&, const conv_epilogue<T>&);
+template <class T>  // input gradient (dx, g, w) and weight gradient (dw, x, g)
+using gradient_run = void (*)(view<T>, view<const T>, view<const T>, const conv_geometry&);
+
+bool always(const conv_geometry&) { return true; }
+template <class T>
+bool narrow_fits_out_group(const conv_geometry& g) {
+  return narrow_fits<T>(g.out_group());
+}
+
+template <class T>
+constexpr implementation<forward_run<T>> forward_list[] = {
+    {"depthwise", is_depthwise, depthwise_forward<T>},
+    {"pointwise", is_pointwise, pointwise_forward<T>},
+    {"gathered", gathers_patches<T>, gathered_forward<T>},
+    {"narrow", narrow_fits_out_group<T>, narrow_forward<T>},
+    {"packed_gemm", always, packed_gemm_forward<T>},
+    {"reference", always, reference_conv_forward<T>},
+};
+
+template <class T>
+constexpr implementation<gradient_run<T>> input_grad_list[] = {
+    {"depthwise", is_depthwise, depthwise_input_grad<T>},
+    {"few_channel_dots", dots_into_few_channels<T>, few_channel_input_grad<T>},
+    {"pointwise", is_pointwise, pointwise_input_grad<T>},
+    {"phases", always, phases_input_grad<T>},
+    {"reference", always, reference_conv_input_grad<T>},
+};
+
+template <class T>
+constexpr implementation<gradient_run<T>> weight_grad_list[] = {
+    {"depthwise", is_depthwise, depthwise_weight_grad<T>},
+    {"pointwise", is_pointwise, pointwise_weight_grad<T>},
+    {"gathered", gathers_patches<T>, gathered_weight_grad<T>},
+    {"narrow", narrow_fits_out_group<T>, narrow_weight_grad<T>},
+    {"packed_gemm", always, packed_gemm_weight_grad<T>},
+    {"reference", always, reference_conv_weight_grad<T>},
+};
+
+// f(list) with direction d's list.
+template <class T, class F>
+decltype(auto) with_list(conv_direction d, F&& f) {
+  switch (d) {
+    case conv_direction::forward: return f(forward_list<T>);
+    case conv_direction::input_grad: return f(input_grad_list<T>);
+    case conv_direction::weight_grad: break;
+  }
+  return f(weight_grad_list<T>);
+}
+
+template <class Run, std::size_t N>
+const implementation<Run>& first_applying(const implementation<Run> (&list)[N], const conv_geometry& g) {
+  for (const auto& i : list)
+    if (i.applies(g)) return i;
+  return list[N - 1];  // (the reference, which applies to everything)
+}
+
+// Direction d's implementation `name`.
+template <class Run, std::size_t N>
+const implementation<Run>& named(const implementation<Run> (&list)[N], conv_direction d, std::string_view name) {
+  std::vector<std::string_view> names;
+  for (const auto& i : list) {
+    if (i.name == name) return i;
+    names.push_back(i.name);
+  }
+  throw error(fmt::format("conv {}: no implementation \"{}\" (there are: {})", conv_direction_name(d), name,
+                          fmt::join(names, ", ")));
+}
+
+// Direction d's implementation `name`, which must apply to g.
+template <class Run, std::size_t N>
+const implementation<Run>& applying(const implementation<Run> (&list)[N], conv_direction d, std::string_view name,
+                                    const conv_geometry& g) {
+  const auto& i = named(list, d, name);
+  if (!i.applies(g))
+    throw error(fmt::format("conv {}: implementation \"{}\" does not apply to {}", conv_direction_name(d), name,
+                            to_string(g)));
+  return i;
+}
+
+// The sums of no terms (no channels, no taps, no output positions) are zero whatever the
+// implementation; these run before it so that none has to handle them.
+template <class T>
+void run_forward(forward_run<T> run, view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
+                 const conv_epilogue<T>& e) {
+  if (out.size() == 0) return;
+  if (g.in_group() == 0 || g.taps() == 0) {
+    std::fill_n(out.data, out.size(), T(0));
+    finish_rows(out.data, g.batch * g.out_positions(), g.out_channels, e);
+    return;
+  }
+  run(out, x, w, g, e);
+}
+
+template <class T>
+void run_input_grad(gradient_run<T> run, view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
+  if (dx.size() == 0) return;
+  if (g.out_group() == 0 || g.taps() == 0 || g.out_positions() == 0) {
+    std::fill_n(dx.data, dx.size(), T(0));
+    return;
+  }
+  run(dx, gr, w, g);
+}
+
+template <class T>
+void run_weight_grad(gradient_run<T> run, view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g) {
+  if (dw.size() == 0) return;
+  if (g.batch * g.out_positions() == 0 || g.in_group() == 0) {
+    std::fill_n(dw.data, dw.size(), T(0));
+    return;
+  }
+  run(dw, x, gr, g);
+}
+
+}  // namespace
+
+template <class T>
+void conv_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+  run_forward(first_applying(forward_list<T>, g).run, out, x, w, g, e);
+}
+
+template <class T>
+void conv_bias_relu(view<T> out, view<const T> x, view<const T> w, view<const T> b, const conv_geometry& g) {
+  const std::size_t positions = g.batch * g.out_positions();
+  if (out.size() == positions * g.out_channels)
+    return conv_forward<T>(out, x, w, g, {.bias = b.data, .bias_size = b.size(), .relu = true});
+  shape zs = out.shape;
+  zs[zs.rank() - 1] = g.out_channels;
+  auto z = scratch().take<T>(positions * g.out_channels);
+  conv_forward<T>(view<T>{z.data(), zs}, x, w, g);
+  binary<T>(binary_kind::add_relu, out, view<const T>{z.data(), zs}, b);
+}
+
+template <class T>
+void conv_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
+  run_input_grad(first_applying(input_grad_list<T>, g).run, dx, gr, w, g);
+}
+
+template <class T>
+void conv_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g) {
+  run_weight_grad(first_applying(weight_grad_list<T>, g).run, dw, x, gr, g);
+}
+
+// ---- choosing an implementation by name (tests and benchmarks) ----------------------------------
+
+const char* conv_direction_name(conv_direction d) {
+  switch (d) {
+    case conv_direction::forward: return "forward";
+    case conv_direction::input_grad: return "input_grad";
+    case conv_direction::weight_grad: break;
+  }
+  return "weight_grad";
+}
+
+std::vector<std::string_view> conv_implementations(conv_direction d) {
+  return with_list<float>(d, [](const auto& list) {
+    std::vector<std::string_view> names;
+    for (const auto& i : list) names.push_back(i.name);
+    return names;
+  });
+}
+
+template <class T>
+bool conv_applies(conv_direction d, std::string_view name, const conv_geometry& g) {
+  return with_list<T>(d, [&](const auto& list) { return named(list, d, name).applies(g); });
+}
+
+template <class T>
+std::string_view conv_chosen(conv_direction d, const conv_geometry& g) {
+  return with_list<T>(d, [&](const auto& list) { return first_applying(list, g).name; });
+}
+
+template <class T>
+void conv_forward_with(std::string_view name, view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
+                       const conv_epilogue<T>& e) {
+  run_forward(applying(forward_list<T>, conv_direction::forward, name, g).run, out, x, w, g, e);
+}
+
+template <class T>
+void conv_input_grad_with(std::string_view name, view<T> dx, view<const T> gr, view<const T> w,
+                          const conv_geometry& g) {
+  run_input_grad(applying(input_grad_list<T>, conv_direction::input_grad, name, g).run, dx, gr, w, g);
+}
+
+template <class T>
+void conv_weight_grad_with(std::string_view name, view<T> dw, view<const T> x, view<const T> gr,
+                           const conv_geometry& g) {
+  run_weight_grad(applying(weight_grad_list<T>, conv_direction::weight_grad, name, g).run, dw, x, gr, g);
+}
+
+std::string to_string(const conv_geometry& g) {
+  auto dims = [&](const std::array<std::size_t, max_d>& a) {
+    return fmt::format("{}", fmt::join(a.begin(), a.begin() + g.dims, ", "));
+  };
+  return fmt::format(
+      "x ({}, {}, {}), w ({}, {}, {}), groups {}, stride ({}), dilation ({}), pad_low ({}) -> ({}, {}, {})", g.batch,
+      dims(g.in), g.in_channels, g.out_channels, dims(g.window), g.in_group(), g.groups, dims(g.stride),
+      dims(g.dilation), dims(g.pad_low), g.batch, dims(g.out), g.out_channels);
+}
+
+#define TYPEGRAD_INSTANTIATE(T)                                                                                     \
+  template void conv_forward<T>(view<T>, view<const T>, view<const T>, const conv_geometry&,                        \
+                                const conv_epilogue<T>&);                                                           \
+  template void conv_bias_relu<T>(view<T>, view<const T>, view<const T>, view<const T>, const conv_geometry&);      \
+  template void conv_input_grad<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);                    \
+  template void conv_weight_grad<T>(view<T>, view<const T>, view<const T>, const conv_geometry&);                   \
+  template bool conv_applies<T>(conv_direction, std::string_view, const conv_geometry&);                            \
+  template std::string_view conv_chosen<T>(conv_direction, const conv_geometry&);                                   \
+  template void conv_forward_with<T>(std::string_view, view<T>, view<const T>, view<const T>, const conv_geometry&, \
+                                     const conv_epilogue<T>&);                                                      \
+  template void conv_input_grad_with<T>(std::string_view, view<T>, view<const T>, view<const T>,                    \
+                                        const conv_geometry&);                                                      \
+  template void conv_weight_grad_with<T>(std::string_view, view<T>, view<const T>, view<const T>,                   \
+                                         const conv_geometry&);
 TYPEGRAD_INSTANTIATE(float)
 TYPEGRAD_INSTANTIATE(double)
 #undef TYPEGRAD_INSTANTIATE

@@ -1,13 +1,17 @@
 #pragma once
-// Naive reference convolutions for tests: DESIGN.md's formulas written out loop by loop, with a
-// long double accumulator. Independent of the kernels (no geometry struct, no tiling, no GEMM):
-// each padding mode's tap position and output extent are spelled out as the design states them.
-#include <array>
+// Reference convolutions for tests: each padding mode's tap position and output extent spelled
+// out as DESIGN.md states them, and conv, conv_transpose and conv_weight_grad by the library's
+// reference implementation (src/kernels/conv_reference.cpp: the naive loop nest with a long
+// double accumulator, no tiling, no GEMM), on a geometry checked against those formulas.
 #include <cstddef>
+#include <stdexcept>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include <typegrad/core/shape.hpp>
 #include <typegrad/ops/conv.hpp>
+#include <typegrad/runtime/conv_kernels.hpp>
 
 namespace typegrad::reference {
 
@@ -45,81 +49,59 @@ inline shape conv_output_shape(const conv_params& p, const shape& x, const shape
   return out;
 }
 
-namespace conv_detail {
-using index_array = std::array<std::size_t, max_rank>;
-inline void unflatten(std::size_t flat, const shape& s, index_array& idx) {
-  for (std::size_t i = s.rank(); i-- > 0;) {
-    idx[i] = flat % s[i];
-    flat /= s[i];
-  }
-}
-inline std::size_t flatten(const index_array& idx, const shape& s) {
-  std::size_t f = 0;
-  for (std::size_t i = 0; i < s.rank(); ++i) f = f * s[i] + idx[i];
-  return f;
-}
-// Calls f(x_flat, w_flat, z_flat) for every term x * w of every output element z of conv(x, w)
-// that does not fall in the padding.
-template <class F>
-void for_each_term(const conv_params& p, const shape& xs, const shape& ws, const shape& zs, F&& f) {
-  const std::size_t d = p.dims, cg = ws[d + 1], kg = ws[0] / p.groups;
-  shape window;
-  for (std::size_t i = 0; i < d; ++i) window.push_back(ws[i + 1]);
-  index_array z{}, j{}, xi{}, wi{};
-  for (std::size_t zf = 0; zf < zs.numel(); ++zf) {
-    unflatten(zf, zs, z);  // (b, o..., co)
-    const std::size_t co = z[d + 1], grp = co / kg;
-    for (std::size_t jf = 0; jf < window.numel(); ++jf) {
-      unflatten(jf, window, j);
-      xi[0] = z[0];
-      bool inside = true;
-      for (std::size_t i = 0; i < d; ++i) {
-        const long pos = conv_tap_position(p, i, z[i + 1], j[i], window[i]);
-        if (pos < 0 || pos >= long(xs[i + 1])) inside = false;
-        else xi[i + 1] = std::size_t(pos);
+// The kernels' geometry of conv(x, w) under p, checked against the formulas above: every output
+// extent and every tap's input position. The library's reference sees only the geometry, so this
+// is where the padding modes are checked independently of the op's own conversion.
+inline kernels::conv_geometry checked_geometry(const conv_params& p, const shape& xs, const shape& ws) {
+  const kernels::conv_geometry g = detail::conv_geometry_of(p, xs, ws);
+  for (std::size_t i = 0; i < p.dims; ++i) {
+    const std::size_t k = ws[i + 1];
+    if (g.out[i] != conv_out_extent(p, i, xs[i + 1], k))
+      throw std::logic_error(fmt::format("conv geometry: output extent {} of dim {} differs from the formula's {}",
+                                         g.out[i], i, conv_out_extent(p, i, xs[i + 1], k)));
+    for (std::size_t o = 0; o < g.out[i]; ++o)
+      for (std::size_t j = 0; j < k; ++j) {
+        const long pos = long(o * g.stride[i] + g.dilation[i] * j) - long(g.pad_low[i]);
+        if (pos != conv_tap_position(p, i, o, j, k))
+          throw std::logic_error(fmt::format("conv geometry: output {} reads {} through tap {} in dim {}, not {}", o,
+                                             pos, j, i, conv_tap_position(p, i, o, j, k)));
       }
-      if (!inside) continue;
-      wi[0] = co;
-      for (std::size_t i = 0; i < d; ++i) wi[i + 1] = j[i];
-      for (std::size_t ci = 0; ci < cg; ++ci) {
-        xi[d + 1] = grp * cg + ci;
-        wi[d + 1] = ci;
-        f(flatten(xi, xs), flatten(wi, ws), zf);
-      }
-    }
   }
+  return g;
 }
-}  // namespace conv_detail
 
-// z = conv(x, w), shape conv_output_shape(p, x, w).
+// g must have the shape of conv(x, w), whose adjoint it is.
+inline void check_adjoint_shape(const conv_params& p, const shape& g, const shape& xs, const shape& ws) {
+  if (g != conv_output_shape(p, xs, ws))
+    throw std::logic_error(
+        fmt::format("conv adjoint: g {} is not conv's output shape {}", g, conv_output_shape(p, xs, ws)));
+}
+
+// z = conv(x, w), shape conv_output_shape(p, x, w): the library's reference implementation.
 template <class T>
 std::vector<T> conv(const conv_params& p, view<const T> x, view<const T> w) {
   const shape zs = conv_output_shape(p, x.shape, w.shape);
-  std::vector<long double> acc(zs.numel(), 0);
-  conv_detail::for_each_term(p, x.shape, w.shape, zs, [&](std::size_t xf, std::size_t wf, std::size_t zf) {
-    acc[zf] += (long double)x.data[xf] * w.data[wf];
-  });
-  return std::vector<T>(acc.begin(), acc.end());
+  std::vector<T> z(zs.numel());
+  kernels::conv_forward_with<T>("reference", view<T>{z.data(), zs}, x, w, checked_geometry(p, x.shape, w.shape));
+  return z;
 }
 
 // dx (shape xs) = the adjoint of x -> conv(x, w) applied to g.
 template <class T>
 std::vector<T> conv_transpose(const conv_params& p, view<const T> g, view<const T> w, const shape& xs) {
-  std::vector<long double> acc(xs.numel(), 0);
-  conv_detail::for_each_term(p, xs, w.shape, g.shape, [&](std::size_t xf, std::size_t wf, std::size_t zf) {
-    acc[xf] += (long double)g.data[zf] * w.data[wf];
-  });
-  return std::vector<T>(acc.begin(), acc.end());
+  check_adjoint_shape(p, g.shape, xs, w.shape);
+  std::vector<T> dx(xs.numel());
+  kernels::conv_input_grad_with<T>("reference", view<T>{dx.data(), xs}, g, w, checked_geometry(p, xs, w.shape));
+  return dx;
 }
 
 // dw (shape ws) = the adjoint of w -> conv(x, w) applied to g.
 template <class T>
 std::vector<T> conv_weight_grad(const conv_params& p, view<const T> x, view<const T> g, const shape& ws) {
-  std::vector<long double> acc(ws.numel(), 0);
-  conv_detail::for_each_term(p, x.shape, ws, g.shape, [&](std::size_t xf, std::size_t wf, std::size_t zf) {
-    acc[wf] += (long double)g.data[zf] * x.data[xf];
-  });
-  return std::vector<T>(acc.begin(), acc.end());
+  check_adjoint_shape(p, g.shape, x.shape, ws);
+  std::vector<T> dw(ws.numel());
+  kernels::conv_weight_grad_with<T>("reference", view<T>{dw.data(), ws}, x, g, checked_geometry(p, x.shape, ws));
+  return dw;
 }
 
 }  // namespace typegrad::reference

@@ -11,9 +11,14 @@
 //   conv_weight_grad   w-shaped dw = the adjoint of w -> conv(x, w) applied to g
 //
 // Each is parallel through parallel_chunks and bitwise independent of the thread count (see the
-// file comment of src/kernels/conv.cpp for how).
+// file comment of src/kernels/conv.cpp for how). Each runs the first of its direction's
+// implementations that applies to the geometry; the end of this file names them, for tests and
+// benchmarks.
 #include <array>
 #include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "typegrad/core/shape.hpp"
 
@@ -67,5 +72,47 @@ void conv_input_grad(view<T> dx, view<const T> g, view<const T> w, const conv_ge
 // dw (K, k..., C/groups) = sum over batch and output positions o of g[o] x[pos(o, j)]^T.
 template <class T>
 void conv_weight_grad(view<T> dw, view<const T> x, view<const T> g, const conv_geometry& geom);
+
+// ---- implementations by name: for tests and benchmarks ----------------------------------------
+// Each direction has an ordered list of named implementations, each with an applicability test on
+// the geometry (and element type); the kernels above run the first that applies. Any of them can
+// also be run by name where it applies. The last, "reference", is the naive loop nest with long
+// double sums, slow and serial: it applies to everything, and the others are tested against it.
+// Programs never need these functions.
+
+enum class conv_direction { forward, input_grad, weight_grad };
+
+// "forward", "input_grad" or "weight_grad".
+const char* conv_direction_name(conv_direction d);
+
+// The names of d's implementations, in the order they are tried (the same for float and double),
+// e.g. depthwise, pointwise, gathered, narrow, packed_gemm, reference for the forward.
+std::vector<std::string_view> conv_implementations(conv_direction d);
+
+// Whether d's implementation `name` applies to geometry g with elements T. Throws typegrad::error
+// if d has no implementation of that name.
+template <class T>
+bool conv_applies(conv_direction d, std::string_view name, const conv_geometry& g);
+
+// The implementation the kernels above run for g: the first in d's list that applies.
+template <class T>
+std::string_view conv_chosen(conv_direction d, const conv_geometry& g);
+
+// conv_forward, conv_input_grad and conv_weight_grad with implementation `name` instead of the
+// first that applies. Throw typegrad::error, naming the implementation, the direction and the
+// geometry, if it does not apply to the geometry (or the direction has none of that name).
+template <class T>
+void conv_forward_with(std::string_view name, view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
+                       const conv_epilogue<T>& epilogue = {});
+template <class T>
+void conv_input_grad_with(std::string_view name, view<T> dx, view<const T> g, view<const T> w,
+                          const conv_geometry& geom);
+template <class T>
+void conv_weight_grad_with(std::string_view name, view<T> dw, view<const T> x, view<const T> g,
+                           const conv_geometry& geom);
+
+// g for messages, e.g. "x (2, 9, 8, 40), w (128, 3, 3, 40), groups 1, stride (2, 2),
+// dilation (1, 1), pad_low (1, 1) -> (2, 5, 4, 128)".
+std::string to_string(const conv_geometry& g);
 
 }  // namespace typegrad::kernels
