@@ -26,7 +26,7 @@
 // (tests/test_conv_implementations.cpp):
 //
 //   forward       depthwise, pointwise, gathered, narrow, packed_gemm, reference
-//   input grad    depthwise, few_channel_dots, pointwise, phases, reference
+//   input grad    depthwise, few_channel_dots, pointwise, gathered, phases, reference
 //   weight grad   depthwise, pointwise, gathered, narrow, packed_gemm, reference
 //
 //   depthwise     one input channel per group (groups > 1): GEMMs with N = 1 would waste the
@@ -42,6 +42,8 @@
 //   few_channel_dots  one group, stride 1, at most 16 input channels and not a narrow width (an
 //                 image model's 1 or 3): the transposed product would have N = C, so dx is a
 //                 correlation of g with the flipped kernel, dot products along g's channels.
+//   gathered (input grad)  one group, stride 1, C narrow: dx is the forward conv of g with the
+//                 flipped kernel, run as the gathered forward (no packing of g rows).
 //   phases        anything: the phase decomposition above; each product on the narrow kernel
 //                 or the GEMM as Cg fits (product()).
 //   reference     anything: DESIGN.md's formula as a loop nest in long double
@@ -565,6 +567,48 @@ void gathered_forward(view<T> out, view<const T> x, view<const T> w, const conv_
   });
 }
 
+// ---- input gradient as a gathered forward ------------------------------------------------------
+// With stride 1, dx = conv_transpose(g, w) is itself a forward conv: g (N, m..., K) correlated with
+// the flipped kernel w' (C, k..., K), w'[c, j'] = w[., flip(j'), c], padded low by d (k - 1) -
+// pad_low so that output p reads g at p - d j + pad_low through tap j = flip(j'). That forward
+// runs as gathered_forward: no packing of g rows (the phases' cost: a quarter of conv (f)'s input
+// gradient), A read straight from a zero-padded copy of g in runs of K channels.
+template <class T>
+bool gathers_input_grad(const conv_geometry& g) {
+  if (g.groups != 1 || !narrow_fits<T>(g.in_channels)) return false;
+  for (std::size_t d = 0; d < g.dims; ++d)
+    if (g.stride[d] != 1 || g.pad_low[d] > g.dilation[d] * (g.window[d] - 1)) return false;
+  return true;
+}
+
+template <class T>
+void gathered_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
+  const std::size_t c = g.in_channels, k = g.out_channels, taps_n = g.taps();
+  conv_geometry t = g;
+  t.in = g.out;
+  t.out = g.in;
+  t.in_channels = k;
+  t.out_channels = c;
+  for (std::size_t d = 0; d < g.dims; ++d) t.pad_low[d] = g.dilation[d] * (g.window[d] - 1) - g.pad_low[d];
+  shape flipped_shape = w.shape;
+  flipped_shape[0] = c;
+  flipped_shape[flipped_shape.rank() - 1] = k;
+  auto flipped = scratch().take<T>(w.size());
+  std::array<std::size_t, max_d> j{};
+  for (std::size_t tap = 0; tap < taps_n; ++tap) {
+    std::size_t from = 0;
+    for (std::size_t d = 0; d < g.dims; ++d) from = from * g.window[d] + (g.window[d] - 1 - j[d]);
+    for (std::size_t ch = 0; ch < c; ++ch)
+      for (std::size_t kk = 0; kk < k; ++kk)
+        flipped.data()[(ch * taps_n + tap) * k + kk] = w.data[(kk * taps_n + from) * c + ch];
+    for (std::size_t d = g.dims; d-- > 0;) {  // next tap, row-major over the window
+      if (++j[d] < g.window[d]) break;
+      j[d] = 0;
+    }
+  }
+  gathered_forward<T>(dx, gr, view<const T>{flipped.data(), flipped_shape}, t, {});
+}
+
 // Per tile and group: pack the patches (or, `direct`, read a pointwise geometry's x in place),
 // then one product, on the narrow kernel (`narrow`, for narrow_fits<T>(Kg)) or the packed GEMM.
 template <class T>
@@ -896,6 +940,7 @@ constexpr implementation<gradient_run<T>> input_grad_list[] = {
     {"depthwise", is_depthwise, depthwise_input_grad<T>},
     {"few_channel_dots", dots_into_few_channels<T>, few_channel_input_grad<T>},
     {"pointwise", is_pointwise, pointwise_input_grad<T>},
+    {"gathered", gathers_input_grad<T>, gathered_input_grad<T>},
     {"phases", always, phases_input_grad<T>},
     {"reference", always, reference_conv_input_grad<T>},
 };
