@@ -243,23 +243,26 @@ bool gathers_patches(const conv_geometry& g) {
 }
 
 // Zero-fills dst (batch items of batch_step elements, element strides `step` per dim) and copies
-// src (batch, extent..., channels), shifted by `low` per dim, into it line by line.
+// src (batch, extent..., channels), shifted by `low` per dim, into it line by line; batch items in
+// parallel (each task writes its own items: the copy was a serial section of every gathered conv).
 template <class T>
 void copy_padded(const T* src, T* dst, std::size_t batch, std::size_t dims, const std::array<std::size_t, max_d>& extent,
                  std::size_t channels, const std::array<std::size_t, max_d>& low,
                  const std::array<std::size_t, max_d>& step, std::size_t batch_step) {
-  std::fill_n(dst, batch * batch_step, T(0));
   const std::size_t last = dims - 1, line = extent[last] * channels;
   std::array<std::size_t, max_d> lines = extent;
   lines[last] = 1;
-  std::size_t count = batch;
-  for (std::size_t d = 0; d < last; ++d) count *= extent[d];
-  grid_cursor cur(dims, lines, 0);
-  for (std::size_t l = 0; l < count; ++l, cur.next()) {
-    std::size_t at = cur.batch * batch_step + low[last] * step[last];
-    for (std::size_t d = 0; d < last; ++d) at += (cur.at[d] + low[d]) * step[d];
-    std::copy_n(src + l * line, line, dst + at);
-  }
+  std::size_t lines_per_item = 1;
+  for (std::size_t d = 0; d < last; ++d) lines_per_item *= extent[d];
+  parallel_chunks(batch, batch_step, [&](std::size_t lo, std::size_t hi) {
+    std::fill_n(dst + lo * batch_step, (hi - lo) * batch_step, T(0));
+    grid_cursor cur(dims, lines, lo * lines_per_item);
+    for (std::size_t l = lo * lines_per_item; l < hi * lines_per_item; ++l, cur.next()) {
+      std::size_t at = cur.batch * batch_step + low[last] * step[last];
+      for (std::size_t d = 0; d < last; ++d) at += (cur.at[d] + low[d]) * step[d];
+      std::copy_n(src + l * line, line, dst + at);
+    }
+  });
 }
 
 template <class T>
