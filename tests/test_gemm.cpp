@@ -220,6 +220,19 @@ void check_narrow_against_reference() {
             auto fresh = random_matrix<T>(m, 0, d.ldc, rng);
             kernels::narrow_product<T>(ta, m, n, k, a.data(), d.lda, b.data(), d.ldb, fresh.data(), d.ldc, false);
             BOOST_TEST(count_wrong<T>(d, want, c0.data(), T(0), fresh.data()) == 0u, "overwriting");
+            // The epilogue, relu(C + bias) as C leaves the registers: bitwise that pass over C.
+            std::vector<T> bias(n);
+            for (auto& v : bias) v = std::uniform_real_distribution<T>(-1, 1)(rng);
+            auto fused = c0;
+            kernels::narrow_product<T>(ta, m, n, k, a.data(), d.lda, b.data(), d.ldb, fused.data(), d.ldc, false,
+                                       bias.data(), true);
+            std::size_t differ = 0;
+            for (std::size_t i = 0; i < m; ++i)
+              for (std::size_t j = 0; j < n; ++j) {
+                const T s = fresh[i * d.ldc + j] + bias[j], r = s < T(0) ? T(0) : s;
+                differ += std::memcmp(&r, &fused[i * d.ldc + j], sizeof(T)) != 0;
+              }
+            BOOST_TEST(differ == 0u, "bias + relu epilogue");
           }
         });
       }

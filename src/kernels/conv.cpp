@@ -95,6 +95,13 @@ bool is_pointwise(const conv_geometry& g) {
 }
 bool is_depthwise(const conv_geometry& g) { return g.in_group() == 1 && g.groups > 1; }
 
+// Whether the narrow and gathered products can apply e themselves as each block of the output
+// leaves the registers (a bias of one value per channel, or none) instead of finish_rows' pass.
+template <class T>
+bool epilogue_in_registers(const conv_epilogue<T>& e, std::size_t k) {
+  return e.bias == nullptr || e.bias_size == k;
+}
+
 // The epilogue on m finished output rows of k channels (conv_epilogue).
 template <class T>
 void finish_rows(T* out, std::size_t m, std::size_t k, const conv_epilogue<T>& e) {
@@ -558,14 +565,15 @@ void gathered_forward(view<T> out, view<const T> x, view<const T> w, const conv_
   auto wt = scratch().take<T>(w.size());
   transpose_weights(w.data, g, wt.data());
   const padded_input<T> xp(x.data, g);
+  const bool fused = epilogue_in_registers(e, k);
   parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
     auto ro = scratch().take<std::size_t>(tile);
     for (std::size_t ti = lo; ti < hi; ++ti) {
       const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
       xp.rows(q0, m, ro.data());
       gather_product<T>(m, k, patch, xp.data(), ro.data(), xp.columns(), g.in_channels, wt.data(), k, out.data + q0 * k,
-                        k, false);
-      finish_rows(out.data + q0 * k, m, k, e);
+                        k, false, fused ? e.bias : nullptr, fused && e.relu);
+      if (!fused) finish_rows(out.data + q0 * k, m, k, e);
     }
   });
 }
@@ -623,6 +631,7 @@ void patch_forward(view<T> out, view<const T> x, view<const T> w, const conv_geo
   const auto taps = make_taps(g);
   auto wt = scratch().take<T>(narrow ? w.size() : 0);
   if (narrow) transpose_weights(w.data, g, wt.data());
+  const bool fused = narrow && epilogue_in_registers(e, k);
   parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
     auto buf = scratch().take<T>(direct ? 0 : tile * patch);
     for (std::size_t ti = lo; ti < hi; ++ti) {
@@ -632,10 +641,12 @@ void patch_forward(view<T> out, view<const T> x, view<const T> w, const conv_geo
         const std::size_t lda = direct ? g.in_channels : patch;
         if (!direct) pack_patches(buf.data(), x.data, g, taps, q0, m, grp * cg, cg);
         T* c = out.data + q0 * k + grp * kg;
-        if (narrow) product<T>(false, m, kg, patch, a, lda, wt.data() + grp * kg * patch, kg, c, k);
+        if (narrow)
+          narrow_product<T>(false, m, kg, patch, a, lda, wt.data() + grp * kg * patch, kg, c, k, false,
+                            fused && e.bias ? e.bias + grp * kg : nullptr, fused && e.relu);
         else gemm_serial<T>(gemm_dims{false, true, m, kg, patch, lda, patch, k}, a, w.data + grp * kg * patch, T(0), c);
       }
-      finish_rows(out.data + q0 * k, m, k, e);
+      if (!fused) finish_rows(out.data + q0 * k, m, k, e);
     }
   });
 }

@@ -334,15 +334,15 @@ void gemm_serial(const gemm_dims& d, const T* a, const T* b, T beta, T* c) {
 
 template <class T>
 void narrow_product(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
-                    const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate) {
-  active_kernels<T>().narrow(trans_a, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+                    const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate, const T* bias, bool relu) {
+  active_kernels<T>().narrow(trans_a, m, n, k, a, lda, b, ldb, c, ldc, accumulate, {bias, relu});
 }
 
 template <class T>
 void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro,
                     const std::size_t* so, std::size_t run, const T* b, std::size_t ldb, T* c, std::size_t ldc,
-                    bool accumulate) {
-  active_kernels<T>().gather(m, n, k, a, ro, so, run, b, ldb, c, ldc, accumulate);
+                    bool accumulate, const T* bias, bool relu) {
+  active_kernels<T>().gather(m, n, k, a, ro, so, run, b, ldb, c, ldc, accumulate, {bias, relu});
 }
 
 template <class T>
@@ -356,9 +356,10 @@ void gather_dot_product(std::size_t m, std::size_t c, std::size_t taps, std::siz
   template void gemm<T>(const gemm_dims&, const T*, const T*, T*);          \
   template void gemm_serial<T>(const gemm_dims&, const T*, const T*, T, T*);  \
   template void narrow_product<T>(bool, std::size_t, std::size_t, std::size_t, const T*, std::size_t, const T*, \
-                                  std::size_t, T*, std::size_t, bool);                                        \
+                                  std::size_t, T*, std::size_t, bool, const T*, bool);                        \
   template void gather_product<T>(std::size_t, std::size_t, std::size_t, const T*, const std::size_t*,         \
-                                  const std::size_t*, std::size_t, const T*, std::size_t, T*, std::size_t, bool); \
+                                  const std::size_t*, std::size_t, const T*, std::size_t, T*, std::size_t, bool, \
+                                  const T*, bool);                                                            \
   template void gather_dot_product<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T*,            \
                                       const std::size_t*, const std::size_t*, const T*, T*, std::size_t);
 TYPEGRAD_INSTANTIATE(float)

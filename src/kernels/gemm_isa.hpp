@@ -22,6 +22,17 @@ struct gemm_panels {
   bool k_major;
 };
 
+// What the narrow and gathered products apply to each finished block of C before storing it,
+// when they overwrite C (accumulate = false): + bias[j] per column j (no bias: nullptr), then
+// relu (x < 0 ? 0 : x). Bitwise the same as a pass over C afterwards, without that pass.
+// (No default member initializers: an aggregate without constructors, so nothing inline is
+// emitted for it under the AVX-512 flags; {} is no bias, no relu.)
+template <class T>
+struct tile_epilogue {
+  const T* bias;
+  bool relu;
+};
+
 template <class T>
 struct isa_gemm {
   // The microkernel's register block (tiles of C of mr x nr) and the cache blocks of gemm.cpp:
@@ -37,10 +48,11 @@ struct isa_gemm {
                    T beta, T* c, std::size_t ldc);
   // The narrow product of narrow.hpp: C (+)= op(A) B, A and B read in place.
   void (*narrow)(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
-                 const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
+                 const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate, tile_epilogue<T> epilogue);
   // The gathered product of narrow.hpp: like narrow, with A(i, s) = a[ro[i] + so[s]], so in runs.
   void (*gather)(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro, const std::size_t* so,
-                 std::size_t run, const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
+                 std::size_t run, const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate,
+                 tile_epilogue<T> epilogue);
   // The gathered dot products of narrow.hpp (gather_dot_product).
   void (*gather_dot)(std::size_t m, std::size_t c, std::size_t taps, std::size_t k, const T* a, const std::size_t* ro,
                      const std::size_t* to, const T* b, T* out, std::size_t ldo);

@@ -77,10 +77,27 @@ inline void update(T* c, vec<T> acc, T beta) {
   store(c, acc);
 }
 
-// C's R x cols block (cols <= NV lanes, rows ldc apart) = acc + beta C: the epilogue of the tiles.
+// C's R x cols block (cols <= NV lanes, rows ldc apart) = acc + beta C, or with beta = 0 and an
+// epilogue e (bias of the block's columns), relu(acc + bias): the end of the tiles.
 template <class T, int R, int NV>
-inline void write_tile(const vec<T> (&acc)[R][NV], T beta, T* c, size_t ldc, size_t cols) {
+inline void write_tile(vec<T> (&acc)[R][NV], T beta, T* c, size_t ldc, size_t cols, tile_epilogue<T> e = {}) {
   constexpr size_t L = lanes<T>;
+  if (e.bias != nullptr) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      vec<T> b{};
+      if (cols >= (v + 1) * L) b = load(e.bias + v * L);
+      else
+        for (size_t j = v * L; j < cols; ++j) b[j - v * L] = e.bias[j];
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r][v] += b;
+    }
+  }
+  if (e.relu)
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = acc[r][v] < T(0) ? vec<T>{} : acc[r][v];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
@@ -92,7 +109,8 @@ inline void write_tile(const vec<T> (&acc)[R][NV], T beta, T* c, size_t ldc, siz
 // C's R x cols block (cols <= NV lanes, rows ldc apart) = A (R x kc) B (kc x NV lanes) + beta C.
 // A(r, k) is a[k * as + r] (KMajor) or a[r * as + k]; B's row k starts at b + k * bs.
 template <class T, int R, int NV, bool KMajor>
-void tile(size_t kc, const T* a, size_t as, const T* b, size_t bs, T beta, T* c, size_t ldc, size_t cols) {
+void tile(size_t kc, const T* a, size_t as, const T* b, size_t bs, T beta, T* c, size_t ldc, size_t cols,
+          tile_epilogue<T> e) {
   constexpr size_t L = lanes<T>;
   vec<T> acc[R][NV];  // fully unrolled below, so these live in registers
 #pragma GCC unroll 16
@@ -110,11 +128,11 @@ void tile(size_t kc, const T* a, size_t as, const T* b, size_t bs, T beta, T* c,
       for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
     }
   }
-  write_tile<T, R, NV>(acc, beta, c, ldc, cols);
+  write_tile<T, R, NV>(acc, beta, c, ldc, cols, e);
 }
 
 template <class T>
-using tile_fn = void (*)(size_t, const T*, size_t, const T*, size_t, T, T*, size_t, size_t);
+using tile_fn = void (*)(size_t, const T*, size_t, const T*, size_t, T, T*, size_t, size_t, tile_epilogue<T>);
 template <class T, int NV, bool KMajor, class Rows>
 struct tiles_by_rows;
 template <class T, int NV, bool KMajor, size_t... I>
@@ -125,10 +143,10 @@ struct tiles_by_rows<T, NV, KMajor, std::index_sequence<I...>> {
 // C (m x cols, cols <= NV lanes) = A (m x kc) B + beta C, in tiles of R rows (the last shorter).
 template <class T, int R, int NV, bool KMajor>
 void column_block(size_t m, size_t kc, const gemm_panels<T>& a, const T* b, size_t bs, T beta, T* c, size_t ldc,
-                  size_t cols) {
+                  size_t cols, tile_epilogue<T> e = {}) {
   constexpr const tile_fn<T>* by_rows = tiles_by_rows<T, NV, KMajor, std::make_index_sequence<R>>::fn;
   for (size_t i = 0; i < m; i += R)
-    by_rows[smaller(R, m - i) - 1](kc, a.data + i * a.panel_step, a.step, b, bs, beta, c + i * ldc, ldc, cols);
+    by_rows[smaller(R, m - i) - 1](kc, a.data + i * a.panel_step, a.step, b, bs, beta, c + i * ldc, ldc, cols, e);
 }
 
 // isa_gemm::multiply: B's panels one after another (each stays in L1 while A's rows stream past
@@ -216,7 +234,7 @@ void pack_b(bool trans, const T* b, size_t ldb, size_t kc, size_t nc, T* out) {
 // sizeof...(Rows) vectors; a block of V vectors runs tiles of Rows[V - 1] rows.
 template <class T, int... Rows>
 void narrow(bool trans_a, size_t m, size_t n, size_t k, const T* a, size_t lda, const T* b, size_t ldb, T* c,
-            size_t ldc, bool accumulate) {
+            size_t ldc, bool accumulate, tile_epilogue<T> e) {
   constexpr size_t L = lanes<T>;
   constexpr int max_vectors = sizeof...(Rows);
   constexpr int rows[] = {Rows...};
@@ -225,7 +243,8 @@ void narrow(bool trans_a, size_t m, size_t n, size_t k, const T* a, size_t lda, 
     const size_t cols = smaller(max_vectors * L, n - j);
     with_vectors<max_vectors>(cols / L, [&]<int V>() {
       with_layout(trans_a, [&]<bool KMajor>() {
-        column_block<T, rows[V - 1], V, KMajor>(m, k, ap, b + j, ldb, accumulate ? T(1) : T(0), c + j, ldc, cols);
+        column_block<T, rows[V - 1], V, KMajor>(m, k, ap, b + j, ldb, accumulate ? T(1) : T(0), c + j, ldc, cols,
+                                                {e.bias ? e.bias + j : nullptr, e.relu});
       });
     });
   }
@@ -239,7 +258,7 @@ void narrow(bool trans_a, size_t m, size_t n, size_t k, const T* a, size_t lda, 
 // The same arithmetic order as tile.
 template <class T, int R, int NV>
 void gather_tile(size_t kc, const T* a, const size_t* ro, const size_t* so, size_t run, const T* b, size_t bs, T beta,
-                 T* c, size_t ldc, size_t cols) {
+                 T* c, size_t ldc, size_t cols, tile_epilogue<T> e) {
   constexpr size_t L = lanes<T>;
   vec<T> acc[R][NV];
   size_t row[R];
@@ -264,12 +283,12 @@ void gather_tile(size_t kc, const T* a, const size_t* ro, const size_t* so, size
       }
     }
   }
-  write_tile<T, R, NV>(acc, beta, c, ldc, cols);
+  write_tile<T, R, NV>(acc, beta, c, ldc, cols, e);
 }
 
 template <class T>
 using gather_tile_fn = void (*)(size_t, const T*, const size_t*, const size_t*, size_t, const T*, size_t, T, T*,
-                                size_t, size_t);
+                                size_t, size_t, tile_epilogue<T>);
 template <class T, int NV, class Rows>
 struct gather_tiles_by_rows;
 template <class T, int NV, size_t... I>
@@ -280,7 +299,7 @@ struct gather_tiles_by_rows<T, NV, std::index_sequence<I...>> {
 // isa_gemm::gather: like narrow, with A(i, s) = a[ro[i] + so[s]], so in runs of `run`.
 template <class T, int... Rows>
 void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const size_t* so, size_t run, const T* b,
-            size_t ldb, T* c, size_t ldc, bool accumulate) {
+            size_t ldb, T* c, size_t ldc, bool accumulate, tile_epilogue<T> e) {
   constexpr size_t L = lanes<T>;
   constexpr int max_vectors = sizeof...(Rows);
   constexpr int rows[] = {Rows...};
@@ -291,7 +310,8 @@ void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const si
       constexpr int R = rows[V - 1];
       constexpr const gather_tile_fn<T>* by_rows = gather_tiles_by_rows<T, V, std::make_index_sequence<R>>::fn;
       for (size_t i = 0; i < m; i += R)
-        by_rows[smaller(R, m - i) - 1](k, a, ro + i, so, run, b + j, ldb, beta, c + i * ldc + j, ldc, cols);
+        by_rows[smaller(R, m - i) - 1](k, a, ro + i, so, run, b + j, ldb, beta, c + i * ldc + j, ldc, cols,
+                                       {e.bias ? e.bias + j : nullptr, e.relu});
     });
   }
 }

@@ -20,10 +20,13 @@ constexpr bool narrow_fits(std::size_t n) {
 
 // C (m x n, rows ldc apart) = op(A) B, or C += op(A) B with `accumulate`, for narrow_fits<T>(n).
 // op(A)(i, k) is a[i * lda + k], or a[k * lda + i] with trans_a; B's row k is at b + k * ldb. Each
-// element of C is summed over k in order, then added to C when accumulating.
+// element of C is summed over k in order, then added to C when accumulating. Without
+// accumulating, C = relu(op(A) B + bias) per the epilogue (bias of n values, or none) as each
+// block of C leaves the registers: bitwise a pass over C afterwards, without the pass.
 template <class T>
 void narrow_product(bool trans_a, std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda,
-                    const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate);
+                    const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate, const T* bias = nullptr,
+                    bool relu = false);
 
 // The same with A gathered through offsets, A(i, s) = a[ro[i] + so[s]] (ro: m row offsets, so: k
 // offsets): conv's implicit GEMM without im2col, A read straight from a zero-padded input, for
@@ -34,7 +37,7 @@ void narrow_product(bool trans_a, std::size_t m, std::size_t n, std::size_t k, c
 template <class T>
 void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, const std::size_t* ro,
                     const std::size_t* so, std::size_t run, const T* b, std::size_t ldb, T* c, std::size_t ldc,
-                    bool accumulate);
+                    bool accumulate, const T* bias = nullptr, bool relu = false);
 
 // out (m x C, rows ldo apart) with out[i][c] = sum over taps t and k < K of a[ro[i] + to[t] + k] *
 // b[(t * C + c) * K + k]: for a right-hand side narrower than a vector (conv's input gradient into

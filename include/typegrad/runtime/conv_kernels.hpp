@@ -43,9 +43,10 @@ struct conv_geometry {
   }
 };
 
-// What conv_forward applies to each output tile while it is still in cache, instead of a pass of
-// its own over the whole output: z + bias[k] (bias of K values, or of 1 for all channels), then
-// relu. Bitwise the separate passes (binary add_relu: select(s < 0, 0, s) of the sum).
+// What conv_forward applies to each output tile while it is still in cache (the narrow and
+// gathered products: in registers, as each block leaves them), instead of a pass of its own over
+// the whole output: z + bias[k] (bias of K values, or of 1 for all channels), then relu. Bitwise
+// the separate passes (binary add_relu: select(s < 0, 0, s) of the sum).
 template <class T>
 struct conv_epilogue {
   const T* bias = nullptr;  // none: z unchanged before the relu
