@@ -106,41 +106,29 @@ struct executor<T>::state {
   std::vector<shape> check_shapes;        // reused by check_values
 
   // The node's expression as text, printed from the lowered graph (so compile() instantiates no
-  // printers); cut after `limit` characters, which also bounds the walk on large DAGs.
+  // printers) by the rules the expression types print by (core/notation.hpp); cut after `limit`
+  // characters, which also bounds the walk on large DAGs.
+  int precedence(std::size_t i) const {
+    const auto& n = nodes[i];
+    if (n.kind == node_kind::op) return n.form.precedence();
+    if (n.kind == node_kind::constant) return notation::literal_precedence(n.constant_value);
+    return notation::atom;
+  }
   void print_node(std::string& out, std::size_t i, std::size_t limit) const {
     if (out.size() > limit) return;
     const auto& n = nodes[i];
-    auto operand = [&](std::size_t j, int min_precedence) {
-      bool parens = nodes[j].kind == node_kind::op && (!nodes[j].infix.empty() || !nodes[j].prefix.empty()) &&
-                    nodes[j].precedence < min_precedence;
-      if (nodes[j].kind == node_kind::constant && nodes[j].constant_value < 0) parens = min_precedence > 0;
-      if (parens) out += '(';
-      print_node(out, j, limit);
-      if (parens) out += ')';
-    };
     if (n.kind != node_kind::op) {
       out += n.label;
-    } else if (!n.infix.empty() && n.inputs.size() == 2) {
-      operand(n.inputs[0], n.precedence);
-      out += fmt::format(" {} ", n.infix);
-      operand(n.inputs[1], n.precedence + 1);
-    } else if (!n.prefix.empty() && n.inputs.size() == 1) {
-      out += n.prefix;
-      operand(n.inputs[0], 90);
-    } else {
-      out += n.label + '(';
-      for (std::size_t k = 0; k < n.inputs.size(); ++k) {
-        if (k) out += ", ";
-        print_node(out, n.inputs[k], limit);
-      }
-      out += ')';
+      return;
     }
+    notation::write_op(
+        out, n.form, n.label, n.inputs.size(), [&](std::size_t k) { return precedence(n.inputs[k]); },
+        [&](std::size_t k) { print_node(out, n.inputs[k], limit); });
   }
   std::string describe(std::size_t i, std::size_t limit = 160) const {
     std::string text;
     print_node(text, i, limit);
-    if (text.size() > limit) text = text.substr(0, limit - 3) + "...";
-    return text;
+    return notation::cut(std::move(text), limit);
   }
   std::string describe_arg(std::size_t j) const {
     if (nodes[j].kind == node_kind::leaf) return fmt::format("leaf '{}'", nodes[j].label);
