@@ -6,7 +6,7 @@
 #include <limits>
 
 #include <fmt/format.h>
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "scratch.hpp"
 #include "typegrad/runtime/kernels.hpp"
 #include "typegrad/runtime/unary_kernels.hpp"

@@ -64,7 +64,7 @@
 
 #include "conv_reference.hpp"
 #include "narrow.hpp"
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "scratch.hpp"
 #include "typegrad/core/errors.hpp"
 #include "typegrad/runtime/conv_kernels.hpp"

@@ -25,7 +25,7 @@
 
 #include "gemm_isa.hpp"
 #include "narrow.hpp"
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "scratch.hpp"
 #include "typegrad/core/errors.hpp"
 

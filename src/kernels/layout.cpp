@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "typegrad/runtime/layout_kernels.hpp"
 
 namespace typegrad::kernels {

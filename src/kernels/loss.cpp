@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "softmax_row.hpp"
 #include "typegrad/core/errors.hpp"
 #include "typegrad/runtime/softmax_kernels.hpp"

@@ -15,7 +15,7 @@
 
 #include <fmt/format.h>
 
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "typegrad/core/errors.hpp"
 #include "typegrad/runtime/pool_kernels.hpp"
 #include "typegrad/runtime/unary_kernels.hpp"

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <limits>
 
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "softmax_row.hpp"
 #include "typegrad/runtime/softmax_kernels.hpp"
 

@@ -1,6 +1,6 @@
 // The parallel driver of the elementwise unary map (include/typegrad/runtime/unary_kernels.hpp):
 // the map's loop is instantiated per function in the header; this runs it chunk by chunk.
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "typegrad/runtime/unary_kernels.hpp"
 
 namespace typegrad::kernels {

@@ -11,8 +11,8 @@
 #include <tbb/flow_graph.h>
 #include <tbb/task_arena.h>
 
-#include "../kernels/floating_point_mode.hpp"
-#include "../kernels/parallel.hpp"
+#include "../parallel/floating_point_mode.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "typegrad/tensor.hpp"
 
 namespace typegrad::runtime {
@@ -274,7 +274,7 @@ struct executor<T>::state {
         throw value_error(fmt::format("run (check_finite): leaf '{}' {} holds {} at flat index {}", nodes[i].label,
                                       shapes[i], bad_text(data[i][k]), k));
     }
-    kernels::floating_point_scope mode;
+    floating_point_scope mode;
     if (output_ready) notify_first();
     for (const auto i : kernel_order) {
       run_node(i);
@@ -346,7 +346,7 @@ struct executor<T>::state {
     std::vector<std::size_t> preds;
     for (std::size_t seg = 0; seg < segments.size(); ++seg) {
       flow_nodes[seg] = std::make_unique<continue_node<continue_msg>>(*graph, [this, seg](const continue_msg&) {
-        kernels::floating_point_scope mode;
+        floating_point_scope mode;
         for (auto i : segments[seg]) {
           run_node(i);
           if (output_ready) notify_after(i);
@@ -374,7 +374,7 @@ struct executor<T>::state {
       if (nodes[i].kind != node_kind::op || !live[i] || view_root[i] != no_view) continue;
       std::size_t touched = shapes[i].numel();
       for (auto j : deps[i]) touched += shapes[j].numel();
-      if (touched >= kernels::serial_cutoff) heavy.push_back(i);
+      if (touched >= serial_cutoff) heavy.push_back(i);
     }
     for (std::size_t a = 0; a < heavy.size(); ++a)
       for (std::size_t b = a + 1; b < heavy.size(); ++b)
@@ -546,7 +546,7 @@ void executor<T>::run() {
     s.task_arena->execute([&] { s.run_checking_finite(); });
   } else if (s.task_arena->max_concurrency() == 1 || !s.concurrent_nodes) {
     s.task_arena->execute([&] {
-      kernels::floating_point_scope mode;
+      floating_point_scope mode;
       if (!s.output_ready) {
         for (const auto& c : s.calls) c.kernel(c.out, c.in);
         return;
@@ -565,7 +565,7 @@ void executor<T>::run() {
     try {
       s.task_arena->execute([&] {
         if (s.output_ready) {
-          kernels::floating_point_scope mode;
+          floating_point_scope mode;
           s.notify_first();
         }
         s.start->try_put(tbb::flow::continue_msg{});

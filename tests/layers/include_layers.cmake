@@ -7,6 +7,10 @@
 #   core     core/expression.hpp, graph.hpp, grad.hpp, print.hpp: print depends on graph, never
 #            the reverse; expression.hpp includes neither
 #   ops      ops/: no runtime program, no tools
+#   src/     src/parallel/ (parallel_chunks, the floating-point mode) is bottom-layer: everything in
+#            src/ may include it, it includes no other part of src/; src/train, data, distributed
+#            and runtime include nothing of src/kernels/ (the executor knows kernels as pointers)
+# A relative include ("../parallel/parallel_chunks.hpp") is checked as the path it resolves to.
 # Run by ctest: cmake -DSOURCE=<repository> -P this.
 set(graph_layer "typegrad/core/(expression|graph|grad|print|hana|op_concepts)\\.hpp|typegrad/ops/|typegrad/runtime/program\\.hpp|typegrad/tools/|typegrad/train|typegrad/data/|typegrad/distributed")
 set(rules
@@ -15,7 +19,9 @@ set(rules
   "src/kernels/.*|src/runtime/.*=>${graph_layer}"
   "include/typegrad/core/graph.hpp=>typegrad/core/print\\.hpp|typegrad/ops/"
   "include/typegrad/core/expression.hpp=>typegrad/core/(print|graph|grad)\\.hpp|typegrad/ops/"
-  "include/typegrad/ops/.*=>typegrad/runtime/program\\.hpp|typegrad/tools/|typegrad/train")
+  "include/typegrad/ops/.*=>typegrad/runtime/program\\.hpp|typegrad/tools/|typegrad/train"
+  "src/parallel/.*=>${graph_layer}|src/(kernels|runtime|train|data|distributed|tools)/"
+  "src/(train|data|distributed|runtime)/.*=>src/kernels/")
 file(GLOB_RECURSE files RELATIVE ${SOURCE} ${SOURCE}/include/*.hpp ${SOURCE}/src/*.hpp ${SOURCE}/src/*.cpp)
 set(broken "")
 set(checked 0)
@@ -28,9 +34,14 @@ foreach(rule IN LISTS rules)
       continue()
     endif()
     math(EXPR checked "${checked} + 1")
-    file(STRINGS ${SOURCE}/${f} includes REGEX "^#include [<\"]typegrad/")
+    file(STRINGS ${SOURCE}/${f} includes REGEX "^#include [<\"]")
     foreach(line IN LISTS includes)
       string(REGEX REPLACE "^#include [<\"]([^>\"]+)[>\"].*" "\\1" target "${line}")
+      if(line MATCHES "^#include \"" AND NOT target MATCHES "^typegrad/")
+        get_filename_component(dir ${f} DIRECTORY)
+        get_filename_component(target ${dir}/${target} ABSOLUTE BASE_DIR ${SOURCE})
+        file(RELATIVE_PATH target ${SOURCE} ${target})
+      endif()
       if(target MATCHES "^(${forbidden})")
         list(APPEND broken "${f} includes ${target}")
       endif()
