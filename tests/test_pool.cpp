@@ -4,7 +4,7 @@
 #define BOOST_TEST_MODULE pool
 #include <boost/test/unit_test.hpp>
 
-#include <typegrad/runtime/pool_kernels.hpp>
+#include <typegrad/kernels/pool.hpp>
 #include <typegrad/typegrad.hpp>
 
 #include <algorithm>

@@ -5,7 +5,7 @@
 #include <cstddef>
 
 #include "../parallel/parallel_chunks.hpp"
-#include "typegrad/runtime/layout_kernels.hpp"
+#include "typegrad/kernels/layout.hpp"
 
 namespace typegrad::kernels {
 namespace {

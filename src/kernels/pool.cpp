@@ -1,4 +1,4 @@
-// Pooling kernels (runtime/pool_kernels.hpp). One task item is (batch n, output row o0 along the
+// Pooling kernels (kernels/pool.hpp). One task item is (batch n, output row o0 along the
 // first ordered dim). A window is walked as contiguous runs along the last ordered dim; each run
 // is `count` positions of C contiguous channels, and every inner loop runs over the channels, so
 // it vectorizes (channel-last layout).
@@ -17,8 +17,8 @@
 
 #include "../parallel/parallel_chunks.hpp"
 #include "typegrad/core/errors.hpp"
-#include "typegrad/runtime/pool_kernels.hpp"
-#include "typegrad/runtime/unary_kernels.hpp"
+#include "typegrad/kernels/pool.hpp"
+#include "typegrad/kernels/unary.hpp"
 
 namespace typegrad::kernels {
 

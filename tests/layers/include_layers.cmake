@@ -1,8 +1,8 @@
 # The include graph's layers (docs/architecture.md, "Layers"), checked on the sources:
 #   bottom   core/shape.hpp, core/errors.hpp, core/fixed_string.hpp, core/notation.hpp: extents,
 #            views, errors, how an op prints (for the expression printer and the executor alike)
-#   kernels  runtime/kernels.hpp, runtime/*_kernels.hpp, runtime/gemm.hpp, runtime/denormals.hpp,
-#            runtime/executor.hpp and src/kernels/, src/runtime/: extents and pointers only,
+#   kernels  kernels/ (the kernels' declarations), runtime/denormals.hpp, runtime/executor.hpp
+#            and src/kernels/, src/runtime/: extents and pointers only,
 #            never an expression type: nothing from core's graph layer or from ops/
 #   core     core/expression.hpp, graph.hpp, grad.hpp, print.hpp: print depends on graph, never
 #            the reverse; expression.hpp includes neither
@@ -14,8 +14,8 @@
 # Run by ctest: cmake -DSOURCE=<repository> -P this.
 set(graph_layer "typegrad/core/(expression|graph|grad|print|hana|op_concepts)\\.hpp|typegrad/ops/|typegrad/runtime/program\\.hpp|typegrad/tools/|typegrad/train|typegrad/data/|typegrad/distributed")
 set(rules
-  "include/typegrad/core/shape.hpp|include/typegrad/core/errors.hpp|include/typegrad/core/fixed_string.hpp|include/typegrad/core/notation.hpp=>${graph_layer}|typegrad/runtime/|typegrad/tensor\\.hpp"
-  "include/typegrad/runtime/kernels.hpp|include/typegrad/runtime/.*_kernels.hpp|include/typegrad/runtime/gemm.hpp|include/typegrad/runtime/denormals.hpp|include/typegrad/runtime/executor.hpp=>${graph_layer}"
+  "include/typegrad/core/shape.hpp|include/typegrad/core/errors.hpp|include/typegrad/core/fixed_string.hpp|include/typegrad/core/notation.hpp=>${graph_layer}|typegrad/runtime/|typegrad/kernels/|typegrad/tensor\\.hpp"
+  "include/typegrad/kernels/.*|include/typegrad/runtime/denormals.hpp|include/typegrad/runtime/executor.hpp=>${graph_layer}"
   "src/kernels/.*|src/runtime/.*=>${graph_layer}"
   "include/typegrad/core/graph.hpp=>typegrad/core/print\\.hpp|typegrad/ops/"
   "include/typegrad/core/expression.hpp=>typegrad/core/(print|graph|grad)\\.hpp|typegrad/ops/"

@@ -22,17 +22,17 @@
 // X gets no adjoint inside the backward ops: the argmax is piecewise constant in X.
 // The global pools are the reductions mean / max over axes 1..D (ops/reduce.hpp).
 //
-// Kernels: src/kernels/pool.cpp (runtime/pool_kernels.hpp), vectorized over the channels.
+// Kernels: src/kernels/pool.cpp (kernels/pool.hpp), vectorized over the channels.
 #include <cstddef>
 #include <string>
 #include <utility>
 
+#include "typegrad/kernels/pool.hpp"
 #include "typegrad/ops/arithmetic.hpp"
 #include "typegrad/ops/op_base.hpp"
 #include "typegrad/ops/reduce.hpp"
 #include "typegrad/ops/spatial_options.hpp"
 #include "typegrad/ops/unary.hpp"
-#include "typegrad/runtime/pool_kernels.hpp"
 
 namespace typegrad {
 
