@@ -13,32 +13,15 @@
 #include <limits>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "../parallel/parallel_chunks.hpp"
-#include "typegrad/core/errors.hpp"
 #include "typegrad/kernels/pool.hpp"
 #include "typegrad/kernels/unary.hpp"
 
 namespace typegrad::kernels {
 
-shape pooled_shape(const shape& x, const pool_window& w) {
-  if (w.dims == 0 || x.rank() != w.dims + 2)
-    throw shape_rule_violation(fmt::format("x {} must have rank {} (batch, {} ordered dims, channels)", x, w.dims + 2,
-                                           w.dims));
-  shape out = x;
-  for (std::size_t d = 0; d < w.dims; ++d) {
-    if (x[d + 1] == 0)
-      throw shape_rule_violation(fmt::format("ordered dim {} of x {} has extent 0: there is no window to pool", d, x));
-    out[d + 1] = (x[d + 1] + w.stride[d] - 1) / w.stride[d];
-  }
-  return out;
-}
-
 namespace {
 
-constexpr std::size_t max_dims = max_rank - 2;
-using index_array = std::array<std::size_t, max_dims>;
+using index_array = std::array<std::size_t, max_spatial_dims>;
 
 // Extents and element strides of one call, per ordered dim.
 struct geometry {
