@@ -8,7 +8,7 @@
 //                         a per-core figure that other load on the machine hardly changes
 //   bench_cnn [--cpu] --impl NAME [...]
 //                         each conv direction's kernel alone (forward, input_grad, weight_grad),
-//                         run by its implementation NAME (runtime/conv_kernels.hpp), where the
+//                         run by its implementation NAME (kernels/conv.hpp), where the
 //                         direction has one of that name and it applies: to compare implementations
 //                         on one shape. Without --impl, a comment line per case names the
 //                         implementations the kernels choose.
@@ -43,8 +43,8 @@
 #include <tbb/info.h>
 #include <tbb/task_arena.h>
 
-#include <typegrad/runtime/conv_kernels.hpp>
-#include <typegrad/runtime/gemm.hpp>
+#include <typegrad/kernels/conv.hpp>
+#include <typegrad/kernels/gemm.hpp>
 #include <typegrad/typegrad.hpp>
 
 using namespace typegrad;

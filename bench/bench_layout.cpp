@@ -1,7 +1,7 @@
 // GB/s (bytes read + written, median of repeated runs) of the layout kernels on CNN-sized float
 // tensors, against a plain memcpy of the same bytes and, for permute, a naive strided loop.
 //   bench_layout [threads]     (default: all cores)
-#include <typegrad/runtime/layout_kernels.hpp>
+#include <typegrad/kernels/layout.hpp>
 
 #include <tbb/global_control.h>
 

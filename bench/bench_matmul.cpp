@@ -20,7 +20,7 @@
 #include <fmt/format.h>
 #include <tbb/task_arena.h>
 
-#include <typegrad/runtime/gemm.hpp>
+#include <typegrad/kernels/gemm.hpp>
 #include <typegrad/typegrad.hpp>
 
 using namespace typegrad;

@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE conv
 #include <boost/test/unit_test.hpp>
 
-#include <typegrad/runtime/conv_kernels.hpp>
+#include <typegrad/kernels/conv.hpp>
 #include <typegrad/typegrad.hpp>
 
 #include <algorithm>

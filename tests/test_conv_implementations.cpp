@@ -7,8 +7,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <typegrad/core/errors.hpp>
+#include <typegrad/kernels/conv.hpp>
 #include <typegrad/ops/conv.hpp>
-#include <typegrad/runtime/conv_kernels.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -22,7 +22,7 @@
 #include <tbb/task_arena.h>
 
 #include <typegrad/core/errors.hpp>
-#include <typegrad/runtime/gemm.hpp>
+#include <typegrad/kernels/gemm.hpp>
 #include <typegrad/tensor.hpp>
 
 #include "../src/kernels/narrow.hpp"

@@ -4,7 +4,7 @@
 // The layout kernels (slice, unslice, concat, permute) against the naive reference on random
 // shapes: ranks 1-5, extent-1 axes, empty ranges, steps, long rows that take the parallel paths,
 // and transposes whose extents leave tile remainders. Exact equality: the kernels only move data.
-#include <typegrad/runtime/layout_kernels.hpp>
+#include <typegrad/kernels/layout.hpp>
 
 #include <algorithm>
 #include <numeric>

@@ -4,7 +4,7 @@
 #define BOOST_TEST_MODULE pool
 #include <boost/test/unit_test.hpp>
 
-#include <typegrad/runtime/pool_kernels.hpp>
+#include <typegrad/kernels/pool.hpp>
 #include <typegrad/typegrad.hpp>
 
 #include <algorithm>
@@ -172,7 +172,7 @@ void check_kernels_against_reference(std::size_t dims) {
   const double tol = 32 * std::numeric_limits<T>::epsilon();
   for (int trial = 0; trial < 60; ++trial) {
     const auto cfg = draw_config(dims, rng);
-    const shape pooled = kernels::pooled_shape(cfg.x, cfg.w);
+    const shape pooled = detail::pooled_shape(cfg.x, cfg.w);
     BOOST_TEST(pooled == reference::pooled_shape(cfg.x, cfg.ref));
     // Distinct random values (ties have probability 0), in T.
     auto to_t = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };

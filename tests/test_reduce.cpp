@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE reduce
 #include <boost/test/unit_test.hpp>
 
-#include <typegrad/runtime/kernels.hpp>
+#include <typegrad/kernels/broadcast.hpp>
 #include <typegrad/tools/gradcheck.hpp>
 #include <typegrad/tools/gradcheck_boost.hpp>
 #include <typegrad/typegrad.hpp>

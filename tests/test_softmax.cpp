@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE softmax
 #include <boost/test/unit_test.hpp>
 
-#include <typegrad/runtime/softmax_kernels.hpp>
+#include <typegrad/kernels/softmax.hpp>
 #include <typegrad/tools/gradcheck.hpp>
 #include <typegrad/tools/gradcheck_boost.hpp>
 #include <typegrad/typegrad.hpp>

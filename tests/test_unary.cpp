@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE unary
 #include <boost/test/unit_test.hpp>
 
-#include <typegrad/runtime/unary_kernels.hpp>
+#include <typegrad/kernels/unary.hpp>
 #include <typegrad/tools/gradcheck.hpp>
 #include <typegrad/tools/gradcheck_boost.hpp>
 #include <typegrad/typegrad.hpp>

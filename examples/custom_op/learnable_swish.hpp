@@ -18,7 +18,7 @@
 #include <cstddef>
 #include <string_view>
 
-#include <typegrad/runtime/unary_kernels.hpp>  // kernels::for_each_chunk, kernels::math
+#include <typegrad/kernels/unary.hpp>  // kernels::for_each_chunk, kernels::math
 #include <typegrad/typegrad.hpp>
 
 namespace research {

@@ -11,7 +11,7 @@
 #include <fmt/std.h>
 #include <zlib.h>
 
-#include "../kernels/parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "typegrad/data/batches.hpp"
 #include "typegrad/data/idx.hpp"
 #include "typegrad/train/random.hpp"
@@ -256,7 +256,7 @@ void normalise_rows(T* out, const labelled_images& ds, std::span<const std::size
   const T a = T(ds.normalization.scale / ds.normalization.stddev);
   const T b = T(-ds.normalization.mean / ds.normalization.stddev);
   const std::uint8_t* pixels = ds.images.values.data();
-  kernels::parallel_chunks(count, n, [&](std::size_t lo, std::size_t hi) {
+  parallel_chunks(count, n, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t r = lo; r < hi; ++r) {
       const std::size_t item = order.empty() ? first + r : order[first + r];
       const std::uint8_t* src = pixels + item * n;

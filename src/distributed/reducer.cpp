@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-#include "../kernels/parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "mpi_state.hpp"
 
 namespace typegrad::distributed {
@@ -225,7 +225,7 @@ void gradient_reducer<T>::ready(std::size_t output) {
   T* __restrict dst = s.sent.get() + s.offset[i];
   const T* __restrict src = g.data;
   const T scale = s.scale;
-  kernels::parallel_chunks(g.size(), 1, [&](std::size_t lo, std::size_t hi) {
+  parallel_chunks(g.size(), 1, [&](std::size_t lo, std::size_t hi) {
     for (std::size_t k = lo; k < hi; ++k) dst[k] = src[k] * scale;
   });
   s.gradients_ready.fetch_add(1, std::memory_order_acq_rel);

@@ -6,10 +6,10 @@
 #include <limits>
 
 #include <fmt/format.h>
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "scratch.hpp"
-#include "typegrad/runtime/kernels.hpp"
-#include "typegrad/runtime/unary_kernels.hpp"
+#include "typegrad/kernels/broadcast.hpp"
+#include "typegrad/kernels/unary.hpp"
 
 namespace typegrad::kernels {
 namespace {

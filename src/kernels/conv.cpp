@@ -64,13 +64,13 @@
 
 #include "conv_reference.hpp"
 #include "narrow.hpp"
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "scratch.hpp"
 #include "typegrad/core/errors.hpp"
-#include "typegrad/runtime/conv_kernels.hpp"
-#include "typegrad/runtime/gemm.hpp"
-#include "typegrad/runtime/kernels.hpp"
-#include "typegrad/runtime/unary_kernels.hpp"
+#include "typegrad/kernels/broadcast.hpp"
+#include "typegrad/kernels/conv.hpp"
+#include "typegrad/kernels/gemm.hpp"
+#include "typegrad/kernels/unary.hpp"
 
 namespace typegrad::kernels {
 namespace {

@@ -2,7 +2,7 @@
 // Internal to src/kernels: the reference convolution (conv_reference.cpp), the last entry of each
 // of conv.cpp's implementation lists. Same arguments as the kernels of conv_kernels.hpp.
 #include "typegrad/core/shape.hpp"
-#include "typegrad/runtime/conv_kernels.hpp"
+#include "typegrad/kernels/conv.hpp"
 
 namespace typegrad::kernels {
 

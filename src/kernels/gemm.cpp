@@ -10,7 +10,7 @@
 // blocked_gemm runs the Goto/BLIS loops over the kernels of the chosen instruction set
 // (gemm_kernels.hpp), and the sum behind each element of C is split by K alone. So the result is
 // independent of the thread count, and even of the tiling.
-#include "typegrad/runtime/gemm.hpp"
+#include "typegrad/kernels/gemm.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -25,7 +25,7 @@
 
 #include "gemm_isa.hpp"
 #include "narrow.hpp"
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "scratch.hpp"
 #include "typegrad/core/errors.hpp"
 

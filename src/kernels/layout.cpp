@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "parallel.hpp"
-#include "typegrad/runtime/layout_kernels.hpp"
+#include "../parallel/parallel_chunks.hpp"
+#include "typegrad/kernels/layout.hpp"
 
 namespace typegrad::kernels {
 namespace {

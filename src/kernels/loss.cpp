@@ -8,10 +8,10 @@
 
 #include <fmt/format.h>
 
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "softmax_row.hpp"
 #include "typegrad/core/errors.hpp"
-#include "typegrad/runtime/softmax_kernels.hpp"
+#include "typegrad/kernels/softmax.hpp"
 
 namespace typegrad::kernels {
 namespace {

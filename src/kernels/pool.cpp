@@ -1,4 +1,4 @@
-// Pooling kernels (runtime/pool_kernels.hpp). One task item is (batch n, output row o0 along the
+// Pooling kernels (kernels/pool.hpp). One task item is (batch n, output row o0 along the
 // first ordered dim). A window is walked as contiguous runs along the last ordered dim; each run
 // is `count` positions of C contiguous channels, and every inner loop runs over the channels, so
 // it vectorizes (channel-last layout).
@@ -13,32 +13,15 @@
 #include <limits>
 #include <vector>
 
-#include <fmt/format.h>
-
-#include "parallel.hpp"
-#include "typegrad/core/errors.hpp"
-#include "typegrad/runtime/pool_kernels.hpp"
-#include "typegrad/runtime/unary_kernels.hpp"
+#include "../parallel/parallel_chunks.hpp"
+#include "typegrad/kernels/pool.hpp"
+#include "typegrad/kernels/unary.hpp"
 
 namespace typegrad::kernels {
 
-shape pooled_shape(const shape& x, const pool_window& w) {
-  if (w.dims == 0 || x.rank() != w.dims + 2)
-    throw shape_rule_violation(fmt::format("x {} must have rank {} (batch, {} ordered dims, channels)", x, w.dims + 2,
-                                           w.dims));
-  shape out = x;
-  for (std::size_t d = 0; d < w.dims; ++d) {
-    if (x[d + 1] == 0)
-      throw shape_rule_violation(fmt::format("ordered dim {} of x {} has extent 0: there is no window to pool", d, x));
-    out[d + 1] = (x[d + 1] + w.stride[d] - 1) / w.stride[d];
-  }
-  return out;
-}
-
 namespace {
 
-constexpr std::size_t max_dims = max_rank - 2;
-using index_array = std::array<std::size_t, max_dims>;
+using index_array = std::array<std::size_t, max_spatial_dims>;
 
 // Extents and element strides of one call, per ordered dim.
 struct geometry {

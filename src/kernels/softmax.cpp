@@ -7,9 +7,9 @@
 #include <cstddef>
 #include <limits>
 
-#include "parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "softmax_row.hpp"
-#include "typegrad/runtime/softmax_kernels.hpp"
+#include "typegrad/kernels/softmax.hpp"
 
 namespace typegrad::kernels {
 namespace {

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "typegrad/runtime/unary_kernels.hpp"
+#include "typegrad/kernels/unary.hpp"
 
 namespace typegrad::kernels::softmax_detail {
 

@@ -1,7 +1,7 @@
-// The parallel driver of the elementwise unary map (include/typegrad/runtime/unary_kernels.hpp):
+// The parallel driver of the elementwise unary map (include/typegrad/kernels/unary.hpp):
 // the map's loop is instantiated per function in the header; this runs it chunk by chunk.
-#include "parallel.hpp"
-#include "typegrad/runtime/unary_kernels.hpp"
+#include "../parallel/parallel_chunks.hpp"
+#include "typegrad/kernels/unary.hpp"
 
 namespace typegrad::kernels {
 

@@ -11,8 +11,8 @@
 #include <tbb/flow_graph.h>
 #include <tbb/task_arena.h>
 
-#include "../kernels/floating_point_mode.hpp"
-#include "../kernels/parallel.hpp"
+#include "../parallel/floating_point_mode.hpp"
+#include "../parallel/parallel_chunks.hpp"
 #include "typegrad/tensor.hpp"
 
 namespace typegrad::runtime {
@@ -106,41 +106,29 @@ struct executor<T>::state {
   std::vector<shape> check_shapes;        // reused by check_values
 
   // The node's expression as text, printed from the lowered graph (so compile() instantiates no
-  // printers); cut after `limit` characters, which also bounds the walk on large DAGs.
+  // printers) by the rules the expression types print by (core/notation.hpp); cut after `limit`
+  // characters, which also bounds the walk on large DAGs.
+  int precedence(std::size_t i) const {
+    const auto& n = nodes[i];
+    if (n.kind == node_kind::op) return n.form.precedence();
+    if (n.kind == node_kind::constant) return notation::literal_precedence(n.constant_value);
+    return notation::atom;
+  }
   void print_node(std::string& out, std::size_t i, std::size_t limit) const {
     if (out.size() > limit) return;
     const auto& n = nodes[i];
-    auto operand = [&](std::size_t j, int min_precedence) {
-      bool parens = nodes[j].kind == node_kind::op && (!nodes[j].infix.empty() || !nodes[j].prefix.empty()) &&
-                    nodes[j].precedence < min_precedence;
-      if (nodes[j].kind == node_kind::constant && nodes[j].constant_value < 0) parens = min_precedence > 0;
-      if (parens) out += '(';
-      print_node(out, j, limit);
-      if (parens) out += ')';
-    };
     if (n.kind != node_kind::op) {
       out += n.label;
-    } else if (!n.infix.empty() && n.inputs.size() == 2) {
-      operand(n.inputs[0], n.precedence);
-      out += fmt::format(" {} ", n.infix);
-      operand(n.inputs[1], n.precedence + 1);
-    } else if (!n.prefix.empty() && n.inputs.size() == 1) {
-      out += n.prefix;
-      operand(n.inputs[0], 90);
-    } else {
-      out += n.label + '(';
-      for (std::size_t k = 0; k < n.inputs.size(); ++k) {
-        if (k) out += ", ";
-        print_node(out, n.inputs[k], limit);
-      }
-      out += ')';
+      return;
     }
+    notation::write_op(
+        out, n.form, n.label, n.inputs.size(), [&](std::size_t k) { return precedence(n.inputs[k]); },
+        [&](std::size_t k) { print_node(out, n.inputs[k], limit); });
   }
   std::string describe(std::size_t i, std::size_t limit = 160) const {
     std::string text;
     print_node(text, i, limit);
-    if (text.size() > limit) text = text.substr(0, limit - 3) + "...";
-    return text;
+    return notation::cut(std::move(text), limit);
   }
   std::string describe_arg(std::size_t j) const {
     if (nodes[j].kind == node_kind::leaf) return fmt::format("leaf '{}'", nodes[j].label);
@@ -286,7 +274,7 @@ struct executor<T>::state {
         throw value_error(fmt::format("run (check_finite): leaf '{}' {} holds {} at flat index {}", nodes[i].label,
                                       shapes[i], bad_text(data[i][k]), k));
     }
-    kernels::floating_point_scope mode;
+    floating_point_scope mode;
     if (output_ready) notify_first();
     for (const auto i : kernel_order) {
       run_node(i);
@@ -358,7 +346,7 @@ struct executor<T>::state {
     std::vector<std::size_t> preds;
     for (std::size_t seg = 0; seg < segments.size(); ++seg) {
       flow_nodes[seg] = std::make_unique<continue_node<continue_msg>>(*graph, [this, seg](const continue_msg&) {
-        kernels::floating_point_scope mode;
+        floating_point_scope mode;
         for (auto i : segments[seg]) {
           run_node(i);
           if (output_ready) notify_after(i);
@@ -386,7 +374,7 @@ struct executor<T>::state {
       if (nodes[i].kind != node_kind::op || !live[i] || view_root[i] != no_view) continue;
       std::size_t touched = shapes[i].numel();
       for (auto j : deps[i]) touched += shapes[j].numel();
-      if (touched >= kernels::serial_cutoff) heavy.push_back(i);
+      if (touched >= serial_cutoff) heavy.push_back(i);
     }
     for (std::size_t a = 0; a < heavy.size(); ++a)
       for (std::size_t b = a + 1; b < heavy.size(); ++b)
@@ -558,7 +546,7 @@ void executor<T>::run() {
     s.task_arena->execute([&] { s.run_checking_finite(); });
   } else if (s.task_arena->max_concurrency() == 1 || !s.concurrent_nodes) {
     s.task_arena->execute([&] {
-      kernels::floating_point_scope mode;
+      floating_point_scope mode;
       if (!s.output_ready) {
         for (const auto& c : s.calls) c.kernel(c.out, c.in);
         return;
@@ -577,7 +565,7 @@ void executor<T>::run() {
     try {
       s.task_arena->execute([&] {
         if (s.output_ready) {
-          kernels::floating_point_scope mode;
+          floating_point_scope mode;
           s.notify_first();
         }
         s.start->try_put(tbb::flow::continue_msg{});

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "../kernels/parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 
 namespace typegrad::train {
 
@@ -28,7 +28,7 @@ std::size_t correct_predictions(view<const T> logits, view<const T> labels) {
       throw value_error(fmt::format("accuracy: label {} at index {} is not a class index in [0, {})", l, r, classes));
   }
   std::atomic<std::size_t> correct{0};
-  kernels::parallel_chunks(rows, classes, [&](std::size_t lo, std::size_t hi) {
+  parallel_chunks(rows, classes, [&](std::size_t lo, std::size_t hi) {
     std::size_t mine = 0;
     for (std::size_t r = lo; r < hi; ++r) {
       const T* row = logits.data + r * classes;

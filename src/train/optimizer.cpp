@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "../kernels/parallel.hpp"
+#include "../parallel/parallel_chunks.hpp"
 
 namespace typegrad::train {
 
@@ -69,7 +69,7 @@ void sgd<T>::update(std::size_t i, view<T> pv, view<const T> gv) {
   T* __restrict p = pv.data;
   const T* __restrict g = gv.data;
   T* __restrict b = mu != 0 ? this->state_data(0, i) : nullptr;
-  kernels::parallel_chunks(pv.size(), sgd_cost, [=](std::size_t lo, std::size_t hi) {
+  parallel_chunks(pv.size(), sgd_cost, [=](std::size_t lo, std::size_t hi) {
     if (!b) {
       for (std::size_t k = lo; k < hi; ++k) p[k] -= lr * (g[k] + wd * p[k]);
     } else if (nesterov) {
@@ -111,7 +111,7 @@ void adam<T>::update(std::size_t i, view<T> pv, view<const T> gv) {
   const T* __restrict g = gv.data;
   T* __restrict m = this->state_data(0, i);
   T* __restrict v = this->state_data(1, i);
-  kernels::parallel_chunks(pv.size(), adam_cost, [=](std::size_t lo, std::size_t hi) {
+  parallel_chunks(pv.size(), adam_cost, [=](std::size_t lo, std::size_t hi) {
     for (std::size_t k = lo; k < hi; ++k) {
       const T d = g[k] + l2 * p[k];
       const T pk = p[k] * shrink;

@@ -10,8 +10,8 @@
 #include <fmt/format.h>
 
 #include <typegrad/core/shape.hpp>
+#include <typegrad/kernels/conv.hpp>
 #include <typegrad/ops/conv.hpp>
-#include <typegrad/runtime/conv_kernels.hpp>
 
 namespace typegrad::reference {
 

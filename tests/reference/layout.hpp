@@ -5,7 +5,7 @@
 #include <vector>
 
 #include <typegrad/core/shape.hpp>
-#include <typegrad/runtime/layout_kernels.hpp>
+#include <typegrad/kernels/layout.hpp>
 
 namespace typegrad::reference {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include <typegrad/core/shape.hpp>
-#include <typegrad/runtime/gemm.hpp>
+#include <typegrad/kernels/gemm.hpp>
 
 namespace typegrad::reference {
 

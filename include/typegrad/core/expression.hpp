@@ -12,6 +12,7 @@
 
 #include "typegrad/core/fixed_string.hpp"
 #include "typegrad/core/op_concepts.hpp"
+#include "typegrad/core/shape.hpp"
 
 namespace typegrad {
 
@@ -31,7 +32,7 @@ template <fixed_string Name, std::size_t Rank>
 struct var : expression_base {
   static constexpr std::size_t rank = Rank;
   static constexpr std::string_view name = Name.view();
-  static_assert(Rank <= 8, "var<name, rank>: rank must not exceed typegrad::max_rank (8)");
+  static_assert(Rank <= max_rank, "var<name, rank>: rank must not exceed typegrad::max_rank (8)");
   static_assert(Name.view().size() > 0, "var<name, rank>: the name must not be empty");
 };
 

@@ -19,37 +19,15 @@
 
 #include "typegrad/core/expression.hpp"
 #include "typegrad/core/graph.hpp"
+#include "typegrad/core/notation.hpp"
 
 namespace typegrad {
 
 // ---- printing ------------------------------------------------------------------------------
-// Every node prints itself: conv[same, stride=2](relu(x), w), x * y + 1, sum[axes=(0)](x).
+// Every node prints itself: conv[same, stride=2](relu(x), w), x * y + 1, sum[axes=(0)](x). How an
+// op and its operands are written (precedence, parentheses, literals) is core/notation.hpp's,
+// shared with the executor, which prints its lowered nodes.
 namespace detail {
-using print_buffer = fmt::memory_buffer;
-inline constexpr int precedence_atom = 100;
-
-template <class E> struct printer;
-
-// Printers take the names of shared subexpressions printed in let form (core/print.hpp), or
-// no_names: name_of<X>() is the name (>= 1) to print instead of X, or 0.
-struct no_names {
-  template <class X>
-  static constexpr int name_of() { return 0; }
-};
-
-template <fixed_string N, std::size_t R>
-struct printer<var<N, R>> {
-  static constexpr int precedence = precedence_atom;
-  template <class Names>
-  static void print(print_buffer& out, const Names&) { fmt::format_to(std::back_inserter(out), "{}", N.view()); }
-};
-template <double V>
-struct printer<constant<V>> {
-  static constexpr int precedence = V < 0 ? 0 : precedence_atom;
-  template <class Names>
-  static void print(print_buffer& out, const Names&) { fmt::format_to(std::back_inserter(out), "{:g}", V); }
-};
-
 template <class Op>
 concept Infix = requires {
   { Op::infix } -> std::convertible_to<std::string_view>;
@@ -61,56 +39,9 @@ concept Prefix = requires {
 };
 template <class Op>
 concept HasAttributes = requires { { Op::attributes() } -> std::convertible_to<std::string>; };
-
-// An argument: its name if it has one, else itself (in parentheses below min_precedence).
-template <class E, class Names>
-void print_operand(print_buffer& out, int min_precedence, const Names& names) {
-  if (const int name = names.template name_of<resolve_t<E>>(); name > 0) {
-    fmt::format_to(std::back_inserter(out), "%{}", name);
-    return;
-  }
-  bool parens = printer<E>::precedence < min_precedence;
-  if (parens) out.push_back('(');
-  printer<E>::print(out, names);
-  if (parens) out.push_back(')');
-}
-
-template <std::uint64_t Id, std::size_t R>
-struct printer<node_ref<Id, R>> : printer<resolve_t<node_ref<Id, R>>> {};
-
-template <class Op, class... Args>
-struct printer<basic_node<Op, Args...>> {
-  static constexpr int precedence = [] {
-    if constexpr (Infix<Op>) return int(Op::precedence);
-    else if constexpr (Prefix<Op>) return 90;
-    else return precedence_atom;
-  }();
-  template <class Names>
-  static void print(print_buffer& out, const Names& names) {
-    auto it = std::back_inserter(out);
-    if constexpr (Infix<Op> && sizeof...(Args) == 2) {
-      // Left-associative: the right operand needs parentheses at equal precedence.
-      [&]<class A, class B>(std::type_identity<A>, std::type_identity<B>) {
-        print_operand<A>(out, precedence, names);
-        fmt::format_to(it, " {} ", Op::infix);
-        print_operand<B>(out, precedence + 1, names);
-      }(std::type_identity<Args>{}...);
-    } else if constexpr (Prefix<Op> && sizeof...(Args) == 1) {
-      fmt::format_to(it, "{}", Op::prefix);
-      (print_operand<Args>(out, precedence, names), ...);
-    } else {
-      fmt::format_to(it, "{}", Op::name);
-      if constexpr (HasAttributes<Op>) fmt::format_to(it, "[{}]", Op::attributes());
-      out.push_back('(');
-      bool first = true;
-      ((fmt::format_to(it, "{}", first ? "" : ", "), first = false, print_operand<Args>(out, 0, names)), ...);
-      out.push_back(')');
-    }
-  }
-};
 }  // namespace detail
 
-// The op's own label with placeholders for its arguments, e.g. "sum[axes=(1)]" or "+".
+// The op's own label, e.g. "sum[axes=(1)]" or "add": how it prints in call form and in listings.
 template <class Op>
 std::string op_label() {
   if constexpr (detail::HasAttributes<Op>) return fmt::format("{}[{}]", Op::name, Op::attributes());
@@ -118,6 +49,65 @@ std::string op_label() {
 }
 
 namespace detail {
+// How Op is written (infix, prefix or call form), for core/notation.hpp's write_op.
+template <class Op>
+constexpr notation::op_form op_form_of() {
+  if constexpr (Infix<Op>) return {.infix = Op::infix, .infix_precedence = Op::precedence};
+  else if constexpr (Prefix<Op>) return {.prefix = Op::prefix};
+  else return {};
+}
+
+template <class E> struct printer;
+
+// Printers take the names of shared subexpressions printed in let form (below), or no_names:
+// name_of<X>() is the name (>= 1) to print instead of X, or 0.
+struct no_names {
+  template <class X>
+  static constexpr int name_of() { return 0; }
+};
+
+template <fixed_string N, std::size_t R>
+struct printer<var<N, R>> {
+  static constexpr int precedence = notation::atom;
+  template <class Names>
+  static void print(std::string& out, const Names&) { out += N.view(); }
+};
+template <double V>
+struct printer<constant<V>> {
+  static constexpr int precedence = notation::literal_precedence(V);
+  template <class Names>
+  static void print(std::string& out, const Names&) { out += notation::literal(V); }
+};
+
+// An argument: its name if it has one (an atom), else itself.
+template <class E, class Names>
+int operand_precedence(const Names& names) {
+  return names.template name_of<resolve_t<E>>() > 0 ? notation::atom : printer<E>::precedence;
+}
+template <class E, class Names>
+void print_operand(std::string& out, const Names& names) {
+  if (const int name = names.template name_of<resolve_t<E>>(); name > 0) fmt::format_to(std::back_inserter(out), "%{}", name);
+  else printer<E>::print(out, names);
+}
+
+template <std::uint64_t Id, std::size_t R>
+struct printer<node_ref<Id, R>> : printer<resolve_t<node_ref<Id, R>>> {};
+
+template <class Op, class... Args>
+struct printer<basic_node<Op, Args...>> {
+  static constexpr notation::op_form form = op_form_of<Op>();
+  static constexpr int precedence = form.precedence();
+  template <class Names>
+  static void print(std::string& out, const Names& names) {
+    static constexpr std::array<int (*)(const Names&), sizeof...(Args)> precedences{&operand_precedence<Args, Names>...};
+    static constexpr std::array<void (*)(std::string&, const Names&), sizeof...(Args)> operands{
+        &print_operand<Args, Names>...};
+    notation::write_op(
+        out, form, op_label<Op>(), sizeof...(Args), [&](std::size_t k) { return precedences[k](names); },
+        [&](std::size_t k) { operands[k](out, names); });
+  }
+};
+
 inline constexpr std::size_t tree_print_limit = 4096;
 
 // The number of leaves of E printed as a tree, saturated just above tree_print_limit. Memoized per
@@ -150,7 +140,7 @@ class let_names {
 // One line of the let form. (A function of N alone: a lambda inside print_let_form would be a
 // symbol named after the whole node list, once per node.)
 template <class N>
-void print_let_line(print_buffer& out, const let_names& names, int name) {
+void print_let_line(std::string& out, const let_names& names, int name) {
   fmt::format_to(std::back_inserter(out), "%{} = ", name);
   printer<N>::print(out, names);
   out.push_back('\n');
@@ -159,7 +149,7 @@ void print_let_line(print_buffer& out, const let_names& names, int name) {
 template <class G, class Seq> struct let_lines;
 template <class G, std::size_t... I>
 struct let_lines<G, std::index_sequence<I...>> {
-  static void print(print_buffer& out, const let_names& names, const std::array<int, sizeof...(I)>& name) {
+  static void print(std::string& out, const let_names& names, const std::array<int, sizeof...(I)>& name) {
     ((name[I] > 0 ? print_let_line<graph::node_at<G, I>>(out, names, name[I]) : void()), ...);
   }
 };
@@ -180,19 +170,19 @@ std::string print_let_form() {
     }
   }
   names.seal();
-  print_buffer out;
+  std::string out;
   let_lines<G, std::make_index_sequence<n>>::print(out, names, name);
   printer<Root>::print(out, names);
-  return fmt::to_string(out);
+  return out;
 }
 }  // namespace detail
 
 template <Expression E>
 std::string to_string(E) {
   if constexpr (detail::tree_size<E>::value <= detail::tree_print_limit) {
-    detail::print_buffer out;
+    std::string out;
     detail::printer<E>::print(out, detail::no_names{});
-    return fmt::to_string(out);
+    return out;
   } else {
     return detail::print_let_form<resolve_t<E>>();
   }

@@ -13,8 +13,8 @@
 #include <string>
 #include <tuple>
 
+#include "typegrad/kernels/layout.hpp"
 #include "typegrad/ops/op_base.hpp"
-#include "typegrad/runtime/layout_kernels.hpp"
 
 namespace typegrad {
 

@@ -27,10 +27,10 @@
 #include <string>
 #include <type_traits>
 
+#include "typegrad/kernels/conv.hpp"
 #include "typegrad/ops/op_base.hpp"
 #include "typegrad/ops/spatial_options.hpp"
 #include "typegrad/ops/unary.hpp"
-#include "typegrad/runtime/conv_kernels.hpp"
 
 namespace typegrad {
 

@@ -21,11 +21,11 @@
 #include <cstddef>
 #include <string>
 
+#include "typegrad/kernels/softmax.hpp"
 #include "typegrad/ops/arithmetic.hpp"
 #include "typegrad/ops/op_base.hpp"
 #include "typegrad/ops/reduce.hpp"
 #include "typegrad/ops/softmax.hpp"
-#include "typegrad/runtime/softmax_kernels.hpp"
 
 namespace typegrad {
 

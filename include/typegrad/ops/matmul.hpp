@@ -15,13 +15,13 @@
 // of a sum_batch product are matmuls with a shared 2-d argument, so the family is closed under
 // differentiation: second and higher derivatives stay matmuls.
 //
-// The kernel is typegrad's GEMM, serial inside TBB tasks (runtime/gemm.hpp, src/kernels/gemm.cpp).
+// The kernel is typegrad's GEMM, serial inside TBB tasks (kernels/gemm.hpp, src/kernels/gemm.cpp).
 #include <algorithm>
 #include <cstddef>
 #include <string>
 
+#include "typegrad/kernels/gemm.hpp"
 #include "typegrad/ops/arithmetic.hpp"
-#include "typegrad/runtime/gemm.hpp"
 
 namespace typegrad {
 

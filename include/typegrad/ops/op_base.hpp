@@ -29,7 +29,7 @@
 #include "typegrad/core/errors.hpp"
 #include "typegrad/core/expression.hpp"
 #include "typegrad/core/shape.hpp"
-#include "typegrad/runtime/kernels.hpp"
+#include "typegrad/kernels/broadcast.hpp"
 
 namespace typegrad {
 

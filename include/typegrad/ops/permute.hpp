@@ -10,8 +10,8 @@
 #include <cstddef>
 #include <utility>
 
+#include "typegrad/kernels/layout.hpp"
 #include "typegrad/ops/op_base.hpp"
-#include "typegrad/runtime/layout_kernels.hpp"
 
 namespace typegrad {
 

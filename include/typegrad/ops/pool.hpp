@@ -22,21 +22,37 @@
 // X gets no adjoint inside the backward ops: the argmax is piecewise constant in X.
 // The global pools are the reductions mean / max over axes 1..D (ops/reduce.hpp).
 //
-// Kernels: src/kernels/pool.cpp (runtime/pool_kernels.hpp), vectorized over the channels.
+// Kernels: src/kernels/pool.cpp (kernels/pool.hpp), vectorized over the channels.
 #include <cstddef>
 #include <string>
 #include <utility>
 
+#include "typegrad/kernels/pool.hpp"
 #include "typegrad/ops/arithmetic.hpp"
 #include "typegrad/ops/op_base.hpp"
 #include "typegrad/ops/reduce.hpp"
 #include "typegrad/ops/spatial_options.hpp"
 #include "typegrad/ops/unary.hpp"
-#include "typegrad/runtime/pool_kernels.hpp"
 
 namespace typegrad {
 
 namespace detail {
+// The pooled shape of x: (N, ceil(n_d / s_d)..., C), the shape rule of every pooled result.
+// Throws shape_rule_violation when x's rank is not w.dims + 2 or an ordered dim has extent 0
+// (an empty window has no max or mean).
+inline shape pooled_shape(const shape& x, const kernels::pool_window& w) {
+  if (w.dims == 0 || x.rank() != w.dims + 2)
+    throw shape_rule_violation(fmt::format("x {} must have rank {} (batch, {} ordered dims, channels)", x, w.dims + 2,
+                                           w.dims));
+  shape out = x;
+  for (std::size_t d = 0; d < w.dims; ++d) {
+    if (x[d + 1] == 0)
+      throw shape_rule_violation(fmt::format("ordered dim {} of x {} has extent 0: there is no window to pool", d, x));
+    out[d + 1] = (x[d + 1] + w.stride[d] - 1) / w.stride[d];
+  }
+  return out;
+}
+
 // What every pooling op shares: its options (window_t, stride_t), how they print and how the
 // kernels see them.
 template <class Window, class Stride>
@@ -53,7 +69,7 @@ struct pool_options {
     }
     return w;
   }
-  static shape pooled(const shape& x) { return kernels::pooled_shape(x, window_of(x)); }
+  static shape pooled(const shape& x) { return pooled_shape(x, window_of(x)); }
 };
 }  // namespace detail
 

@@ -21,9 +21,9 @@
 #include <limits>
 #include <string>
 
+#include "typegrad/kernels/layout.hpp"
 #include "typegrad/ops/op_base.hpp"
 #include "typegrad/ops/spatial_options.hpp"
-#include "typegrad/runtime/layout_kernels.hpp"
 
 namespace typegrad {
 

@@ -14,10 +14,10 @@
 #include <cstddef>
 #include <string>
 
+#include "typegrad/kernels/softmax.hpp"
 #include "typegrad/ops/arithmetic.hpp"
 #include "typegrad/ops/op_base.hpp"
 #include "typegrad/ops/reduce.hpp"
-#include "typegrad/runtime/softmax_kernels.hpp"
 
 namespace typegrad {
 

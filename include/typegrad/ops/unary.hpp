@@ -4,7 +4,7 @@
 // and the zero-gradient helpers step and sign.
 //
 // One generic op, unary_op<Fn>, holds everything the functions share: the rank and shape rule
-// (the argument's), the kernel (a parallel vectorizable map, runtime/unary_kernels.hpp) and the
+// (the argument's), the kernel (a parallel vectorizable map, kernels/unary.hpp) and the
 // vjp, g * Fn::derivative(x, y). Each function is then one row, a struct of
 //
 //   name                         how it prints: exp(x), leaky_relu[alpha=0.01](x)
@@ -35,8 +35,8 @@
 
 #include <fmt/format.h>
 
+#include "typegrad/kernels/unary.hpp"
 #include "typegrad/ops/arithmetic.hpp"
-#include "typegrad/runtime/unary_kernels.hpp"
 
 namespace typegrad {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "typegrad/core/shape.hpp"
+#include "typegrad/core/notation.hpp"
 #include "typegrad/core/shape.hpp"
 
 namespace typegrad::runtime {
@@ -23,8 +23,7 @@ struct node_spec {
   double constant_value = 0;            // for constants
   std::size_t rank = 0;                 // compile-time rank
   bool adjoint = false;                 // part of a gradient (not of the forward outputs)
-  std::string infix, prefix;            // how the op prints: "+" (infix) or "-" (prefix), else label(args)
-  int precedence = 100;
+  notation::op_form form;               // how the op prints: a + b, -a, else label(args)
   shape (*infer_shape)(input_shapes) = nullptr;
   // For ops whose output can be their first argument's elements unchanged (a reshape, a sum_to
   // between equal shapes): whether it is, for these shapes. Such a node becomes a view of its

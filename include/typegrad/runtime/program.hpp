@@ -35,7 +35,7 @@ template <double V>
 runtime::node_spec constant_spec() {
   runtime::node_spec s;
   s.kind = runtime::node_kind::constant;
-  s.label = fmt::format("{:g}", V);
+  s.label = notation::literal(V);
   s.constant_value = V;
   return s;
 }
@@ -52,12 +52,7 @@ runtime::node_spec op_spec() {
   if constexpr (Fusion::argument != no_fusion) s.fused_argument = Fusion::argument;
   if constexpr (requires { Fusion::unused_arguments; }) s.unused_arguments = Fusion::unused_arguments;
   if constexpr (requires { Fusion::inner_argument; }) s.fused_inner_argument = Fusion::inner_argument;
-  if constexpr (detail::Infix<Op>) {
-    s.infix = Op::infix;
-    s.precedence = Op::precedence;
-  } else if constexpr (detail::Prefix<Op>) {
-    s.prefix = Op::prefix;
-  }
+  s.form = op_form_of<Op>();
   return s;
 }
 template <class T, class Op>

@@ -22,12 +22,11 @@ namespace typegrad::kernels {
 // ordered dim.
 struct pool_window {
   std::size_t dims = 0;
-  std::array<std::size_t, max_rank - 2> size{}, stride{};
+  std::array<std::size_t, max_spatial_dims> size{}, stride{};
 };
 
-// The pooled shape of x: (N, ceil(n_d / s_d)..., C). Throws shape_rule_violation when x's rank is
-// not dims + 2 or an ordered dim has extent 0 (an empty window has no max or mean).
-shape pooled_shape(const shape& x, const pool_window& w);
+// The pooled extents (of out, of g) are the op's shape rule (ops/pool.hpp, detail::pooled_shape):
+// the kernels take them from their views.
 
 // out (pooled) = the max of x over each window.
 template <class T>

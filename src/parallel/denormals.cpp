@@ -6,11 +6,10 @@
 #include "floating_point_mode.hpp"
 
 namespace typegrad {
-namespace kernels {
-std::atomic<bool> flush_denormals_policy{true};
-}
 
-void set_flush_denormals(bool on) noexcept { kernels::flush_denormals_policy.store(on, std::memory_order_relaxed); }
-bool flush_denormals() noexcept { return kernels::flush_denormals_policy.load(std::memory_order_relaxed); }
+std::atomic<bool> flush_denormals_policy{true};
+
+void set_flush_denormals(bool on) noexcept { flush_denormals_policy.store(on, std::memory_order_relaxed); }
+bool flush_denormals() noexcept { return flush_denormals_policy.load(std::memory_order_relaxed); }
 
 }  // namespace typegrad

@@ -9,7 +9,7 @@
 #define TYPEGRAD_HAVE_MXCSR 1
 #endif
 
-namespace typegrad::kernels {
+namespace typegrad {
 
 extern std::atomic<bool> flush_denormals_policy;
 
@@ -40,4 +40,4 @@ class floating_point_scope {
 #endif
 };
 
-}  // namespace typegrad::kernels
+}  // namespace typegrad

@@ -29,8 +29,8 @@ namespace typegrad::kernels {
 // ---- the parallel map ---------------------------------------------------------------------
 using chunk_fn = void (*)(void* context, std::size_t lo, std::size_t hi);
 
-// Calls body(context, lo, hi) over [0, n) in the chunks of parallel_chunks (src/kernels/
-// parallel.hpp): TBB-parallel above a size threshold, serial below. cost_per_item is the work of
+// Calls body(context, lo, hi) over [0, n) in the chunks of parallel_chunks (src/parallel/
+// parallel_chunks.hpp): TBB-parallel above a size threshold, serial below. cost_per_item is the work of
 // one item in units of a simple arithmetic op; it sizes the chunks.
 void for_each_chunk(std::size_t n, std::size_t cost_per_item, chunk_fn body, void* context);
 

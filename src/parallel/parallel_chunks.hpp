@@ -1,5 +1,7 @@
 #pragma once
-// Internal to src/: the one parallel-loop helper every kernel uses.
+// Internal to src/: the one parallel-loop helper, for the kernels and everything else in src/. A
+// bottom-layer utility, not a kernel (docs/architecture.md, "Layers"); in namespace typegrad, so
+// every part of the library calls it unqualified.
 #include <algorithm>
 #include <cstddef>
 
@@ -8,7 +10,7 @@
 
 #include "floating_point_mode.hpp"
 
-namespace typegrad::kernels {
+namespace typegrad {
 
 // Below this much work (items x cost per item, in elements) a kernel runs serially: a TBB task
 // costs more than the work.
@@ -35,4 +37,4 @@ void parallel_chunks(std::size_t n, std::size_t cost_per_item, F&& body) {
                     tbb::simple_partitioner{});
 }
 
-}  // namespace typegrad::kernels
+}  // namespace typegrad
