@@ -380,8 +380,14 @@ void few_channel_input_grad(view<T> dx, view<const T> gr, view<const T> w, const
     for (std::size_t ti = lo; ti < hi; ++ti) {
       const std::size_t p0 = ti * tile, m = std::min(tile, rows - p0);
       grid_cursor cur(g.dims, g.in, p0);
+      const std::size_t last = g.dims - 1;
+      std::size_t at = 0;
       for (std::size_t r = 0; r < m; ++r, cur.next()) {
-        std::size_t at = cur.batch * batch_step;
+        if (r > 0 && cur.at[last] > 0) {  // the next position along a line: one step on
+          ro.data()[r] = at += step[last];
+          continue;
+        }
+        at = cur.batch * batch_step;
         for (std::size_t d = 0; d < g.dims; ++d)
           at += (cur.at[d] + g.pad_low[d] + low[d] - g.dilation[d] * (g.window[d] - 1)) * step[d];
         ro.data()[r] = at;

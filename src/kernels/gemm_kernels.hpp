@@ -318,35 +318,39 @@ void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const si
 
 // isa_gemm::gather_dot: out[i * ldo + c] = sum over t < taps, k < K of a[ro[i] + to[t] + k] *
 // b[(t * C + c) * K + k]. Products with a right-hand side narrower than a vector (conv's input
-// gradient into 1-15 channels): vectors run along k, four rows at a time share each load of b,
-// and each sum has a fixed order (lanes over whole vectors of k, the lanes added in order, then
-// the remaining k).
+// gradient into 1-15 channels): vectors run along k, and the rows go in blocks of L (one vector's
+// lanes), each with its own accumulator; the block's L accumulators are then transposed and added,
+// so one vector holds the L rows' sums (in place of adding each row's lanes one after the other,
+// a chain of L dependent additions per output). Each sum has a fixed order: per lane over whole
+// vectors of k, the lanes added by the transpose's tree, then the remaining k in order.
 template <class T>
 void gather_dot(size_t m, size_t C, size_t taps, size_t K, const T* a, const size_t* ro, const size_t* to, const T* b,
                 T* out, size_t ldo) {
-  constexpr size_t L = lanes<T>, R = 4;
+  constexpr size_t L = lanes<T>;
   const size_t kv = K / L * L;
-  for (size_t i0 = 0; i0 < m; i0 += R) {
-    const size_t rows = smaller(R, m - i0);
+  for (size_t i0 = 0; i0 < m; i0 += L) {
+    const size_t rows = smaller(L, m - i0);
+    const T* row[L];
+    for (size_t r = 0; r < L; ++r) row[r] = a + ro[i0 + smaller(r, rows - 1)];  // short blocks repeat the last
     for (size_t c = 0; c < C; ++c) {
-      vec<T> acc[R] = {};
-      T tail[R] = {};
+      vec<T> acc[L] = {};
+      T tail[L] = {};
       for (size_t t = 0; t < taps; ++t) {
         const T* bt = b + (t * C + c) * K;
+        const size_t off = to[t];
         for (size_t k = 0; k < kv; k += L) {
           const vec<T> bv = load(bt + k);
-#pragma GCC unroll 4
-          for (size_t r = 0; r < R; ++r)
-            if (r < rows) acc[r] += load(a + ro[i0 + r] + to[t] + k) * bv;
+#pragma GCC unroll 16
+          for (size_t r = 0; r < L; ++r) acc[r] += load(row[r] + off + k) * bv;
         }
         for (size_t k = kv; k < K; ++k)
-          for (size_t r = 0; r < rows; ++r) tail[r] += a[ro[i0 + r] + to[t] + k] * bt[k];
+          for (size_t r = 0; r < rows; ++r) tail[r] += row[r][off + k] * bt[k];
       }
-      for (size_t r = 0; r < rows; ++r) {
-        T sum = T(0);
-        for (size_t l = 0; l < L; ++l) sum += acc[r][l];
-        out[(i0 + r) * ldo + c] = sum + tail[r];
-      }
+      transpose<T>(acc);
+      vec<T> sum = acc[0];
+#pragma GCC unroll 16
+      for (size_t l = 1; l < L; ++l) sum += acc[l];
+      for (size_t r = 0; r < rows; ++r) out[(i0 + r) * ldo + c] = sum[r] + tail[r];
     }
   }
 }
