@@ -76,7 +76,7 @@ namespace typegrad::kernels {
 namespace {
 
 using index = std::ptrdiff_t;
-constexpr std::size_t max_d = max_spatial_dims;
+using per_dim = std::array<std::size_t, max_spatial_dims>;  // one value per spatial dim
 
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
@@ -122,9 +122,9 @@ void finish_rows(T* out, std::size_t m, std::size_t k, const conv_epilogue<T>& e
 // An odometer over (batch, position multi-index) for a grid of `extent` per dim.
 struct grid_cursor {
   std::size_t dims;
-  std::array<std::size_t, max_d> extent{}, at{};
+  per_dim extent{}, at{};
   std::size_t batch = 0;
-  grid_cursor(std::size_t d, const std::array<std::size_t, max_d>& e, std::size_t flat) : dims(d), extent(e) {
+  grid_cursor(std::size_t d, const per_dim& e, std::size_t flat) : dims(d), extent(e) {
     std::size_t per_item = 1;
     for (std::size_t i = 0; i < d; ++i) per_item *= e[i];
     batch = per_item ? flat / per_item : 0;
@@ -154,7 +154,7 @@ struct tap_table {
 tap_table make_taps(const conv_geometry& g) {
   tap_table t{scratch().take<index>(g.taps() * g.dims), scratch().take<std::size_t>(g.taps()), g.dims};
   index* o = t.offset.data();
-  std::array<std::size_t, max_d> j{};
+  per_dim j{};
   for (std::size_t tap = 0; tap < g.taps(); ++tap) {
     std::size_t rel = 0;
     for (std::size_t i = 0; i < g.dims; ++i) {
@@ -172,7 +172,7 @@ tap_table make_taps(const conv_geometry& g) {
 
 // The flat input position read by output position `o` through a tap with offsets `off`, or -1
 // when it falls in the padding.
-inline index input_position(const conv_geometry& g, const std::array<std::size_t, max_d>& o, const index* off) {
+inline index input_position(const conv_geometry& g, const per_dim& o, const index* off) {
   index flat = 0;
   for (std::size_t i = 0; i < g.dims; ++i) {
     const index p = index(o[i] * g.stride[i]) + off[i];
@@ -184,7 +184,7 @@ inline index input_position(const conv_geometry& g, const std::array<std::size_t
 
 // The flat input position of output o's first tap when its whole window lies inside the input,
 // else -1 (a border row).
-inline index window_origin(const conv_geometry& g, const std::array<std::size_t, max_d>& o) {
+inline index window_origin(const conv_geometry& g, const per_dim& o) {
   index flat = 0;
   for (std::size_t i = 0; i < g.dims; ++i) {
     const index p = index(o[i] * g.stride[i]) - index(g.pad_low[i]);
@@ -253,11 +253,11 @@ bool gathers_patches(const conv_geometry& g) {
 // src (batch, extent..., channels), shifted by `low` per dim, into it line by line; batch items in
 // parallel (each task writes its own items: the copy was a serial section of every gathered conv).
 template <class T>
-void copy_padded(const T* src, T* dst, std::size_t batch, std::size_t dims, const std::array<std::size_t, max_d>& extent,
-                 std::size_t channels, const std::array<std::size_t, max_d>& low,
-                 const std::array<std::size_t, max_d>& step, std::size_t batch_step) {
+void copy_padded(const T* src, T* dst, std::size_t batch, std::size_t dims, const per_dim& extent,
+                 std::size_t channels, const per_dim& low,
+                 const per_dim& step, std::size_t batch_step) {
   const std::size_t last = dims - 1, line = extent[last] * channels;
-  std::array<std::size_t, max_d> lines = extent;
+  per_dim lines = extent;
   lines[last] = 1;
   std::size_t lines_per_item = 1;
   for (std::size_t d = 0; d < last; ++d) lines_per_item *= extent[d];
@@ -282,7 +282,7 @@ class padded_input {
         columns_(scratch().take<std::size_t>(g.taps() * g.in_channels)) {
     const std::size_t c = g.in_channels;
     copy_padded(x, data_.data(), g.batch, g.dims, g.in, c, g.pad_low, step_, batch_step_);
-    std::array<std::size_t, max_d> j{};
+    per_dim j{};
     for (std::size_t t = 0, e = 0; t < g.taps(); ++t) {
       std::size_t off = 0;
       for (std::size_t d = 0; d < g.dims; ++d) off += j[d] * g.dilation[d] * step_[d];
@@ -308,8 +308,8 @@ class padded_input {
 
  private:
   // Padded extents (every window whole) and element strides; returns the elements per batch item.
-  static std::size_t layout(const conv_geometry& g, std::array<std::size_t, max_d>& extent,
-                            std::array<std::size_t, max_d>& step) {
+  static std::size_t layout(const conv_geometry& g, per_dim& extent,
+                            per_dim& step) {
     std::size_t positions = 1;
     for (std::size_t d = g.dims; d-- > 0;) {
       extent[d] = std::max(g.in[d] + g.pad_low[d], (g.out[d] - 1) * g.stride[d] + g.dilation[d] * (g.window[d] - 1) + 1);
@@ -320,7 +320,7 @@ class padded_input {
   }
 
   const conv_geometry& g_;
-  std::array<std::size_t, max_d> extent_{}, step_{};
+  per_dim extent_{}, step_{};
   std::size_t batch_step_ = 0;
   scratch_pool::lease<T> data_;
   scratch_pool::lease<std::size_t> columns_;
@@ -344,7 +344,7 @@ template <class T>
 void few_channel_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
   const std::size_t c = g.in_channels, k = g.out_channels, taps_n = g.taps();
   // g's padding: `low` before each dim so that every read index is >= 0, whole windows after.
-  std::array<std::size_t, max_d> low{}, extent{}, step{};
+  per_dim low{}, extent{}, step{};
   std::size_t positions = 1;
   for (std::size_t d = g.dims; d-- > 0;) {
     const std::size_t reach = g.dilation[d] * (g.window[d] - 1);
@@ -359,7 +359,7 @@ void few_channel_input_grad(view<T> dx, view<const T> gr, view<const T> w, const
   // Per flipped tap t': its offset in gpad, and the kernel rearranged as wr[(t' * C + c) * K + k].
   auto tap_offsets = scratch().take<std::size_t>(taps_n);
   auto wr = scratch().take<T>(taps_n * c * k);
-  std::array<std::size_t, max_d> j{};
+  per_dim j{};
   for (std::size_t t = 0; t < taps_n; ++t) {
     std::size_t off = 0, flipped = 0;
     for (std::size_t d = 0; d < g.dims; ++d) {
@@ -429,7 +429,7 @@ void depthwise_forward(view<T> out, view<const T> x, view<const T> w, const conv
 }
 
 // The output position that reads input position p (multi-index) through tap offsets `off`, or -1.
-inline index output_position(const conv_geometry& g, const std::array<std::size_t, max_d>& p, const index* off) {
+inline index output_position(const conv_geometry& g, const per_dim& p, const index* off) {
   index flat = 0;
   for (std::size_t i = 0; i < g.dims; ++i) {
     const index num = index(p[i]) - off[i];  // = o * s
@@ -538,8 +538,8 @@ void depthwise_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const 
 // Along dim i, the output fed through the phase's tap tt is o_i = t_i + shift_i(tt), where t_i
 // numbers the phase's input positions: (p_i + pad_i - d_i j_i) / s_i, exact within a phase.
 struct phase_info {
-  std::array<std::size_t, max_d> first{}, count{};
-  std::array<index, max_d> shift_min{}, shift_max{};  // over the phase's taps
+  per_dim first{}, count{};
+  std::array<index, max_spatial_dims> shift_min{}, shift_max{};  // over the phase's taps
   std::size_t tap_begin = 0, tap_count = 0;  // into the phase-sorted tap list
   std::size_t rows = 0, tile_rows = 0, item_begin = 0, items = 0;
   std::size_t w_offset = 0;  // of this phase's rearranged weights
@@ -611,7 +611,7 @@ void gathered_input_grad(view<T> dx, view<const T> gr, view<const T> w, const co
   flipped_shape[0] = c;
   flipped_shape[flipped_shape.rank() - 1] = k;
   auto flipped = scratch().take<T>(w.size());
-  std::array<std::size_t, max_d> j{};
+  per_dim j{};
   for (std::size_t tap = 0; tap < taps_n; ++tap) {
     std::size_t from = 0;
     for (std::size_t d = 0; d < g.dims; ++d) from = from * g.window[d] + (g.window[d] - 1 - j[d]);
@@ -694,7 +694,7 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
   for (std::size_t ph = 0; ph < phases; ++ph) {
     phase_info& pi = info[ph];
     pi = phase_info{};
-    std::array<std::size_t, max_d> phase{};
+    per_dim phase{};
     for (std::size_t i = g.dims, rem = ph; i-- > 0;) {
       phase[i] = rem % g.stride[i];
       rem /= g.stride[i];
@@ -1127,7 +1127,7 @@ void conv_weight_grad_with(std::string_view name, view<T> dw, view<const T> x, v
 }
 
 std::string to_string(const conv_geometry& g) {
-  auto dims = [&](const std::array<std::size_t, max_d>& a) {
+  auto dims = [&](const per_dim& a) {
     return fmt::format("{}", fmt::join(a.begin(), a.begin() + g.dims, ", "));
   };
   return fmt::format(
