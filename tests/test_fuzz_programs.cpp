@@ -338,6 +338,16 @@ class evaluator {
   double margin_ = std::numeric_limits<double>::infinity();
 };
 
+// The chain rule through a = conv(x, w) + b with x, w, b = in[0], in[1], in[2] (the first layer of
+// most programs below): their gradients from a's gradient ga, z = conv(x, w) of shape zs.
+void conv_bias_gradients(evaluator& R, const conv_params& p, const rt& ga, const shape& zs, const std::vector<rt>& in,
+                         result& out) {
+  out.grads[2] = R.sum_to(ga, in[2].s);
+  const rt gz = R.sum_to(ga, zs);
+  out.grads[0] = R.conv_transpose(p, gz, in[1], in[0].s);
+  out.grads[1] = R.conv_weight_grad(p, in[0], gz, in[1].s);
+}
+
 // ---- drawing shapes ----------------------------------------------------------------------------
 
 // Extents for one configuration. Small ones (extents, channels and batch from 1, windows up to 4,
@@ -384,10 +394,7 @@ struct conv1d_same_relu_maxpool {
     const auto gy = R.loss(yv, in[3], out);
     if (!gy) return;
     const rt ga = R.relu_backward(R.max_pool_backward(*gy, h, pool), a);
-    out.grads[2] = R.sum_to(ga, in[2].s);
-    const rt gz = R.sum_to(ga, z.s);
-    out.grads[0] = R.conv_transpose(p, gz, in[1], in[0].s);
-    out.grads[1] = R.conv_weight_grad(p, in[0], gz, in[1].s);
+    conv_bias_gradients(R, p, ga, z.s, in, out);
   }
 };
 
@@ -416,10 +423,7 @@ struct conv1d_valid_dilated_avgpool_slice {
     const auto gy = R.loss(yv, in[3], out);
     if (!gy) return;
     const rt ga = R.avg_pool_transpose(R.unslice(*gy, q.s, box), a.s, pool);
-    out.grads[2] = R.sum_to(ga, in[2].s);
-    const rt gz = R.sum_to(ga, z.s);
-    out.grads[0] = R.conv_transpose(p, gz, in[1], in[0].s);
-    out.grads[1] = R.conv_weight_grad(p, in[0], gz, in[1].s);
+    conv_bias_gradients(R, p, ga, z.s, in, out);
   }
 };
 
@@ -471,10 +475,7 @@ struct conv2d_uncentered_maxpool_flatten {
     const auto gy = R.loss(yv, in[3], out);
     if (!gy) return;
     const rt ga = R.relu_backward(R.max_pool_backward(rt{q.s, gy->v}, h, pool), a);
-    out.grads[2] = R.sum_to(ga, in[2].s);
-    const rt gz = R.sum_to(ga, z.s);
-    out.grads[0] = R.conv_transpose(p, gz, in[1], in[0].s);
-    out.grads[1] = R.conv_weight_grad(p, in[0], gz, in[1].s);
+    conv_bias_gradients(R, p, ga, z.s, in, out);
   }
 };
 
@@ -543,10 +544,7 @@ struct conv2d_groups_pad_maxpool {
     const auto gy = R.loss(yv, in[3], out);
     if (!gy) return;
     const rt ga = R.pad_backward(R.max_pool_backward(*gy, q, pool), a.s, pads);
-    out.grads[2] = R.sum_to(ga, in[2].s);
-    const rt gz = R.sum_to(ga, z.s);
-    out.grads[0] = R.conv_transpose(p, gz, in[1], in[0].s);
-    out.grads[1] = R.conv_weight_grad(p, in[0], gz, in[1].s);
+    conv_bias_gradients(R, p, ga, z.s, in, out);
   }
 };
 
@@ -576,10 +574,7 @@ struct conv2d_depthwise_valid_crop_avgpool {
     const auto gy = R.loss(yv, in[3], out);
     if (!gy) return;
     const rt ga = R.relu_backward(R.unslice(R.avg_pool_transpose(*gy, s.s, pool), h.s, box), a);
-    out.grads[2] = R.sum_to(ga, in[2].s);
-    const rt gz = R.sum_to(ga, z.s);
-    out.grads[0] = R.conv_transpose(p, gz, in[1], in[0].s);
-    out.grads[1] = R.conv_weight_grad(p, in[0], gz, in[1].s);
+    conv_bias_gradients(R, p, ga, z.s, in, out);
   }
 };
 
@@ -614,10 +609,7 @@ struct conv2d_two_layers {
     const rt gz2 = R.sum_to(ga2, z2.s);
     out.grads[3] = R.conv_weight_grad(p2, q, gz2, in[3].s);
     const rt ga1 = R.relu_backward(R.max_pool_backward(R.conv_transpose(p2, gz2, in[3], q.s), h1, pool), a1);
-    out.grads[2] = R.sum_to(ga1, in[2].s);
-    const rt gz1 = R.sum_to(ga1, z1.s);
-    out.grads[0] = R.conv_transpose(p1, gz1, in[1], in[0].s);
-    out.grads[1] = R.conv_weight_grad(p1, in[0], gz1, in[1].s);
+    conv_bias_gradients(R, p1, ga1, z1.s, in, out);
   }
 };
 
@@ -646,10 +638,7 @@ struct conv2d_fanout_concat {
     if (!gy) return;
     const rt ga = R.add(R.relu_backward(R.concat_part(*gy, parts, 3, 0), a),
                         R.max_pool_backward(R.concat_part(*gy, parts, 3, 1), a, pool));
-    out.grads[2] = R.sum_to(ga, in[2].s);
-    const rt gz = R.sum_to(ga, zc.s);
-    out.grads[0] = R.conv_transpose(p, gz, in[1], in[0].s);
-    out.grads[1] = R.conv_weight_grad(p, in[0], gz, in[1].s);
+    conv_bias_gradients(R, p, ga, zc.s, in, out);
   }
 };
 
@@ -676,10 +665,7 @@ struct conv3d_explicit_maxpool_flatten {
     const auto gy = R.loss(yv, in[3], out);
     if (!gy) return;
     const rt ga = R.relu_backward(R.max_pool_backward(rt{q.s, gy->v}, h, pool), a);
-    out.grads[2] = R.sum_to(ga, in[2].s);
-    const rt gz = R.sum_to(ga, z.s);
-    out.grads[0] = R.conv_transpose(p, gz, in[1], in[0].s);
-    out.grads[1] = R.conv_weight_grad(p, in[0], gz, in[1].s);
+    conv_bias_gradients(R, p, ga, z.s, in, out);
   }
 };
 
@@ -706,10 +692,7 @@ struct conv3d_groups_uncentered_avgpool {
     const auto gy = R.loss(yv, in[3], out);
     if (!gy) return;
     const rt ga = R.avg_pool_transpose(*gy, a.s, pool);
-    out.grads[2] = R.sum_to(ga, in[2].s);
-    const rt gz = R.sum_to(ga, z.s);
-    out.grads[0] = R.conv_transpose(p, gz, in[1], in[0].s);
-    out.grads[1] = R.conv_weight_grad(p, in[0], gz, in[1].s);
+    conv_bias_gradients(R, p, ga, z.s, in, out);
   }
 };
 
@@ -741,10 +724,7 @@ struct conv1d_concat_time_pad_maxpool {
     const rt gcat = R.max_pool_backward(*gy, cat, pool);
     out.grads[3] = R.pad_backward(R.concat_part(gcat, parts, 1, 1), in[3].s, pads);
     const rt ga = R.relu_backward(R.concat_part(gcat, parts, 1, 0), a);
-    out.grads[2] = R.sum_to(ga, in[2].s);
-    const rt gz = R.sum_to(ga, z.s);
-    out.grads[0] = R.conv_transpose(p, gz, in[1], in[0].s);
-    out.grads[1] = R.conv_weight_grad(p, in[0], gz, in[1].s);
+    conv_bias_gradients(R, p, ga, z.s, in, out);
   }
 };
 
