@@ -24,6 +24,8 @@
 #include <typegrad/train.hpp>
 #include <typegrad/typegrad.hpp>
 
+#include "nets/fashion_cnn.hpp"
+
 using namespace typegrad;
 
 namespace {
@@ -51,17 +53,8 @@ tensor<float, R> random_tensor(const std::array<std::size_t, R>& extents, unsign
   return t;
 }
 
-// The example's model (examples/fashion_mnist_cnn.cpp).
-constexpr var<"x", 4> x;
-constexpr var<"labels", 1> labels;
-constexpr var<"conv1_w", 4> conv1_w;
-constexpr var<"conv1_b", 1> conv1_b;
-constexpr var<"conv2_w", 4> conv2_w;
-constexpr var<"conv2_b", 1> conv2_b;
-constexpr var<"dense1_w", 2> dense1_w;
-constexpr var<"dense1_b", 1> dense1_b;
-constexpr var<"dense2_w", 2> dense2_w;
-constexpr var<"dense2_b", 1> dense2_b;
+// The example's model: examples/nets/fashion_cnn.hpp.
+using namespace typegrad::nets::fashion_cnn;
 constexpr std::size_t n = 64;
 
 // Stand-ins for one op's input and upstream adjoint.
@@ -133,17 +126,9 @@ int main(int argc, char** argv) try {
   const auto train_set = data::load_fashion_mnist(data_dir, data::split::train, norm);
   data::batcher<float, 4> batches(train_set, n, {.seed = 1});
 
-  auto h1 = max_pool(relu(conv(x, conv1_w) + conv1_b), window<2>);
-  auto h2 = max_pool(relu(conv(h1, conv2_w) + conv2_b), window<2>);
-  auto logits = dense(relu(dense(flatten(h2), dense1_w, dense1_b)), dense2_w, dense2_b);
-  auto loss = softmax_cross_entropy(logits, labels);
   auto step = compile<float>(loss, wrt(conv1_w, conv1_b, conv2_w, conv2_b, dense1_w, dense1_b, dense2_w, dense2_b));
   using namespace train;
-  auto params = make_parameters<float>(
-      param(conv1_w, {32, 3, 3, 1}, init::he_normal), param(conv1_b, {32}),
-      param(conv2_w, {64, 3, 3, 32}, init::he_normal), param(conv2_b, {64}),
-      param(dense1_w, {7 * 7 * 64, 128}, init::he_normal), param(dense1_b, {128}),
-      param(dense2_w, {128, 10}, init::glorot_uniform), param(dense2_b, {10}));
+  auto params = nets::fashion_cnn::make_parameters<float>();
   params.initialize(1);
   params.bind(step);
   adam opt(params, {.lr = 1e-6});  // a tiny rate: the timed steps barely move the parameters
