@@ -52,8 +52,8 @@ namespace detail {
 // How Op is written (infix, prefix or call form), for core/notation.hpp's write_op.
 template <class Op>
 constexpr notation::op_form op_form_of() {
-  if constexpr (Infix<Op>) return {.infix = Op::infix, .infix_precedence = Op::precedence};
-  else if constexpr (Prefix<Op>) return {.prefix = Op::prefix};
+  if constexpr (Infix<Op>) return {.infix = Op::infix, .prefix = {}, .infix_precedence = Op::precedence};
+  else if constexpr (Prefix<Op>) return {.infix = {}, .prefix = Op::prefix, .infix_precedence = notation::atom};
   else return {};
 }
 
