@@ -143,6 +143,42 @@ struct grid_cursor {
   }
 };
 
+// f(tap, j, flipped) for every tap of g's window in row-major order: j its index per dim, flipped
+// the index of the tap mirrored in every dim (the input gradient reads w through it).
+template <class F>
+void for_each_tap(const conv_geometry& g, F&& f) {
+  per_dim j{};
+  for (std::size_t tap = 0; tap < g.taps(); ++tap) {
+    std::size_t flipped = 0;
+    for (std::size_t d = 0; d < g.dims; ++d) flipped = flipped * g.window[d] + (g.window[d] - 1 - j[d]);
+    f(tap, j, flipped);
+    for (std::size_t d = g.dims; d-- > 0;) {  // next tap
+      if (++j[d] < g.window[d]) break;
+      j[d] = 0;
+    }
+  }
+}
+
+// The offsets of rows [q0, q0 + m) of the grid (batch, extent...) into a buffer of batch items
+// batch_step apart, element strides `step` per dim: batch * batch_step + sum over d of (at_d *
+// scale_d + shift_d) * step_d. Along a line (the last dim) each row is one scale * step on from
+// the one before, so only a line's first row computes the whole sum.
+void grid_offsets(std::size_t dims, const per_dim& extent, const per_dim& scale, const per_dim& shift,
+                  const per_dim& step, std::size_t batch_step, std::size_t q0, std::size_t m, std::size_t* ro) {
+  const std::size_t last = dims - 1, line_step = scale[last] * step[last];
+  grid_cursor cur(dims, extent, q0);
+  std::size_t at = 0;
+  for (std::size_t r = 0; r < m; ++r, cur.next()) {
+    if (r > 0 && cur.at[last] > 0) {
+      ro[r] = at += line_step;
+      continue;
+    }
+    at = cur.batch * batch_step;
+    for (std::size_t d = 0; d < dims; ++d) at += (cur.at[d] * scale[d] + shift[d]) * step[d];
+    ro[r] = at;
+  }
+}
+
 // Per-tap offsets d_i * j_i - pad_i, tap-major (taps x dims), and each tap's offset within the
 // input in positions, sum_i d_i j_i * (input stride of dim i), for windows that lie inside.
 struct tap_table {
@@ -154,19 +190,14 @@ struct tap_table {
 tap_table make_taps(const conv_geometry& g) {
   tap_table t{scratch().take<index>(g.taps() * g.dims), scratch().take<std::size_t>(g.taps()), g.dims};
   index* o = t.offset.data();
-  per_dim j{};
-  for (std::size_t tap = 0; tap < g.taps(); ++tap) {
+  for_each_tap(g, [&](std::size_t tap, const per_dim& j, std::size_t) {
     std::size_t rel = 0;
     for (std::size_t i = 0; i < g.dims; ++i) {
       o[tap * g.dims + i] = index(g.dilation[i] * j[i]) - index(g.pad_low[i]);
       rel = rel * g.in[i] + g.dilation[i] * j[i];
     }
     t.relative.data()[tap] = rel;
-    for (std::size_t i = g.dims; i-- > 0;) {
-      if (++j[i] < g.window[i]) break;
-      j[i] = 0;
-    }
-  }
+  });
   return t;
 }
 
@@ -282,28 +313,18 @@ class padded_input {
         columns_(scratch().take<std::size_t>(g.taps() * g.in_channels)) {
     const std::size_t c = g.in_channels;
     copy_padded(x, data_.data(), g.batch, g.dims, g.in, c, g.pad_low, step_, batch_step_);
-    per_dim j{};
-    for (std::size_t t = 0, e = 0; t < g.taps(); ++t) {
+    for_each_tap(g, [&](std::size_t t, const per_dim& j, std::size_t) {
       std::size_t off = 0;
       for (std::size_t d = 0; d < g.dims; ++d) off += j[d] * g.dilation[d] * step_[d];
-      for (std::size_t ch = 0; ch < c; ++ch) columns_.data()[e++] = off + ch;
-      for (std::size_t d = g.dims; d-- > 0;) {  // next tap, row-major over the window
-        if (++j[d] < g.window[d]) break;
-        j[d] = 0;
-      }
-    }
+      for (std::size_t ch = 0; ch < c; ++ch) columns_.data()[t * c + ch] = off + ch;
+    });
   }
   const T* data() const { return data_.data(); }
   // Per (tap, channel), in w's order: the offset from a window's first element.
   const std::size_t* columns() const { return columns_.data(); }
   // The offsets of the windows of output rows [q0, q0 + m) into ro.
   void rows(std::size_t q0, std::size_t m, std::size_t* ro) const {
-    grid_cursor cur(g_.dims, g_.out, q0);
-    for (std::size_t r = 0; r < m; ++r, cur.next()) {
-      std::size_t at = cur.batch * batch_step_;
-      for (std::size_t d = 0; d < g_.dims; ++d) at += cur.at[d] * g_.stride[d] * step_[d];
-      ro[r] = at;
-    }
+    grid_offsets(g_.dims, g_.out, g_.stride, per_dim{}, step_, batch_step_, q0, m, ro);
   }
 
  private:
@@ -354,44 +375,30 @@ void few_channel_input_grad(view<T> dx, view<const T> gr, view<const T> w, const
     positions *= extent[d];
   }
   const std::size_t batch_step = positions * k;
+  // Input position p's first read of gpad: p + pad_low + low - d (k - 1) per dim.
+  per_dim ones{}, shift{};
+  for (std::size_t d = 0; d < g.dims; ++d) {
+    ones[d] = 1;
+    shift[d] = g.pad_low[d] + low[d] - g.dilation[d] * (g.window[d] - 1);
+  }
   auto gpad = scratch().take<T>(g.batch * batch_step);
   copy_padded(gr.data, gpad.data(), g.batch, g.dims, g.out, k, low, step, batch_step);
   // Per flipped tap t': its offset in gpad, and the kernel rearranged as wr[(t' * C + c) * K + k].
   auto tap_offsets = scratch().take<std::size_t>(taps_n);
   auto wr = scratch().take<T>(taps_n * c * k);
-  per_dim j{};
-  for (std::size_t t = 0; t < taps_n; ++t) {
-    std::size_t off = 0, flipped = 0;
-    for (std::size_t d = 0; d < g.dims; ++d) {
-      off += j[d] * g.dilation[d] * step[d];
-      flipped = flipped * g.window[d] + (g.window[d] - 1 - j[d]);
-    }
+  for_each_tap(g, [&](std::size_t t, const per_dim& j, std::size_t flipped) {
+    std::size_t off = 0;
+    for (std::size_t d = 0; d < g.dims; ++d) off += j[d] * g.dilation[d] * step[d];
     tap_offsets.data()[t] = off;
     for (std::size_t ch = 0; ch < c; ++ch)
       for (std::size_t kk = 0; kk < k; ++kk) wr.data()[(t * c + ch) * k + kk] = w.data[(kk * taps_n + flipped) * c + ch];
-    for (std::size_t d = g.dims; d-- > 0;) {  // next tap, row-major over the window
-      if (++j[d] < g.window[d]) break;
-      j[d] = 0;
-    }
-  }
+  });
   const std::size_t rows = g.batch * g.in_positions(), tile = tile_rows_for(taps_n * k);
   parallel_chunks(ceil_div(rows, tile), tile * taps_n * k * c, [&](std::size_t lo, std::size_t hi) {
     auto ro = scratch().take<std::size_t>(tile);
     for (std::size_t ti = lo; ti < hi; ++ti) {
       const std::size_t p0 = ti * tile, m = std::min(tile, rows - p0);
-      grid_cursor cur(g.dims, g.in, p0);
-      const std::size_t last = g.dims - 1;
-      std::size_t at = 0;
-      for (std::size_t r = 0; r < m; ++r, cur.next()) {
-        if (r > 0 && cur.at[last] > 0) {  // the next position along a line: one step on
-          ro.data()[r] = at += step[last];
-          continue;
-        }
-        at = cur.batch * batch_step;
-        for (std::size_t d = 0; d < g.dims; ++d)
-          at += (cur.at[d] + g.pad_low[d] + low[d] - g.dilation[d] * (g.window[d] - 1)) * step[d];
-        ro.data()[r] = at;
-      }
+      grid_offsets(g.dims, g.in, ones, shift, step, batch_step, p0, m, ro.data());
       gather_dot_product<T>(m, c, taps_n, k, gpad.data(), ro.data(), tap_offsets.data(), wr.data(), dx.data + p0 * c, c);
     }
   });
@@ -564,12 +571,13 @@ void transpose_weights(const T* w, const conv_geometry& g, T* wt) {
       for (std::size_t e = 0; e < patch; ++e) wt[grp * kg * patch + e * kg + co] = w[(grp * kg + co) * patch + e];
 }
 
+// The gathered forward with the weights already as the narrow kernel reads them: wt = w^T
+// (patch x K, rows in w's (tap, channel) order).
 template <class T>
-void gathered_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+void gathered_product_forward(view<T> out, view<const T> x, const T* wt, const conv_geometry& g,
+                              const conv_epilogue<T>& e) {
   const std::size_t rows = g.batch * g.out_positions(), k = g.out_channels, patch = g.taps() * g.in_channels;
   const std::size_t tile = tile_rows_for(patch), tiles = ceil_div(rows, tile);
-  auto wt = scratch().take<T>(w.size());
-  transpose_weights(w.data, g, wt.data());
   const padded_input<T> xp(x.data, g);
   const bool fused = epilogue_in_registers(e, k);
   parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
@@ -577,11 +585,18 @@ void gathered_forward(view<T> out, view<const T> x, view<const T> w, const conv_
     for (std::size_t ti = lo; ti < hi; ++ti) {
       const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
       xp.rows(q0, m, ro.data());
-      gather_product<T>(m, k, patch, xp.data(), ro.data(), xp.columns(), g.in_channels, wt.data(), k, out.data + q0 * k,
-                        k, false, fused ? e.bias : nullptr, fused && e.relu);
+      gather_product<T>(m, k, patch, xp.data(), ro.data(), xp.columns(), g.in_channels, wt, k, out.data + q0 * k, k,
+                        false, fused ? e.bias : nullptr, fused && e.relu);
       if (!fused) finish_rows(out.data + q0 * k, m, k, e);
     }
   });
+}
+
+template <class T>
+void gathered_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+  auto wt = scratch().take<T>(w.size());
+  transpose_weights(w.data, g, wt.data());
+  gathered_product_forward(out, x, wt.data(), g, e);
 }
 
 // ---- input gradient as a gathered forward ------------------------------------------------------
@@ -607,23 +622,13 @@ void gathered_input_grad(view<T> dx, view<const T> gr, view<const T> w, const co
   t.in_channels = k;
   t.out_channels = c;
   for (std::size_t d = 0; d < g.dims; ++d) t.pad_low[d] = g.dilation[d] * (g.window[d] - 1) - g.pad_low[d];
-  shape flipped_shape = w.shape;
-  flipped_shape[0] = c;
-  flipped_shape[flipped_shape.rank() - 1] = k;
-  auto flipped = scratch().take<T>(w.size());
-  per_dim j{};
-  for (std::size_t tap = 0; tap < taps_n; ++tap) {
-    std::size_t from = 0;
-    for (std::size_t d = 0; d < g.dims; ++d) from = from * g.window[d] + (g.window[d] - 1 - j[d]);
-    for (std::size_t ch = 0; ch < c; ++ch)
-      for (std::size_t kk = 0; kk < k; ++kk)
-        flipped.data()[(ch * taps_n + tap) * k + kk] = w.data[(kk * taps_n + from) * c + ch];
-    for (std::size_t d = g.dims; d-- > 0;) {  // next tap, row-major over the window
-      if (++j[d] < g.window[d]) break;
-      j[d] = 0;
-    }
-  }
-  gathered_forward<T>(dx, gr, view<const T>{flipped.data(), flipped_shape}, t, {});
+  // The flipped kernel as the narrow kernel reads it: rows (tap, k) of t's window, columns c.
+  auto wt = scratch().take<T>(w.size());
+  for_each_tap(g, [&](std::size_t tap, const per_dim&, std::size_t flipped) {
+    for (std::size_t kk = 0; kk < k; ++kk)
+      for (std::size_t ch = 0; ch < c; ++ch) wt.data()[(tap * k + kk) * c + ch] = w.data[(kk * taps_n + flipped) * c + ch];
+  });
+  gathered_product_forward<T>(dx, gr, wt.data(), t, {});
 }
 
 // Per tile and group: pack the patches (or, `direct`, read a pointwise geometry's x in place),
