@@ -161,21 +161,21 @@ void for_each_tap(const conv_geometry& g, F&& f) {
 
 // The offsets of rows [q0, q0 + m) of the grid (batch, extent...) into a buffer of batch items
 // batch_step apart, element strides `step` per dim: batch * batch_step + sum over d of (at_d *
-// scale_d + shift_d) * step_d. Along a line (the last dim) each row is one scale * step on from
-// the one before, so only a line's first row computes the whole sum.
+// scale_d + shift_d) * step_d. Line by line (the last dim): each row of a line is one scale * step
+// on from the one before, so only a line's first row computes the whole sum (the gathered weight
+// gradient of a one-channel conv asks for an offset per 9 x K multiply-adds).
 void grid_offsets(std::size_t dims, const per_dim& extent, const per_dim& scale, const per_dim& shift,
                   const per_dim& step, std::size_t batch_step, std::size_t q0, std::size_t m, std::size_t* ro) {
-  const std::size_t last = dims - 1, line_step = scale[last] * step[last];
+  const std::size_t last = dims - 1, line_step = scale[last] * step[last], line = extent[last];
   grid_cursor cur(dims, extent, q0);
-  std::size_t at = 0;
-  for (std::size_t r = 0; r < m; ++r, cur.next()) {
-    if (r > 0 && cur.at[last] > 0) {
-      ro[r] = at += line_step;
-      continue;
-    }
-    at = cur.batch * batch_step;
+  for (std::size_t r = 0; r < m;) {
+    std::size_t at = cur.batch * batch_step;
     for (std::size_t d = 0; d < dims; ++d) at += (cur.at[d] * scale[d] + shift[d]) * step[d];
-    ro[r] = at;
+    const std::size_t n = std::min(line - cur.at[last], m - r);
+    for (std::size_t i = 0; i < n; ++i) ro[r + i] = at + i * line_step;
+    r += n;
+    cur.at[last] = line - 1;  // the line's last row: next() moves to the next line's first
+    cur.next();
   }
 }
 
