@@ -185,3 +185,52 @@ BOOST_AUTO_TEST_CASE(sum_to_one_row_in_parts_matches_reference) {
     check_sum_to_one_row<double>(s, s[3]);
   }
 }
+
+// sum_to and max_to keep each output's terms in the order of the reduced indices (row-major),
+// whatever vector blocks they run in: bitwise equal to a plain loop in T, for row widths around
+// the blocks of 4, 2 and 1 vectors and their tails, reduced dims that merge into one run and dims
+// that do not, one output row and many, at 2 threads.
+namespace {
+template <class T>
+void check_reduction_order(const shape& in_shape, const shape& out_shape) {
+  std::vector<T> x(in_shape.numel());
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = T(std::sin(double(i) * 0.7)) * T(1 + i % 5);
+  std::vector<T> want_sum(out_shape.numel(), T(0)), want_max(out_shape.numel(), -std::numeric_limits<T>::infinity());
+  const std::size_t r = in_shape.rank();
+  for (std::size_t i = 0; i < x.size(); ++i) {  // row-major over the input: each output's terms in order
+    std::size_t rest = i, o = 0, scale = 1;
+    for (std::size_t d = r; d-- > 0;) {
+      const std::size_t at = rest % in_shape[d];
+      rest /= in_shape[d];
+      if (out_shape[d] != 1) o += at * scale;
+      scale *= out_shape[d];
+    }
+    want_sum[o] += x[i];
+    want_max[o] = x[i] > want_max[o] ? x[i] : want_max[o];
+  }
+  std::vector<T> sums(want_sum.size()), maxima(want_sum.size());
+  tbb::task_arena(2).execute([&] {
+    kernels::sum_to<T>(view<T>{sums.data(), out_shape}, view<const T>{x.data(), in_shape});
+    kernels::max_to<T>(view<T>{maxima.data(), out_shape}, view<const T>{x.data(), in_shape});
+  });
+  BOOST_TEST(std::memcmp(sums.data(), want_sum.data(), sums.size() * sizeof(T)) == 0,
+             "sum_to " << in_shape << " -> " << out_shape);
+  BOOST_TEST(std::memcmp(maxima.data(), want_max.data(), maxima.size() * sizeof(T)) == 0,
+             "max_to " << in_shape << " -> " << out_shape);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(sum_to_and_max_to_keep_the_order_of_terms) {
+  for (std::size_t k : {2, 3, 8, 15, 16, 17, 32, 33, 48, 64, 70, 100}) {
+    const std::vector<std::pair<shape, shape>> cases{
+        {shape{7, 5, k}, shape{1, 1, k}},        // one row; N, H merge into one run
+        {shape{6, 4, k}, shape{6, 1, k}},        // a row per output row
+        {shape{4, 3, 5, k}, shape{4, 1, 5, k}},  // reduced dim strided by 5 rows
+        {shape{3, 4, 5, k}, shape{1, 4, 1, k}},  // reduced dims that do not merge
+    };
+    for (const auto& [in, out] : cases) {
+      check_reduction_order<float>(in, out);
+      check_reduction_order<double>(in, out);
+    }
+  }
+}
