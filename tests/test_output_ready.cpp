@@ -2,13 +2,15 @@
 // The executor's output-ready hook (program.on_output_ready): called once per output in every
 // run, after that output's values are final (a copy taken in the callback equals the result),
 // while the run is still going (before later kernels), at 1 and 2 threads, in check_finite mode,
-// and after a run that threw. typegrad::distributed starts its all-reduces from this hook.
+// and after a run that threw. typegrad::distributed starts its all-reduces from this hook. Also
+// the profiler (program.set_profiling), which runs the nodes one at a time as check_finite does.
 #include <boost/test/unit_test.hpp>
 
 #include <typegrad/typegrad.hpp>
 
 #include <atomic>
 #include <cstring>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -169,6 +171,55 @@ BOOST_AUTO_TEST_CASE(a_throwing_callback_fails_the_run_and_removing_it_restores_
       p.on_output_ready({});
       p.run();
       BOOST_TEST((test_support::values(p.gradient(w2)) == expected));
+    }
+  }
+}
+
+// The profiler (program.set_profiling): every kernel that runs gets one line, slowest first, with
+// its time per run and share; the results are bitwise those of a plain run, the hook still fires,
+// and reset_profile() starts the count again.
+BOOST_AUTO_TEST_CASE(profiling_times_every_kernel_without_changing_results) {
+  fixture d;
+  for (int threads : {1, 2}) {
+    BOOST_TEST_CONTEXT("threads " << threads) {
+      auto plain = compile<double>(loss, x, wrt(w1, w2, s));
+      plain.set_threads(threads).bind(x, d.xv).bind(w1, d.w1v).bind(w2, d.w2v).bind(s, d.sv).run();
+      auto p = compile<double>(loss, x, wrt(w1, w2, s));
+      p.set_threads(threads).bind(x, d.xv).bind(w1, d.w1v).bind(w2, d.w2v).bind(s, d.sv);
+      BOOST_TEST(p.profile().find("profile of 0 runs") != std::string::npos);
+      record r(5);
+      hook(p, r);
+      p.set_profiling();
+      for (int run = 0; run < 3; ++run) {
+        r.reset();
+        p.run();
+        check_final(p, r, 5);
+      }
+      for (std::size_t i = 0; i < 5; ++i)
+        BOOST_TEST((test_support::values(plain.executor().output(i)) == test_support::values(p.executor().output(i))));
+      const std::string table = p.profile();
+      BOOST_TEST_MESSAGE(table);
+      BOOST_TEST(table.find("profile of 3 runs") != std::string::npos);
+      // One line per kernel that ran: the listing's op nodes that are computed and not views.
+      auto count_lines = [](const std::string& text, auto&& counts) {
+        std::istringstream in(text);
+        std::size_t n = 0;
+        for (std::string line; std::getline(in, line);) n += counts(line) ? 1 : 0;
+        return n;
+      };
+      const auto has = [](const std::string& line, const char* what) { return line.find(what) != std::string::npos; };
+      const std::size_t kernels = count_lines(p.listing(), [&](const std::string& line) {
+        return !has(line, "= leaf") && !has(line, "= literal") && !has(line, "[not computed]") && !has(line, "[view of");
+      });
+      BOOST_TEST(kernels > 10u);
+      BOOST_TEST(count_lines(table, [](const std::string& line) { return line.rfind('#', 0) != 0; }) == kernels);
+      // Slowest first: the 64 x 512 x 256 products before the counting identity's copies.
+      BOOST_TEST(table.find("matmul") < table.find("counting_identity"));
+      BOOST_TEST(table.find("leaf") == std::string::npos);
+      p.reset_profile();
+      BOOST_TEST(p.profile().find("profile of 0 runs") != std::string::npos);
+      p.set_profiling(false).run();
+      BOOST_TEST(p.profile().find("profile of 0 runs") != std::string::npos);
     }
   }
 }

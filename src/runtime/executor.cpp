@@ -2,6 +2,7 @@
 #include "typegrad/runtime/executor.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <new>
@@ -81,7 +82,10 @@ struct executor<T>::state {
   std::vector<kernel_call> calls;
   std::vector<std::size_t> call_of;  // per op node, its index in calls
 
-  bool check_finite = false;              // set_check_finite: debug mode, see run_checking_finite
+  bool check_finite = false;              // set_check_finite: debug mode, see run_one_at_a_time
+  bool profiling = false;                 // set_profiling: kernel times per node, see run_one_at_a_time
+  std::vector<double> node_seconds;       // profiling: per node, the sum of its kernel's times
+  std::size_t profiled_runs = 0;
 
   // set_output_ready: the hook, and for this plan the outputs that are final once node i's kernel
   // has run (ready_after[i]: the output itself, or the root of the view it is) or before any
@@ -258,17 +262,18 @@ struct executor<T>::state {
     }
   }
 
-  // The debug mode of set_check_finite(true): leaves first, then every node in topological order,
-  // each output scanned after its kernel; the first non-finite value stops the run with a
-  // value_error naming the node, its printed expression and whether it is forward or adjoint.
-  void run_checking_finite() {
+  // Every node in topological order, one at a time: the debug mode of set_check_finite(true)
+  // (leaves first, then each output scanned after its kernel; the first non-finite value stops the
+  // run with a value_error naming the node, its printed expression and whether it is forward or
+  // adjoint) and set_profiling(true) (each kernel's wall time added to its node).
+  void run_one_at_a_time() {
     auto first_bad = [](const T* p, std::size_t n) {
       for (std::size_t k = 0; k < n; ++k)
         if (!std::isfinite(p[k])) return k;
       return n;
     };
     auto bad_text = [](T v) { return std::isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf"; };
-    for (auto i : leaves) {
+    for (auto i : check_finite ? leaves : std::vector<std::size_t>{}) {
       const std::size_t n = shapes[i].numel(), k = first_bad(data[i], n);
       if (k < n)
         throw value_error(fmt::format("run (check_finite): leaf '{}' {} holds {} at flat index {}", nodes[i].label,
@@ -276,9 +281,16 @@ struct executor<T>::state {
     }
     floating_point_scope mode;
     if (output_ready) notify_first();
+    if (profiling) node_seconds.resize(nodes.size());
     for (const auto i : kernel_order) {
-      run_node(i);
-      const std::size_t n = shapes[i].numel(), k = first_bad(data[i], n);
+      if (profiling) {
+        const auto start = std::chrono::steady_clock::now();
+        run_node(i);
+        node_seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      } else {
+        run_node(i);
+      }
+      const std::size_t n = check_finite ? shapes[i].numel() : 0, k = first_bad(data[i], n);
       if (k < n)
         throw value_error(fmt::format(
             "run (check_finite): the first non-finite value is {} at flat index {} of node %{} {}, {} node: {}\n"
@@ -286,6 +298,7 @@ struct executor<T>::state {
             bad_text(data[i][k]), k, i, shapes[i], nodes[i].adjoint ? "an adjoint" : "a forward", describe(i, 400)));
       if (output_ready) notify_after(i);
     }
+    if (profiling) ++profiled_runs;
   }
 
   void plan_ready() {
@@ -302,6 +315,9 @@ struct executor<T>::state {
   void notify_after(std::size_t i) const {
     for (auto o : ready_after[i]) output_ready(o);
   }
+
+  // Node i as listing() prints it: %i = op(%a, %b) : shape  [notes]
+  std::string listing_line(std::size_t i) const;
 
   void run_node(std::size_t i) {
     if (view_root[i] != no_view) return;
@@ -542,8 +558,8 @@ void executor<T>::run() {
     s.pointers_stale = false;
   }
   s.check_values();
-  if (s.check_finite) {
-    s.task_arena->execute([&] { s.run_checking_finite(); });
+  if (s.check_finite || s.profiling) {
+    s.task_arena->execute([&] { s.run_one_at_a_time(); });
   } else if (s.task_arena->max_concurrency() == 1 || !s.concurrent_nodes) {
     s.task_arena->execute([&] {
       floating_point_scope mode;
@@ -594,6 +610,13 @@ void executor<T>::set_threads(int threads) {
 template <class T> void executor<T>::set_check_finite(bool on) { s_->check_finite = on; }
 template <class T> void executor<T>::set_output_ready(output_ready_fn fn) { s_->output_ready = std::move(fn); }
 template <class T> bool executor<T>::check_finite() const { return s_->check_finite; }
+template <class T> void executor<T>::set_profiling(bool on) { s_->profiling = on; }
+template <class T> bool executor<T>::profiling() const { return s_->profiling; }
+template <class T>
+void executor<T>::reset_profile() {
+  s_->node_seconds.clear();
+  s_->profiled_runs = 0;
+}
 template <class T> int executor<T>::threads() const { return s_->task_arena->max_concurrency(); }
 template <class T> std::size_t executor<T>::node_count() const { return s_->nodes.size(); }
 template <class T>
@@ -608,33 +631,58 @@ template <class T> shape executor<T>::node_shape(std::size_t i) const { return s
 
 template <class T>
 std::string executor<T>::listing() const {
-  const auto& s = *s_;
   std::string out;
-  for (std::size_t i = 0; i < s.nodes.size(); ++i) {
-    const auto& n = s.nodes[i];
-    std::string args;
-    for (auto j : n.inputs) args += fmt::format("{}%{}", args.empty() ? "" : ", ", j);
-    std::string rhs = n.kind == node_kind::op ? fmt::format("{}({})", n.label, args)
-                      : n.kind == node_kind::leaf ? fmt::format("leaf {}", n.label)
-                                                 : fmt::format("literal {}", n.label);
-    out += fmt::format("%{} = {}", i, rhs);
-    if (s.planned) out += fmt::format(" : {}", s.shapes[i]);
-    if (n.fused_argument != node_spec::no_argument && n.fused_source != node_spec::no_argument)
-      out += fmt::format("  [computes %{} on the fly from %{}]", n.inputs[n.fused_argument], n.fused_source);
-    else if (n.fused_argument != node_spec::no_argument && n.fused_inner_argument != node_spec::no_argument &&
-             !s.live[s.nodes[n.inputs[n.fused_argument]].inputs[n.fused_inner_argument]])
-      out += fmt::format("  [computes %{} and %{} on the fly]",
-                         s.nodes[n.inputs[n.fused_argument]].inputs[n.fused_inner_argument], n.inputs[n.fused_argument]);
-    else if (n.fused_argument != node_spec::no_argument)
-      out += fmt::format("  [computes %{} on the fly]", n.inputs[n.fused_argument]);
-    if (n.kind == node_kind::op && !s.live[i]) out += "  [not computed]";
-    else if (s.planned && n.kind == node_kind::op && s.view_root[i] != state::no_view)
-      out += fmt::format("  [view of %{}]", s.view_root[i]);
-    if (n.adjoint) out += "  [adjoint]";
-    auto it = std::find(s.outputs.begin(), s.outputs.end(), i);
-    if (it != s.outputs.end()) out += fmt::format("  -> output {}", it - s.outputs.begin());
-    out += '\n';
-  }
+  for (std::size_t i = 0; i < s_->nodes.size(); ++i) out += s_->listing_line(i) + '\n';
+  return out;
+}
+
+template <class T>
+std::string executor<T>::profile() const {
+  const auto& s = *s_;
+  std::vector<std::size_t> ran;
+  double total = 0;
+  for (std::size_t i = 0; i < s.node_seconds.size(); ++i)
+    if (s.node_seconds[i] > 0) {
+      ran.push_back(i);
+      total += s.node_seconds[i];
+    }
+  std::stable_sort(ran.begin(), ran.end(), [&](auto a, auto b) { return s.node_seconds[a] > s.node_seconds[b]; });
+  const double runs = double(std::max<std::size_t>(s.profiled_runs, 1));
+  std::string out = fmt::format("# profile of {} runs: {:.3f} ms per run in {} kernels, one node at a time\n",
+                                s.profiled_runs, total * 1e3 / runs, ran.size());
+  out += fmt::format("# {:>9} {:>6}  node\n", "ms/run", "share");
+  for (auto i : ran)
+    out += fmt::format("  {:>9.4f} {:>5.1f}%  {}\n", s.node_seconds[i] * 1e3 / runs, 100 * s.node_seconds[i] / total,
+                       s.listing_line(i));
+  return out;
+}
+
+template <class T>
+std::string executor<T>::state::listing_line(std::size_t i) const {
+  const auto& s = *this;
+  std::string out;
+  const auto& n = s.nodes[i];
+  std::string args;
+  for (auto j : n.inputs) args += fmt::format("{}%{}", args.empty() ? "" : ", ", j);
+  std::string rhs = n.kind == node_kind::op ? fmt::format("{}({})", n.label, args)
+                    : n.kind == node_kind::leaf ? fmt::format("leaf {}", n.label)
+                                               : fmt::format("literal {}", n.label);
+  out += fmt::format("%{} = {}", i, rhs);
+  if (s.planned) out += fmt::format(" : {}", s.shapes[i]);
+  if (n.fused_argument != node_spec::no_argument && n.fused_source != node_spec::no_argument)
+    out += fmt::format("  [computes %{} on the fly from %{}]", n.inputs[n.fused_argument], n.fused_source);
+  else if (n.fused_argument != node_spec::no_argument && n.fused_inner_argument != node_spec::no_argument &&
+           !s.live[s.nodes[n.inputs[n.fused_argument]].inputs[n.fused_inner_argument]])
+    out += fmt::format("  [computes %{} and %{} on the fly]",
+                       s.nodes[n.inputs[n.fused_argument]].inputs[n.fused_inner_argument], n.inputs[n.fused_argument]);
+  else if (n.fused_argument != node_spec::no_argument)
+    out += fmt::format("  [computes %{} on the fly]", n.inputs[n.fused_argument]);
+  if (n.kind == node_kind::op && !s.live[i]) out += "  [not computed]";
+  else if (s.planned && n.kind == node_kind::op && s.view_root[i] != state::no_view)
+    out += fmt::format("  [view of %{}]", s.view_root[i]);
+  if (n.adjoint) out += "  [adjoint]";
+  auto it = std::find(s.outputs.begin(), s.outputs.end(), i);
+  if (it != s.outputs.end()) out += fmt::format("  -> output {}", it - s.outputs.begin());
   return out;
 }
 

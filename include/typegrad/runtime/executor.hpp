@@ -79,6 +79,16 @@ class executor {
   void set_check_finite(bool on);
   bool check_finite() const;
 
+  // Profiling (as PyTorch's profiler does per op, here per node of the compiled program): runs
+  // the nodes one at a time in topological order, each kernel still parallel inside, and adds
+  // each kernel's wall time to its node. profile() lists the nodes that ran, slowest first, with
+  // milliseconds per run and share of the kernels' total; reset_profile() starts the count again.
+  // Off (the default), it costs nothing; on, independent nodes no longer overlap.
+  void set_profiling(bool on);
+  bool profiling() const;
+  std::string profile() const;
+  void reset_profile();
+
   // Output-ready hook (e.g. to start sending a gradient while the rest of the backward pass
   // runs: typegrad::distributed): fn(i) is called once per output i in every run(), as soon as
   // output i's values are final: right after the kernel that writes its storage has finished (a

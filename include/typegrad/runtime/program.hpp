@@ -197,6 +197,17 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     exec_.set_check_finite(on);
     return *this;
   }
+  // Profiling: each node's kernel timed, nodes one at a time (runtime::executor::set_profiling);
+  // profile() is the table of milliseconds per run by node, slowest first.
+  program& set_profiling(bool on = true) {
+    exec_.set_profiling(on);
+    return *this;
+  }
+  std::string profile() const { return exec_.profile(); }
+  program& reset_profile() {
+    exec_.reset_profile();
+    return *this;
+  }
   // Calls fn(i) as soon as output i is final during each run(), on the thread that computed it
   // (runtime::executor::set_output_ready; outputs are numbered as listed, gradients last).
   // typegrad::distributed starts each gradient's all-reduce from it. Empty: no hook.
