@@ -3,7 +3,6 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
-#include <cstring>
 #include <limits>
 
 #include <fmt/format.h>
@@ -11,6 +10,7 @@
 #include "scratch.hpp"
 #include "typegrad/kernels/broadcast.hpp"
 #include "typegrad/kernels/unary.hpp"
+#include "vector64.hpp"
 
 namespace typegrad::kernels {
 namespace {
@@ -163,33 +163,20 @@ std::size_t reduction_parts(std::size_t elements) {
 // in order of k: a row at a time, as before, but with o's values held in registers across the rows
 // (through memory, each row waited on the previous row's stores: a conv bias's gradient, (64, 28,
 // 28, 32) -> (32), ran at 24 GB/s on one core and no faster on two). Blocks of four, two and one
-// 64-byte vectors (GCC vector extensions: AVX-512, AVX2 or SSE registers as the build targets),
-// then single elements.
-// (Passed by value only to the inlined combine lambdas of this file: GCC's note that such
-// vectors change the ABI where AVX-512 is not enabled does not concern any call across files.)
-#pragma GCC diagnostic ignored "-Wpsabi"
-template <class T> struct vector64;
-template <> struct vector64<float> { typedef float type __attribute__((vector_size(64))); };
-template <> struct vector64<double> { typedef double type __attribute__((vector_size(64))); };
-
+// 64-byte vectors (vector64.hpp), then single elements.
 template <class T, std::size_t Vectors, class Combine>
 void combine_rows_block(T* o, const T* src, std::ptrdiff_t stride, std::size_t count, Combine combine) {
-  using vec = typename vector64<T>::type;
-  constexpr std::size_t lanes = 64 / sizeof(T);
-  vec acc[Vectors];
-  for (std::size_t v = 0; v < Vectors; ++v) std::memcpy(&acc[v], o + v * lanes, sizeof(vec));
+  constexpr std::size_t lanes = vec64_lanes<T>;
+  vec64<T> acc[Vectors];
+  for (std::size_t v = 0; v < Vectors; ++v) acc[v] = load64(o + v * lanes);
   for (std::size_t k = 0; k < count; ++k, src += stride)
-    for (std::size_t v = 0; v < Vectors; ++v) {
-      vec row;
-      std::memcpy(&row, src + v * lanes, sizeof(vec));
-      acc[v] = combine(acc[v], row);
-    }
-  for (std::size_t v = 0; v < Vectors; ++v) std::memcpy(o + v * lanes, &acc[v], sizeof(vec));
+    for (std::size_t v = 0; v < Vectors; ++v) acc[v] = combine(acc[v], load64(src + v * lanes));
+  for (std::size_t v = 0; v < Vectors; ++v) store64(o + v * lanes, acc[v]);
 }
 
 template <class T, class Combine>
 void combine_rows(T* o, const T* src, std::ptrdiff_t stride, std::size_t count, std::size_t inner, Combine combine) {
-  constexpr std::size_t lanes = 64 / sizeof(T);
+  constexpr std::size_t lanes = vec64_lanes<T>;
   std::size_t j = 0;
   for (; j + 4 * lanes <= inner; j += 4 * lanes) combine_rows_block<T, 4>(o + j, src + j, stride, count, combine);
   if (j + 2 * lanes <= inner) {

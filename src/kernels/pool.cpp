@@ -10,13 +10,13 @@
 // depends only on the shapes: the result does not depend on the thread count.
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "../parallel/parallel_chunks.hpp"
 #include "typegrad/kernels/pool.hpp"
 #include "typegrad/kernels/unary.hpp"
+#include "vector64.hpp"
 
 namespace typegrad::kernels {
 
@@ -298,14 +298,10 @@ void max_pool_backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x,
 }
 
 // The CNN's 2x2 window with stride 2 over even extents (every window whole): the four positions
-// compared in registers, a 64-byte vector of channels at a time (GCC vector extensions: AVX-512,
-// AVX2 or SSE as the build targets), then single channels, with the same comparisons in the same
-// order as max_pool_backward_tiled_2d, so the same results. That kernel kept its running argmax in
-// memory: the main example's first pool backward ran at 28 GB/s on 2 cores, half the copy rate.
-#pragma GCC diagnostic ignored "-Wpsabi"  // vectors passed only to the inlined route_2x2 below
-template <class T> struct vector64;
-template <> struct vector64<float> { typedef float type __attribute__((vector_size(64))); };
-template <> struct vector64<double> { typedef double type __attribute__((vector_size(64))); };
+// compared in registers, a 64-byte vector of channels at a time (vector64.hpp), then single
+// channels, with the same comparisons in the same order as max_pool_backward_tiled_2d, so the
+// same results. That kernel kept its running argmax in memory: the main example's first pool
+// backward ran at 28 GB/s on 2 cores, half the copy rate.
 
 // q[k] for the window's positions p[k] in row-major order: g at the first maximum, 0 elsewhere
 // (with PositiveOnly, also 0 where p[k] <= 0, as relu's step would give). V: T or a vector of T.
@@ -331,8 +327,8 @@ bool whole_2x2_windows(const geometry& g) {
 
 template <bool PositiveOnly, class T>
 void max_pool_backward_2x2(view<T> dx, view<const T> g_in, view<const T> x, const geometry& g) {
-  using vec = typename vector64<T>::type;
-  constexpr std::size_t lanes = sizeof(vec) / sizeof(T);
+  using vec = vec64<T>;
+  constexpr std::size_t lanes = vec64_lanes<T>;
   const std::size_t C = g.channels, row = g.in_step[0];
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* grow = g_in.data + n * g.out_batch + o0 * g.out_step[0];
@@ -343,11 +339,10 @@ void max_pool_backward_2x2(view<T> dx, view<const T> g_in, view<const T> x, cons
       const T* gv = grow + o1 * C;
       std::size_t c = 0;
       for (; c + lanes <= C; c += lanes) {
-        vec p[4], q[4], gc;
-        for (int k = 0; k < 4; ++k) std::memcpy(&p[k], x.data + at[k] + c, sizeof(vec));
-        std::memcpy(&gc, gv + c, sizeof(vec));
-        route_2x2<PositiveOnly, T>(p, gc, q);
-        for (int k = 0; k < 4; ++k) std::memcpy(dx.data + at[k] + c, &q[k], sizeof(vec));
+        vec p[4], q[4];
+        for (int k = 0; k < 4; ++k) p[k] = load64(x.data + at[k] + c);
+        route_2x2<PositiveOnly, T>(p, load64(gv + c), q);
+        for (int k = 0; k < 4; ++k) store64(dx.data + at[k] + c, q[k]);
       }
       for (; c < C; ++c) {
         T p[4], q[4];
