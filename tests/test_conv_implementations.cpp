@@ -87,6 +87,10 @@ std::vector<shape_case> shape_cases() {
     p.dilation = {1, 2, 1};
     add(p, {2, 7, 5, 6, 2}, {3, 3, 2, 2, 2});
   }
+  // 3x3, stride 1, 32 or more channels summed over (winograd): odd output extents (clipped 2x2
+  // tiles), channels not a multiple of the vector width, batch 1, no padding
+  add(options(2), {1, 7, 9, 33}, {48, 3, 3, 33});
+  add(options(2, valid), {2, 9, 8, 48}, {32, 3, 3, 48});
   // 1x1 windows (pointwise), one with a stride (not pointwise)
   add(options(2), {2, 7, 6, 32}, {16, 1, 1, 32});
   add(options(2), {2, 5, 3, 12}, {40, 1, 1, 12});
@@ -261,11 +265,12 @@ BOOST_AUTO_TEST_CASE(lists_end_with_the_reference) {
       BOOST_TEST(std::count(names.begin(), names.end(), names[i]) == 1, names[i] << " appears twice");
   }
   using names = std::vector<std::string_view>;
-  const names patches{"depthwise", "pointwise", "gathered", "narrow", "packed_gemm", "reference"};
-  BOOST_TEST((kernels::conv_implementations(conv_direction::forward) == patches));
-  BOOST_TEST((kernels::conv_implementations(conv_direction::weight_grad) == patches));
+  BOOST_TEST((kernels::conv_implementations(conv_direction::forward) ==
+              names{"depthwise", "pointwise", "gathered", "winograd", "narrow", "packed_gemm", "reference"}));
+  BOOST_TEST((kernels::conv_implementations(conv_direction::weight_grad) ==
+              names{"depthwise", "pointwise", "gathered", "narrow", "packed_gemm", "reference"}));
   BOOST_TEST((kernels::conv_implementations(conv_direction::input_grad) ==
-              names{"depthwise", "few_channel_dots", "pointwise", "gathered", "phases", "reference"}));
+              names{"depthwise", "few_channel_dots", "pointwise", "winograd", "gathered", "phases", "reference"}));
 }
 
 BOOST_AUTO_TEST_CASE(every_implementation_matches_the_reference_float) { check_every_implementation<float>(); }
@@ -282,9 +287,11 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       // bench_cnn a: N=64 C=1 28x28 K=32 3x3
       {same_geometry(2, 1, {64, 28, 28, 1}, {32, 3, 3, 1}), "gathered", "few_channel_dots", "gathered"},
       // b: C=K=64 3x3; c: C=K=128 3x3 stride 2 (phases); d: 1-d C=K=64 k=7
-      {same_geometry(2, 1, {32, 56, 56, 64}, {64, 3, 3, 64}), "narrow", "gathered", "narrow"},
+      {same_geometry(2, 1, {32, 56, 56, 64}, {64, 3, 3, 64}), "winograd", "winograd", "narrow"},
       {same_geometry(2, 2, {32, 28, 28, 128}, {128, 3, 3, 128}), "narrow", "phases", "narrow"},
       {same_geometry(1, 1, {32, 1024, 64}, {64, 7, 64}), "narrow", "gathered", "narrow"},
+      // f: the main example's second conv, C=32 K=64 on 14x14
+      {same_geometry(2, 1, {64, 14, 14, 32}, {64, 3, 3, 32}), "winograd", "winograd", "narrow"},
       // e: 3-d C=K=16 (16 floats are a narrow width)
       {same_geometry(3, 1, {4, 32, 32, 32, 16}, {16, 3, 3, 3, 16}), "gathered", "gathered", "gathered"},
       // 1x1; K = 40 floats is no narrow width; depthwise
@@ -327,8 +334,8 @@ BOOST_AUTO_TEST_CASE(errors_name_the_implementation_direction_and_geometry) {
              not_applying);
   const std::string unknown = message("phases");
   BOOST_TEST(unknown ==
-                 "conv forward: no implementation \"phases\" (there are: depthwise, pointwise, gathered, narrow, "
-                 "packed_gemm, reference)",
+                 "conv forward: no implementation \"phases\" (there are: depthwise, pointwise, gathered, winograd, "
+                 "narrow, packed_gemm, reference)",
              unknown);
   BOOST_CHECK_THROW((void)kernels::conv_applies<double>(conv_direction::weight_grad, "few_channel_dots", g), error);
   BOOST_TEST(!kernels::conv_applies<float>(conv_direction::forward, "narrow", g));  // 40 floats
