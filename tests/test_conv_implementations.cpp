@@ -268,7 +268,7 @@ BOOST_AUTO_TEST_CASE(lists_end_with_the_reference) {
   BOOST_TEST((kernels::conv_implementations(conv_direction::forward) ==
               names{"depthwise", "pointwise", "gathered", "winograd", "narrow", "packed_gemm", "reference"}));
   BOOST_TEST((kernels::conv_implementations(conv_direction::weight_grad) ==
-              names{"depthwise", "pointwise", "gathered", "narrow", "packed_gemm", "reference"}));
+              names{"depthwise", "pointwise", "gathered", "winograd", "narrow", "packed_gemm", "reference"}));
   BOOST_TEST((kernels::conv_implementations(conv_direction::input_grad) ==
               names{"depthwise", "few_channel_dots", "pointwise", "winograd", "gathered", "phases", "reference"}));
 }
@@ -287,11 +287,11 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       // bench_cnn a: N=64 C=1 28x28 K=32 3x3
       {same_geometry(2, 1, {64, 28, 28, 1}, {32, 3, 3, 1}), "gathered", "few_channel_dots", "gathered"},
       // b: C=K=64 3x3; c: C=K=128 3x3 stride 2 (phases); d: 1-d C=K=64 k=7
-      {same_geometry(2, 1, {32, 56, 56, 64}, {64, 3, 3, 64}), "winograd", "winograd", "narrow"},
+      {same_geometry(2, 1, {32, 56, 56, 64}, {64, 3, 3, 64}), "winograd", "winograd", "winograd"},
       {same_geometry(2, 2, {32, 28, 28, 128}, {128, 3, 3, 128}), "narrow", "phases", "narrow"},
       {same_geometry(1, 1, {32, 1024, 64}, {64, 7, 64}), "narrow", "gathered", "narrow"},
       // f: the main example's second conv, C=32 K=64 on 14x14
-      {same_geometry(2, 1, {64, 14, 14, 32}, {64, 3, 3, 32}), "winograd", "winograd", "narrow"},
+      {same_geometry(2, 1, {64, 14, 14, 32}, {64, 3, 3, 32}), "winograd", "winograd", "winograd"},
       // e: 3-d C=K=16 (16 floats are a narrow width)
       {same_geometry(3, 1, {4, 32, 32, 32, 16}, {16, 3, 3, 3, 16}), "gathered", "gathered", "gathered"},
       // 1x1; K = 40 floats is no narrow width; depthwise

@@ -27,7 +27,7 @@
 //
 //   forward       depthwise, pointwise, gathered, winograd, narrow, packed_gemm, reference
 //   input grad    depthwise, few_channel_dots, pointwise, winograd, gathered, phases, reference
-//   weight grad   depthwise, pointwise, gathered, narrow, packed_gemm, reference
+//   weight grad   depthwise, pointwise, gathered, winograd, narrow, packed_gemm, reference
 //
 //   depthwise     one input channel per group (groups > 1): GEMMs with N = 1 would waste the
 //                 vector, so own loops, vectorised over channels.
@@ -36,7 +36,8 @@
 //                 as the product it feeds, so the products gather their rows from a zero-padded
 //                 copy of x (see padded_input).
 //   winograd      3x3 window, stride 1, 2-d, one group, at least 32 channels summed over, K (C for
-//                 the input gradient) narrow: F(2x2, 3x3), 2.25x fewer multiplies (see below).
+//                 the input gradient) narrow: F(2x2, 3x3), 2.25x fewer multiplies, in all three
+//                 directions (see below).
 //   narrow        Kg is 1 to 8 blocks of 64 bytes: packed patches, and the narrow kernel
 //                 (narrow.hpp) instead of the packed GEMM, which is slower on such tall, narrow
 //                 products.
@@ -651,69 +652,101 @@ void winograd_weights(const T* w, std::size_t c_n, std::size_t k_n, T* u) {
     }
 }
 
-// One tile's B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]: d(r, s) reads the 4x4 patch,
-// put(r * 4 + s, value) takes the result. V: T, or a vector of T (channels side by side).
-template <class V, class Read, class Put>
-inline void winograd_input_tile(Read d, Put put) {
-  V q[4][4];
-  for (std::size_t s = 0; s < 4; ++s) {  // B^T d
-    const V d0 = d(0, s), d1 = d(1, s), d2 = d(2, s), d3 = d(3, s);
-    q[0][s] = d0 - d2;
-    q[1][s] = d1 + d2;
-    q[2][s] = d2 - d1;
-    q[3][s] = d1 - d3;
+// The 2x2 output tiles of a Winograd conv and its input, zero-padded once per call so that every
+// tile's 4x4 patch lies inside, in blocks of tiles whose transforms stay in L2.
+template <class T>
+class winograd_tiles {
+ public:
+  winograd_tiles(const T* x, const conv_geometry& g)
+      : g_(g),
+        ty_n_((g.out[0] + 1) / 2),
+        tx_n_((g.out[1] + 1) / 2),
+        extent_{std::max(2 * ty_n_ + 2, g.in[0] + g.pad_low[0]), std::max(2 * tx_n_ + 2, g.in[1] + g.pad_low[1])},
+        step_{extent_[1] * g.in_channels, g.in_channels},
+        batch_step_(extent_[0] * extent_[1] * g.in_channels),
+        xp_(scratch().take<T>(g.batch * batch_step_)) {
+    copy_padded(x, xp_.data(), g.batch, 2, g.in, g.in_channels, g.pad_low, step_, batch_step_);
   }
-  for (std::size_t r = 0; r < 4; ++r) {  // (B^T d) B
-    put(r * 4 + 0, q[r][0] - q[r][2]);
-    put(r * 4 + 1, q[r][1] + q[r][2]);
-    put(r * 4 + 2, q[r][2] - q[r][1]);
-    put(r * 4 + 3, q[r][1] - q[r][3]);
+  std::size_t count() const { return g_.batch * ty_n_ * tx_n_; }
+  // Tiles per block: a block's transforms (16 x tiles x (C + K)) about half a MiB of floats, in
+  // multiples of the narrow kernel's 12-row blocks.
+  std::size_t block() const {
+    return std::max<std::size_t>(12, (std::size_t{1} << 17) / (16 * (g_.in_channels + g_.out_channels)) / 12 * 12);
   }
-}
+  // Tile t: its batch item and first output row and column.
+  struct origin {
+    std::size_t n, y, x;
+  };
+  origin at(std::size_t t) const { return {t / (ty_n_ * tx_n_), 2 * (t / tx_n_ % ty_n_), 2 * (t % tx_n_)}; }
+
+  // v (16, block, C) = B^T d B for tiles [t0, t0 + nt), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+  void transform_inputs(std::size_t t0, std::size_t nt, std::size_t block, T* v) const {
+    constexpr std::size_t lanes = vec64_lanes<T>;
+    const std::size_t C = g_.in_channels, row = step_[0];
+    for (std::size_t i = 0; i < nt; ++i) {
+      const origin o = at(t0 + i);
+      const T* d = xp_.data() + o.n * batch_step_ + o.y * row + o.x * C;
+      T* vi = v + i * C;
+      std::size_t c = 0;
+      for (; c + lanes <= C; c += lanes)
+        input_tile<vec64<T>>([&](std::size_t r, std::size_t s) { return load64(d + r * row + s * C + c); },
+                             [&](std::size_t xi, vec64<T> value) { store64(vi + xi * block * C + c, value); });
+      for (; c < C; ++c)
+        input_tile<T>([&](std::size_t r, std::size_t s) { return d[r * row + s * C + c]; },
+                      [&](std::size_t xi, T value) { vi[xi * block * C + c] = value; });
+    }
+  }
+
+ private:
+  // One tile's B^T d B: d(r, s) reads the 4x4 patch, put(r * 4 + s, value) takes the result. V: T,
+  // or a vector of T (channels side by side).
+  template <class V, class Read, class Put>
+  static void input_tile(Read d, Put put) {
+    V q[4][4];
+    for (std::size_t s = 0; s < 4; ++s) {  // B^T d
+      const V d0 = d(0, s), d1 = d(1, s), d2 = d(2, s), d3 = d(3, s);
+      q[0][s] = d0 - d2;
+      q[1][s] = d1 + d2;
+      q[2][s] = d2 - d1;
+      q[3][s] = d1 - d3;
+    }
+    for (std::size_t r = 0; r < 4; ++r) {  // (B^T d) B
+      put(r * 4 + 0, q[r][0] - q[r][2]);
+      put(r * 4 + 1, q[r][1] + q[r][2]);
+      put(r * 4 + 2, q[r][2] - q[r][1]);
+      put(r * 4 + 3, q[r][1] - q[r][3]);
+    }
+  }
+
+  const conv_geometry& g_;
+  std::size_t ty_n_, tx_n_;
+  per_dim extent_, step_;
+  std::size_t batch_step_;
+  scratch_pool::lease<T> xp_;
+};
 
 // out = conv(x, w) then the epilogue, w already transformed into u (winograd_weights).
 template <class T>
 void winograd_product_forward(view<T> out, view<const T> x, const T* u, const conv_geometry& g,
                               const conv_epilogue<T>& e) {
   const std::size_t C = g.in_channels, K = g.out_channels, oh = g.out[0], ow = g.out[1];
-  const std::size_t ty_n = (oh + 1) / 2, tx_n = (ow + 1) / 2, tiles = g.batch * ty_n * tx_n;
-  // The input zero-padded so that every tile's 4x4 patch lies inside.
-  const per_dim extent{std::max(2 * ty_n + 2, g.in[0] + g.pad_low[0]), std::max(2 * tx_n + 2, g.in[1] + g.pad_low[1])};
-  const per_dim step{extent[1] * C, C};
-  const std::size_t batch_step = extent[0] * extent[1] * C;
-  auto xp_lease = scratch().take<T>(g.batch * batch_step);
-  T* xp = xp_lease.data();
-  copy_padded(x.data, xp, g.batch, 2, g.in, C, g.pad_low, step, batch_step);
-  // Tiles per block: the block's transformed inputs and products (16 x tiles x (C + K)) about
-  // half a MiB of floats, in multiples of the narrow kernel's 12-row blocks.
-  const std::size_t block = std::max<std::size_t>(12, (std::size_t{1} << 17) / (16 * (C + K)) / 12 * 12);
-  const std::size_t blocks = ceil_div(tiles, block);
+  const winograd_tiles<T> tiles(x.data, g);
+  const std::size_t block = tiles.block(), blocks = ceil_div(tiles.count(), block);
   const T* bias = e.bias;
   constexpr std::size_t lanes = vec64_lanes<T>;
   parallel_chunks(blocks, block * 16 * C * K, [&](std::size_t lo, std::size_t hi) {
     auto work = scratch().take<T>(16 * block * (C + K));
-    T* v = work.data();                // (16, tiles, C): B^T d B
-    T* m = work.data() + 16 * block * C;  // (16, tiles, K): the products
+    T* v = work.data();                   // (16, block, C): B^T d B
+    T* m = work.data() + 16 * block * C;  // (16, block, K): the products
     for (std::size_t bi = lo; bi < hi; ++bi) {
-      const std::size_t t0 = bi * block, nt = std::min(block, tiles - t0);
-      for (std::size_t i = 0; i < nt; ++i) {
-        const std::size_t t = t0 + i, n = t / (ty_n * tx_n), ty = t / tx_n % ty_n, tx = t % tx_n;
-        const T* d = xp + n * batch_step + 2 * ty * step[0] + 2 * tx * C;
-        T* vi = v + i * C;
-        std::size_t c = 0;
-        for (; c + lanes <= C; c += lanes)
-          winograd_input_tile<vec64<T>>([&](std::size_t r, std::size_t s) { return load64(d + r * step[0] + s * C + c); },
-                                        [&](std::size_t xi, vec64<T> value) { store64(vi + xi * block * C + c, value); });
-        for (; c < C; ++c)
-          winograd_input_tile<T>([&](std::size_t r, std::size_t s) { return d[r * step[0] + s * C + c]; },
-                                 [&](std::size_t xi, T value) { vi[xi * block * C + c] = value; });
-      }
+      const std::size_t t0 = bi * block, nt = std::min(block, tiles.count() - t0);
+      tiles.transform_inputs(t0, nt, block, v);
       for (std::size_t xi = 0; xi < 16; ++xi)
         narrow_product<T>(false, nt, K, C, v + xi * block * C, C, u + xi * C * K, K, m + xi * block * K, K, false);
       for (std::size_t i = 0; i < nt; ++i) {
-        const std::size_t t = t0 + i, n = t / (ty_n * tx_n), ty = t / tx_n % ty_n, tx = t % tx_n;
-        const std::size_t rows = std::min<std::size_t>(2, oh - 2 * ty), cols = std::min<std::size_t>(2, ow - 2 * tx);
-        T* o = out.data + ((n * oh + 2 * ty) * ow + 2 * tx) * K;
+        const auto t = tiles.at(t0 + i);
+        const std::size_t rows = std::min<std::size_t>(2, oh - t.y), cols = std::min<std::size_t>(2, ow - t.x);
+        T* o = out.data + ((t.n * oh + t.y) * ow + t.x) * K;
         const T* mi = m + i * K;
         for (std::size_t k = 0; k < K; k += lanes) {  // (K fills whole vectors: narrow_fits)
           vec64<T> a[2][4];
@@ -770,6 +803,84 @@ void winograd_input_grad(view<T> dx, view<const T> gr, view<const T> w, const co
   auto u = scratch().take<T>(16 * c_n * k_n);
   winograd_weights(wf.data(), k_n, c_n, u.data());
   winograd_product_forward<T>(dx, gr, u.data(), t, {});
+}
+
+// The weight gradient through the same tiles: the forward is linear in U = G w G^T, so
+// dU = sum over tiles of (A dY A^T) .* (B^T d B) per channel pair, and dw = G^T dU G: per block of
+// tiles 16 products V^T (C x tiles) dM (tiles x K) accumulated on the narrow kernel, in
+// partial sums over ranges of tiles fixed by the sizes (added in order: results independent of
+// the thread count). Outputs past the edge (a clipped tile's) count as dY = 0.
+template <class T>
+bool winograd_applies_weight_grad(const conv_geometry& g) {
+  return winograd_applies<T>(g);
+}
+
+template <class T>
+void winograd_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const conv_geometry& g) {
+  const std::size_t C = g.in_channels, K = g.out_channels, oh = g.out[0], ow = g.out[1], size = 16 * C * K;
+  const winograd_tiles<T> tiles(x.data, g);
+  const std::size_t block = tiles.block(), count = tiles.count(), blocks = ceil_div(count, block);
+  const std::size_t parts = std::min(blocks, partial_count(count, size, size, block));  // whole blocks each
+  auto partial = scratch().take<T>(parts * size + size);
+  constexpr std::size_t lanes = vec64_lanes<T>;
+  parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
+    auto work = scratch().take<T>(16 * block * (C + K));
+    T* v = work.data();                    // (16, block, C): B^T d B
+    T* dm = work.data() + 16 * block * C;  // (16, block, K): A dY A^T
+    for (std::size_t part = lo; part < hi; ++part) {
+      T* du = partial.data() + part * size;  // (16, C, K)
+      const std::size_t first = blocks * part / parts * block, last = std::min(count, blocks * (part + 1) / parts * block);
+      for (std::size_t t0 = first; t0 < last; t0 += block) {
+        const std::size_t nt = std::min(block, last - t0);
+        tiles.transform_inputs(t0, nt, block, v);
+        for (std::size_t i = 0; i < nt; ++i) {
+          const auto t = tiles.at(t0 + i);
+          const std::size_t rows = std::min<std::size_t>(2, oh - t.y), cols = std::min<std::size_t>(2, ow - t.x);
+          const T* gy = gr.data + ((t.n * oh + t.y) * ow + t.x) * K;
+          T* di = dm + i * K;
+          for (std::size_t k = 0; k < K; k += lanes) {  // (K fills whole vectors: narrow_fits)
+            vec64<T> y[2][2] = {};
+            for (std::size_t r = 0; r < rows; ++r)
+              for (std::size_t c = 0; c < cols; ++c) y[r][c] = load64(gy + (r * ow + c) * K + k);
+            const vec64<T> a[4][2] = {{y[0][0], y[0][1]},  // A dY, A = [1 0; 1 1; 1 -1; 0 -1]
+                                      {y[0][0] + y[1][0], y[0][1] + y[1][1]},
+                                      {y[0][0] - y[1][0], y[0][1] - y[1][1]},
+                                      {-y[1][0], -y[1][1]}};
+            for (std::size_t r = 0; r < 4; ++r) {  // (A dY) A^T
+              store64(di + (r * 4 + 0) * block * K + k, a[r][0]);
+              store64(di + (r * 4 + 1) * block * K + k, a[r][0] + a[r][1]);
+              store64(di + (r * 4 + 2) * block * K + k, a[r][0] - a[r][1]);
+              store64(di + (r * 4 + 3) * block * K + k, -a[r][1]);
+            }
+          }
+        }
+        for (std::size_t xi = 0; xi < 16; ++xi)
+          narrow_product<T>(true, C, K, nt, v + xi * block * C, C, dm + xi * block * K, K, du + xi * C * K, K,
+                            t0 != first);
+      }
+    }
+  });
+  T* du = partial.data() + parts * size;
+  add_partials(du, partial.data(), parts, size);
+  // dw = G^T dU G per (k, c), G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1].
+  const T half(0.5);
+  for (std::size_t k = 0; k < K; ++k)
+    for (std::size_t c = 0; c < C; ++c) {
+      T h[3][4];  // G^T dU
+      for (std::size_t s = 0; s < 4; ++s) {
+        const T u0 = du[((0 + s) * C + c) * K + k], u1 = du[((4 + s) * C + c) * K + k],
+                u2 = du[((8 + s) * C + c) * K + k], u3 = du[((12 + s) * C + c) * K + k];
+        h[0][s] = u0 + half * (u1 + u2);
+        h[1][s] = half * (u1 - u2);
+        h[2][s] = half * (u1 + u2) + u3;
+      }
+      for (std::size_t i = 0; i < 3; ++i) {  // (G^T dU) G
+        T* out = dw.data + (k * 9 + i * 3) * C + c;
+        out[0] = h[i][0] + half * (h[i][1] + h[i][2]);
+        out[C] = half * (h[i][1] - h[i][2]);
+        out[2 * C] = half * (h[i][1] + h[i][2]) + h[i][3];
+      }
+    }
 }
 
 // ---- input gradient as a gathered forward ------------------------------------------------------
@@ -1154,6 +1265,7 @@ constexpr implementation<gradient_run<T>> weight_grad_list[] = {
     {"depthwise", is_depthwise, depthwise_weight_grad<T>},
     {"pointwise", is_pointwise, pointwise_weight_grad<T>},
     {"gathered", gathers_patches<T>, gathered_weight_grad<T>},
+    {"winograd", winograd_applies_weight_grad<T>, winograd_weight_grad<T>},
     {"narrow", narrow_fits_out_group<T>, narrow_weight_grad<T>},
     {"packed_gemm", always, packed_gemm_weight_grad<T>},
     {"reference", always, reference_conv_weight_grad<T>},
