@@ -635,21 +635,24 @@ bool winograd_applies(const conv_geometry& g) {
 template <class T>
 void winograd_weights(const T* w, std::size_t c_n, std::size_t k_n, T* u) {
   const T half(0.5);
-  for (std::size_t k = 0; k < k_n; ++k)
-    for (std::size_t c = 0; c < c_n; ++c) {
-      T h[4][3];  // G w
-      for (std::size_t j = 0; j < 3; ++j) {
-        const T w0 = w[(k * 9 + j) * c_n + c], w1 = w[(k * 9 + 3 + j) * c_n + c], w2 = w[(k * 9 + 6 + j) * c_n + c];
-        h[0][j] = w0;
-        h[1][j] = half * (w0 + w1 + w2);
-        h[2][j] = half * (w0 - w1 + w2);
-        h[3][j] = w2;
+  parallel_chunks(k_n, 64 * c_n, [&](std::size_t lo, std::size_t hi) {  // (~5% of a call when serial)
+    for (std::size_t k = lo; k < hi; ++k)
+      for (std::size_t c = 0; c < c_n; ++c) {
+        T h[4][3];  // G w
+        for (std::size_t j = 0; j < 3; ++j) {
+          const T w0 = w[(k * 9 + j) * c_n + c], w1 = w[(k * 9 + 3 + j) * c_n + c], w2 = w[(k * 9 + 6 + j) * c_n + c];
+          h[0][j] = w0;
+          h[1][j] = half * (w0 + w1 + w2);
+          h[2][j] = half * (w0 - w1 + w2);
+          h[3][j] = w2;
+        }
+        for (std::size_t r = 0; r < 4; ++r) {  // (G w) G^T
+          const T row[4] = {h[r][0], half * (h[r][0] + h[r][1] + h[r][2]), half * (h[r][0] - h[r][1] + h[r][2]),
+                            h[r][2]};
+          for (std::size_t s = 0; s < 4; ++s) u[((r * 4 + s) * c_n + c) * k_n + k] = row[s];
+        }
       }
-      for (std::size_t r = 0; r < 4; ++r) {  // (G w) G^T
-        const T row[4] = {h[r][0], half * (h[r][0] + h[r][1] + h[r][2]), half * (h[r][0] - h[r][1] + h[r][2]), h[r][2]};
-        for (std::size_t s = 0; s < 4; ++s) u[((r * 4 + s) * c_n + c) * k_n + k] = row[s];
-      }
-    }
+  });
 }
 
 // The 2x2 output tiles of a Winograd conv and its input, zero-padded once per call so that every
@@ -772,7 +775,8 @@ void winograd_product_forward(view<T> out, view<const T> x, const T* u, const co
 }
 
 template <class T>
-void winograd_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+void winograd_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
+                      const conv_epilogue<T>& e) {
   auto u = scratch().take<T>(16 * g.in_channels * g.out_channels);
   winograd_weights(w.data, g.in_channels, g.out_channels, u.data());
   winograd_product_forward(out, x, u.data(), g, e);
@@ -829,7 +833,8 @@ void winograd_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const c
     T* dm = work.data() + 16 * block * C;  // (16, block, K): A dY A^T
     for (std::size_t part = lo; part < hi; ++part) {
       T* du = partial.data() + part * size;  // (16, C, K)
-      const std::size_t first = blocks * part / parts * block, last = std::min(count, blocks * (part + 1) / parts * block);
+      const std::size_t first = blocks * part / parts * block;
+      const std::size_t last = std::min(count, blocks * (part + 1) / parts * block);
       for (std::size_t t0 = first; t0 < last; t0 += block) {
         const std::size_t nt = std::min(block, last - t0);
         tiles.transform_inputs(t0, nt, block, v);
@@ -864,23 +869,25 @@ void winograd_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const c
   add_partials(du, partial.data(), parts, size);
   // dw = G^T dU G per (k, c), G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1].
   const T half(0.5);
-  for (std::size_t k = 0; k < K; ++k)
-    for (std::size_t c = 0; c < C; ++c) {
-      T h[3][4];  // G^T dU
-      for (std::size_t s = 0; s < 4; ++s) {
-        const T u0 = du[((0 + s) * C + c) * K + k], u1 = du[((4 + s) * C + c) * K + k],
-                u2 = du[((8 + s) * C + c) * K + k], u3 = du[((12 + s) * C + c) * K + k];
-        h[0][s] = u0 + half * (u1 + u2);
-        h[1][s] = half * (u1 - u2);
-        h[2][s] = half * (u1 + u2) + u3;
+  parallel_chunks(K, 64 * C, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t k = lo; k < hi; ++k)
+      for (std::size_t c = 0; c < C; ++c) {
+        T h[3][4];  // G^T dU
+        for (std::size_t s = 0; s < 4; ++s) {
+          const T u0 = du[((0 + s) * C + c) * K + k], u1 = du[((4 + s) * C + c) * K + k],
+                  u2 = du[((8 + s) * C + c) * K + k], u3 = du[((12 + s) * C + c) * K + k];
+          h[0][s] = u0 + half * (u1 + u2);
+          h[1][s] = half * (u1 - u2);
+          h[2][s] = half * (u1 + u2) + u3;
+        }
+        for (std::size_t i = 0; i < 3; ++i) {  // (G^T dU) G
+          T* out = dw.data + (k * 9 + i * 3) * C + c;
+          out[0] = h[i][0] + half * (h[i][1] + h[i][2]);
+          out[C] = half * (h[i][1] - h[i][2]);
+          out[2 * C] = half * (h[i][1] + h[i][2]) + h[i][3];
+        }
       }
-      for (std::size_t i = 0; i < 3; ++i) {  // (G^T dU) G
-        T* out = dw.data + (k * 9 + i * 3) * C + c;
-        out[0] = h[i][0] + half * (h[i][1] + h[i][2]);
-        out[C] = half * (h[i][1] - h[i][2]);
-        out[2 * C] = half * (h[i][1] + h[i][2]) + h[i][3];
-      }
-    }
+  });
 }
 
 // ---- input gradient as a gathered forward ------------------------------------------------------
