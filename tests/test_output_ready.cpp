@@ -59,6 +59,12 @@ struct fixture {
   tensor<double, 2> w1v = test_support::random_uniform<2>({512, 256}, 2, -0.05, 0.05);
   tensor<double, 2> w2v = test_support::random_uniform<2>({512, 256}, 3, -0.05, 0.05);
   tensor<double, 2> sv = test_support::random_uniform<2>({64, 256}, 4);
+  // p with these values bound, on `threads` threads.
+  template <class Program>
+  Program& bind(Program& p, int threads) const {
+    p.set_threads(threads).bind(x, xv).bind(w1, w1v).bind(w2, w2v).bind(s, sv);
+    return p;
+  }
 };
 
 // What a callback saw, per output: how often it fired, a copy of the values, and the counting
@@ -103,7 +109,7 @@ BOOST_AUTO_TEST_CASE(fires_once_per_output_when_final) {
     BOOST_TEST_CONTEXT("threads " << threads) {
       auto p = compile<double>(loss, x, wrt(w1, w2, s));
       constexpr std::size_t outputs = 5;  // loss, x, then the gradients of w1, w2, s
-      p.set_threads(threads).bind(x, d.xv).bind(w1, d.w1v).bind(w2, d.w2v).bind(s, d.sv);
+      d.bind(p, threads);
       record r(outputs);
       hook(p, r);
       for (int run = 0; run < 3; ++run) {
@@ -120,7 +126,7 @@ BOOST_AUTO_TEST_CASE(fires_once_per_output_when_final) {
       }
       // The results are those of a program without the hook.
       auto plain = compile<double>(loss, x, wrt(w1, w2, s));
-      plain.set_threads(threads).bind(x, d.xv).bind(w1, d.w1v).bind(w2, d.w2v).bind(s, d.sv).run();
+      d.bind(plain, threads).run();
       for (std::size_t i = 0; i < outputs; ++i)
         BOOST_TEST((test_support::values(plain.executor().output(i)) == test_support::values(p.executor().output(i))));
     }
@@ -130,7 +136,7 @@ BOOST_AUTO_TEST_CASE(fires_once_per_output_when_final) {
 BOOST_AUTO_TEST_CASE(fires_in_check_finite_mode) {
   fixture d;
   auto p = compile<double>(loss, x, wrt(w1, w2, s));
-  p.set_check_finite(true).bind(x, d.xv).bind(w1, d.w1v).bind(w2, d.w2v).bind(s, d.sv);
+  d.bind(p.set_check_finite(true), 0);  // (0: all cores, the default)
   record r(5);
   hook(p, r);
   counted_runs = 0;
@@ -144,7 +150,7 @@ BOOST_AUTO_TEST_CASE(after_a_failed_run_fires_once_again) {
   for (int threads : {1, 2}) {
     BOOST_TEST_CONTEXT("threads " << threads) {
       auto p = compile<double>(loss, x, wrt(w1, w2, s));
-      p.set_threads(threads).bind(x, d.xv).bind(w1, d.w1v).bind(w2, d.w2v).bind(s, d.sv);
+      d.bind(p, threads);
       record r(5);
       hook(p, r);
       fail = true;
@@ -162,7 +168,7 @@ BOOST_AUTO_TEST_CASE(a_throwing_callback_fails_the_run_and_removing_it_restores_
   for (int threads : {1, 2}) {
     BOOST_TEST_CONTEXT("threads " << threads) {
       auto p = compile<double>(loss, x, wrt(w1, w2, s));
-      p.set_threads(threads).bind(x, d.xv).bind(w1, d.w1v).bind(w2, d.w2v).bind(s, d.sv).run();
+      d.bind(p, threads).run();
       const auto expected = test_support::values(p.gradient(w2));
       p.on_output_ready([](std::size_t i) {
         if (i == 3) throw std::runtime_error("callback: output 3");
@@ -183,9 +189,9 @@ BOOST_AUTO_TEST_CASE(profiling_times_every_kernel_without_changing_results) {
   for (int threads : {1, 2}) {
     BOOST_TEST_CONTEXT("threads " << threads) {
       auto plain = compile<double>(loss, x, wrt(w1, w2, s));
-      plain.set_threads(threads).bind(x, d.xv).bind(w1, d.w1v).bind(w2, d.w2v).bind(s, d.sv).run();
+      d.bind(plain, threads).run();
       auto p = compile<double>(loss, x, wrt(w1, w2, s));
-      p.set_threads(threads).bind(x, d.xv).bind(w1, d.w1v).bind(w2, d.w2v).bind(s, d.sv);
+      d.bind(p, threads);
       BOOST_TEST(p.profile().find("profile of 0 runs") != std::string::npos);
       record r(5);
       hook(p, r);
