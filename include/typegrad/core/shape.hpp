@@ -16,6 +16,9 @@
 namespace typegrad {
 
 inline constexpr std::size_t max_rank = 8;
+// A static_assert's message cannot be computed (before C++26), so the two that name this limit
+// (tensor<T, Rank>, var<name, rank>) spell it "max_rank (8)"; this check fails first if it changes.
+static_assert(max_rank == 8, "max_rank changed: update the static_assert messages that spell \"max_rank (8)\"");
 // At most max_rank - 2 ordered dims: the layout is (batch, ordered dims..., channels).
 inline constexpr std::size_t max_spatial_dims = max_rank - 2;
 
@@ -41,11 +44,11 @@ class shape {
  public:
   constexpr shape() = default;
   constexpr shape(std::initializer_list<std::size_t> dims) {
-    if (dims.size() > max_rank) throw shape_rule_violation("shape: rank above typegrad::max_rank (8)");
+    if (dims.size() > max_rank) too_many_dims();
     for (auto d : dims) dims_[rank_++] = d;
   }
   constexpr explicit shape(std::span<const std::size_t> dims) {
-    if (dims.size() > max_rank) throw shape_rule_violation("shape: rank above typegrad::max_rank (8)");
+    if (dims.size() > max_rank) too_many_dims();
     for (auto d : dims) dims_[rank_++] = d;
   }
   static constexpr shape of_rank(std::size_t r, std::size_t fill = 1) {
@@ -64,7 +67,7 @@ class shape {
   }
   constexpr std::span<const std::size_t> dims() const { return {dims_.data(), rank_}; }
   constexpr void push_back(std::size_t d) {
-    if (rank_ == max_rank) throw shape_rule_violation("shape: rank above typegrad::max_rank (8)");
+    if (rank_ == max_rank) too_many_dims();
     dims_[rank_++] = d;
   }
   // Row-major strides in elements.
@@ -85,6 +88,9 @@ class shape {
   }
 
  private:
+  [[noreturn]] static void too_many_dims() {
+    throw shape_rule_violation(fmt::format("shape: rank above typegrad::max_rank ({})", max_rank));
+  }
   std::array<std::size_t, max_rank> dims_{};
   std::size_t rank_ = 0;
 };
