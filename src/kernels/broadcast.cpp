@@ -10,7 +10,7 @@
 #include "scratch.hpp"
 #include "typegrad/kernels/broadcast.hpp"
 #include "typegrad/kernels/unary.hpp"
-#include "vector64.hpp"
+#include "simd.hpp"
 
 namespace typegrad::kernels {
 namespace {
@@ -163,20 +163,20 @@ std::size_t reduction_parts(std::size_t elements) {
 // in order of k: a row at a time, as before, but with o's values held in registers across the rows
 // (through memory, each row waited on the previous row's stores: a conv bias's gradient, (64, 28,
 // 28, 32) -> (32), ran at 24 GB/s on one core and no faster on two). Blocks of four, two and one
-// 64-byte vectors (vector64.hpp), then single elements.
+// vectors (simd.hpp), then single elements.
 template <class T, std::size_t Vectors, class Combine>
 void combine_rows_block(T* o, const T* src, std::ptrdiff_t stride, std::size_t count, Combine combine) {
-  constexpr std::size_t lanes = vec64_lanes<T>;
-  vec64<T> acc[Vectors];
-  for (std::size_t v = 0; v < Vectors; ++v) acc[v] = load64(o + v * lanes);
+  constexpr std::size_t lanes = simd_lanes<T>;
+  simd<T> acc[Vectors];
+  for (std::size_t v = 0; v < Vectors; ++v) acc[v] = load_simd(o + v * lanes);
   for (std::size_t k = 0; k < count; ++k, src += stride)
-    for (std::size_t v = 0; v < Vectors; ++v) acc[v] = combine(acc[v], load64(src + v * lanes));
-  for (std::size_t v = 0; v < Vectors; ++v) store64(o + v * lanes, acc[v]);
+    for (std::size_t v = 0; v < Vectors; ++v) acc[v] = combine(acc[v], load_simd(src + v * lanes));
+  for (std::size_t v = 0; v < Vectors; ++v) store_simd(o + v * lanes, acc[v]);
 }
 
 template <class T, class Combine>
 void combine_rows(T* o, const T* src, std::ptrdiff_t stride, std::size_t count, std::size_t inner, Combine combine) {
-  constexpr std::size_t lanes = vec64_lanes<T>;
+  constexpr std::size_t lanes = simd_lanes<T>;
   std::size_t j = 0;
   for (; j + 4 * lanes <= inner; j += 4 * lanes) combine_rows_block<T, 4>(o + j, src + j, stride, count, combine);
   if (j + 2 * lanes <= inner) {
@@ -359,7 +359,7 @@ void sum_to(view<T> out, view<const T> in) {
 template <class T>
 void max_to(view<T> out, view<const T> in) {
   auto p = plan_reduction(out.shape, in.shape, "max_to");
-  reduce_loop<T>(out, in, p, -std::numeric_limits<T>::infinity(), [](auto x, auto y) { return y > x ? y : x; });
+  reduce_loop<T>(out, in, p, -std::numeric_limits<T>::infinity(), [](auto x, auto y) { return lane_select(y > x, y, x); });
 }
 
 template <class T>

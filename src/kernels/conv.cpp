@@ -69,7 +69,7 @@
 #include "narrow.hpp"
 #include "../parallel/parallel_chunks.hpp"
 #include "scratch.hpp"
-#include "vector64.hpp"
+#include "simd.hpp"
 #include "typegrad/core/errors.hpp"
 #include "typegrad/kernels/broadcast.hpp"
 #include "typegrad/kernels/conv.hpp"
@@ -684,7 +684,7 @@ class winograd_tiles {
 
   // v (16, block, C) = B^T d B for tiles [t0, t0 + nt), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
   void transform_inputs(std::size_t t0, std::size_t nt, std::size_t block, T* v) const {
-    constexpr std::size_t lanes = vec64_lanes<T>;
+    constexpr std::size_t lanes = simd_lanes<T>;
     const std::size_t C = g_.in_channels, row = step_[0];
     for (std::size_t i = 0; i < nt; ++i) {
       const origin o = at(t0 + i);
@@ -692,8 +692,8 @@ class winograd_tiles {
       T* vi = v + i * C;
       std::size_t c = 0;
       for (; c + lanes <= C; c += lanes)
-        input_tile<vec64<T>>([&](std::size_t r, std::size_t s) { return load64(d + r * row + s * C + c); },
-                             [&](std::size_t xi, vec64<T> value) { store64(vi + xi * block * C + c, value); });
+        input_tile<simd<T>>([&](std::size_t r, std::size_t s) { return load_simd(d + r * row + s * C + c); },
+                             [&](std::size_t xi, simd<T> value) { store_simd(vi + xi * block * C + c, value); });
       for (; c < C; ++c)
         input_tile<T>([&](std::size_t r, std::size_t s) { return d[r * row + s * C + c]; },
                       [&](std::size_t xi, T value) { vi[xi * block * C + c] = value; });
@@ -736,7 +736,7 @@ void winograd_product_forward(view<T> out, view<const T> x, const T* u, const co
   const winograd_tiles<T> tiles(x.data, g);
   const std::size_t block = tiles.block(), blocks = ceil_div(tiles.count(), block);
   const T* bias = e.bias;
-  constexpr std::size_t lanes = vec64_lanes<T>;
+  constexpr std::size_t lanes = simd_lanes<T>;
   parallel_chunks(blocks, block * 16 * C * K, [&](std::size_t lo, std::size_t hi) {
     auto work = scratch().take<T>(16 * block * (C + K));
     T* v = work.data();                   // (16, block, C): B^T d B
@@ -752,20 +752,20 @@ void winograd_product_forward(view<T> out, view<const T> x, const T* u, const co
         T* o = out.data + ((t.n * oh + t.y) * ow + t.x) * K;
         const T* mi = m + i * K;
         for (std::size_t k = 0; k < K; k += lanes) {  // (K fills whole vectors: narrow_fits)
-          vec64<T> a[2][4];
+          simd<T> a[2][4];
           for (std::size_t s = 0; s < 4; ++s) {  // A^T M, A^T = [1 1 1 0; 0 1 -1 -1]
-            const vec64<T> m0 = load64(mi + s * block * K + k), m1 = load64(mi + (4 + s) * block * K + k),
-                           m2 = load64(mi + (8 + s) * block * K + k), m3 = load64(mi + (12 + s) * block * K + k);
+            const simd<T> m0 = load_simd(mi + s * block * K + k), m1 = load_simd(mi + (4 + s) * block * K + k),
+                           m2 = load_simd(mi + (8 + s) * block * K + k), m3 = load_simd(mi + (12 + s) * block * K + k);
             a[0][s] = m0 + m1 + m2;
             a[1][s] = m1 - m2 - m3;
           }
-          const vec64<T> b = bias == nullptr ? vec64<T>{} : e.bias_size == 1 ? vec64<T>{} + bias[0] : load64(bias + k);
+          const simd<T> b = bias == nullptr ? simd<T>{} : e.bias_size == 1 ? simd<T>{} + bias[0] : load_simd(bias + k);
           for (std::size_t r = 0; r < rows; ++r) {
-            const vec64<T> y[2] = {a[r][0] + a[r][1] + a[r][2], a[r][1] - a[r][2] - a[r][3]};  // (A^T M) A
+            const simd<T> y[2] = {a[r][0] + a[r][1] + a[r][2], a[r][1] - a[r][2] - a[r][3]};  // (A^T M) A
             for (std::size_t s = 0; s < cols; ++s) {
-              vec64<T> z = bias == nullptr ? y[s] : y[s] + b;
-              if (e.relu) z = z < vec64<T>{} ? vec64<T>{} : z;
-              store64(o + (r * ow + s) * K + k, z);
+              simd<T> z = bias == nullptr ? y[s] : y[s] + b;
+              if (e.relu) z = lane_select(z < simd<T>{}, simd<T>{}, z);
+              store_simd(o + (r * ow + s) * K + k, z);
             }
           }
         }
@@ -826,7 +826,7 @@ void winograd_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const c
   const std::size_t block = tiles.block(), count = tiles.count(), blocks = ceil_div(count, block);
   const std::size_t parts = std::min(blocks, partial_count(count, size, size, block));  // whole blocks each
   auto partial = scratch().take<T>(parts * size + size);
-  constexpr std::size_t lanes = vec64_lanes<T>;
+  constexpr std::size_t lanes = simd_lanes<T>;
   parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
     auto work = scratch().take<T>(16 * block * (C + K));
     T* v = work.data();                    // (16, block, C): B^T d B
@@ -844,18 +844,18 @@ void winograd_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const c
           const T* gy = gr.data + ((t.n * oh + t.y) * ow + t.x) * K;
           T* di = dm + i * K;
           for (std::size_t k = 0; k < K; k += lanes) {  // (K fills whole vectors: narrow_fits)
-            vec64<T> y[2][2] = {};
+            simd<T> y[2][2] = {};
             for (std::size_t r = 0; r < rows; ++r)
-              for (std::size_t c = 0; c < cols; ++c) y[r][c] = load64(gy + (r * ow + c) * K + k);
-            const vec64<T> a[4][2] = {{y[0][0], y[0][1]},  // A dY, A = [1 0; 1 1; 1 -1; 0 -1]
+              for (std::size_t c = 0; c < cols; ++c) y[r][c] = load_simd(gy + (r * ow + c) * K + k);
+            const simd<T> a[4][2] = {{y[0][0], y[0][1]},  // A dY, A = [1 0; 1 1; 1 -1; 0 -1]
                                       {y[0][0] + y[1][0], y[0][1] + y[1][1]},
                                       {y[0][0] - y[1][0], y[0][1] - y[1][1]},
                                       {-y[1][0], -y[1][1]}};
             for (std::size_t r = 0; r < 4; ++r) {  // (A dY) A^T
-              store64(di + (r * 4 + 0) * block * K + k, a[r][0]);
-              store64(di + (r * 4 + 1) * block * K + k, a[r][0] + a[r][1]);
-              store64(di + (r * 4 + 2) * block * K + k, a[r][0] - a[r][1]);
-              store64(di + (r * 4 + 3) * block * K + k, -a[r][1]);
+              store_simd(di + (r * 4 + 0) * block * K + k, a[r][0]);
+              store_simd(di + (r * 4 + 1) * block * K + k, a[r][0] + a[r][1]);
+              store_simd(di + (r * 4 + 2) * block * K + k, a[r][0] - a[r][1]);
+              store_simd(di + (r * 4 + 3) * block * K + k, -a[r][1]);
             }
           }
         }

@@ -16,7 +16,7 @@
 #include "../parallel/parallel_chunks.hpp"
 #include "typegrad/kernels/pool.hpp"
 #include "typegrad/kernels/unary.hpp"
-#include "vector64.hpp"
+#include "simd.hpp"
 
 namespace typegrad::kernels {
 
@@ -298,7 +298,7 @@ void max_pool_backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x,
 }
 
 // The CNN's 2x2 window with stride 2 over even extents (every window whole): the four positions
-// compared in registers, a 64-byte vector of channels at a time (vector64.hpp), then single
+// compared in registers, a vector of channels at a time (simd.hpp), then single
 // channels, with the same comparisons in the same order as max_pool_backward_tiled_2d, so the
 // same results. That kernel kept its running argmax in memory: the main example's first pool
 // backward ran at 28 GB/s on 2 cores, half the copy rate.
@@ -310,12 +310,12 @@ inline void route_2x2(const V (&p)[4], V gv, V (&q)[4]) {
   V best = V{} - std::numeric_limits<T>::infinity(), k_best = V{};
   for (int k = 0; k < 4; ++k) {
     const auto more = p[k] > best;
-    best = more ? p[k] : best;
-    k_best = more ? V{} + T(k) : k_best;
+    best = lane_select(more, p[k], best);
+    k_best = lane_select(more, V{} + T(k), k_best);
   }
   for (int k = 0; k < 4; ++k) {
-    const V v = k_best == V{} + T(k) ? gv : V{};
-    q[k] = PositiveOnly ? (p[k] > V{} ? v : v * T(0)) : v;
+    const V v = lane_select(k_best == V{} + T(k), gv, V{});
+    q[k] = PositiveOnly ? lane_select(p[k] > V{}, v, v * T(0)) : v;
   }
 }
 
@@ -327,8 +327,8 @@ bool whole_2x2_windows(const geometry& g) {
 
 template <bool PositiveOnly, class T>
 void max_pool_backward_2x2(view<T> dx, view<const T> g_in, view<const T> x, const geometry& g) {
-  using vec = vec64<T>;
-  constexpr std::size_t lanes = vec64_lanes<T>;
+  using vec = simd<T>;
+  constexpr std::size_t lanes = simd_lanes<T>;
   const std::size_t C = g.channels, row = g.in_step[0];
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* grow = g_in.data + n * g.out_batch + o0 * g.out_step[0];
@@ -340,9 +340,9 @@ void max_pool_backward_2x2(view<T> dx, view<const T> g_in, view<const T> x, cons
       std::size_t c = 0;
       for (; c + lanes <= C; c += lanes) {
         vec p[4], q[4];
-        for (int k = 0; k < 4; ++k) p[k] = load64(x.data + at[k] + c);
-        route_2x2<PositiveOnly, T>(p, load64(gv + c), q);
-        for (int k = 0; k < 4; ++k) store64(dx.data + at[k] + c, q[k]);
+        for (int k = 0; k < 4; ++k) p[k] = load_simd(x.data + at[k] + c);
+        route_2x2<PositiveOnly, T>(p, load_simd(gv + c), q);
+        for (int k = 0; k < 4; ++k) store_simd(dx.data + at[k] + c, q[k]);
       }
       for (; c < C; ++c) {
         T p[4], q[4];
