@@ -1,12 +1,12 @@
 // Where fashion_mnist_cnn's training time goes, by op kind: conv, pooling, dense, the rest of the
 // compiled step (bias adds, relu, flatten, loss, scheduling), the optimizer and the data.
 //
-// The executor has no per-node timers, so each op kind is timed as its own program on the shapes
-// of the example's step (batch 64): the op's forward and exactly the adjoints the step's gradient
+// Each op kind is timed as its own program on the shapes of the example's step (batch 64): the op's forward and exactly the adjoints the step's gradient
 // needs, built from the op's own vjp with a given upstream adjoint r (as bench_cnn does), so no
 // other work is timed with it. The whole step program, the Adam step and the batch filling are
 // timed as in the example. "Rest of the step" = step - (conv + pooling + dense); it can absorb the
-// overlap of independent nodes inside the step, which separate programs cannot have.
+// overlap of independent nodes inside the step, which separate programs cannot have. Then the
+// step itself node by node, from the program's profiler (program.set_profiling()).
 //
 //   fashion_mnist_split [--threads N] [--data-dir DIR]     (defaults: all cores, the Debian data)
 // Median of 31 timed runs after a warm-up, milliseconds per step, and the share of the sum.
@@ -177,6 +177,10 @@ int main(int argc, char** argv) try {
   row("data (filling one batch)", data_ms);
   fmt::print("{:<44} {:>8.2f}  (x {} steps = {:.1f} s per epoch; compiled step alone {:.2f} ms)\n", "total", total,
              batches.batches(), total * double(batches.batches()) / 1e3, step_ms);
+  // The step itself, node by node (the profiler runs the nodes one at a time).
+  step.set_profiling();
+  for (int run = 0; run < timed_runs; ++run) step.run();
+  fmt::print("\n{}", step.profile());
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "fashion_mnist_split: {}\n", e.what());
