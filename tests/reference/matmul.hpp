@@ -16,23 +16,22 @@ std::vector<T> matmul(view<const T> a, view<const T> b, kernels::matmul_form for
   const std::size_t ar = a.shape[ra - 2], ac = a.shape[ra - 1], br = b.shape[rb - 2], bc = b.shape[rb - 1];
   const std::size_t m = form.trans_a ? ac : ar, k = form.trans_a ? ar : ac, n = form.trans_b ? br : bc;
   const std::size_t items_a = a.size() / (ar * ac ? ar * ac : 1), items_b = b.size() / (br * bc ? br * bc : 1);
-  // Element (i, kk) of op(a) in batch item `item` (a 2-d argument is item 0 for every item).
-  auto at = [&](std::size_t item, std::size_t i, std::size_t kk) {
-    const T* base = a.data + (ra > 2 ? item : 0) * ar * ac;
-    return form.trans_a ? base[kk * ac + i] : base[i * ac + kk];
-  };
-  auto bt = [&](std::size_t item, std::size_t kk, std::size_t j) {
-    const T* base = b.data + (rb > 2 ? item : 0) * br * bc;
-    return form.trans_b ? base[j * bc + kk] : base[kk * bc + j];
-  };
+  // op(a)(i, kk) of batch item `item` is a_item[i * a_i + kk * a_k] (a 2-d argument is item 0 for
+  // every item); likewise op(b)(kk, j) is b_item[kk * b_k + j * b_j].
+  const std::size_t a_i = form.trans_a ? 1 : ac, a_k = form.trans_a ? ac : 1;
+  const std::size_t b_k = form.trans_b ? 1 : bc, b_j = form.trans_b ? bc : 1;
+  const std::size_t a_item = ra > 2 ? ar * ac : 0, b_item = rb > 2 ? br * bc : 0;
   const std::size_t items = ra > 2 ? items_a : items_b;
   std::vector<T> out(out_shape.numel());
   if (form.sum_batch) {
     for (std::size_t i = 0; i < m; ++i)
       for (std::size_t j = 0; j < n; ++j) {
         long double acc = 0;
-        for (std::size_t item = 0; item < items; ++item)
-          for (std::size_t kk = 0; kk < k; ++kk) acc += (long double)at(item, i, kk) * bt(item, kk, j);
+        for (std::size_t item = 0; item < items; ++item) {
+          const T* ap = a.data + item * a_item + i * a_i;
+          const T* bp = b.data + item * b_item + j * b_j;
+          for (std::size_t kk = 0; kk < k; ++kk) acc += (long double)ap[kk * a_k] * bp[kk * b_k];
+        }
         out[i * n + j] = T(acc);
       }
     return out;
@@ -40,8 +39,10 @@ std::vector<T> matmul(view<const T> a, view<const T> b, kernels::matmul_form for
   for (std::size_t item = 0; item < items; ++item)
     for (std::size_t i = 0; i < m; ++i)
       for (std::size_t j = 0; j < n; ++j) {
+        const T* ap = a.data + item * a_item + i * a_i;
+        const T* bp = b.data + item * b_item + j * b_j;
         long double acc = 0;
-        for (std::size_t kk = 0; kk < k; ++kk) acc += (long double)at(item, i, kk) * bt(item, kk, j);
+        for (std::size_t kk = 0; kk < k; ++kk) acc += (long double)ap[kk * a_k] * bp[kk * b_k];
         out[(item * m + i) * n + j] = T(acc);
       }
   return out;
