@@ -361,14 +361,15 @@ BOOST_AUTO_TEST_CASE(relu_max_pool_gradient_is_fused_and_bitwise_unfused) {
   }
 }
 
-// The 2x2 / stride 2 backward over even extents (the CNN's pool) has its own kernel, vectorized
-// over channels. It must give bitwise what the general path gives for the same windows: the same
-// data seen as 3 ordered dims (N, H, W, 1, C) with window (2, 2, 1) takes the any-D code. Values
-// with ties (the first maximum in window order wins), NaN, +-0 and negatives; channel counts
-// below, at and around the vector width; with and without relu's mask (positive_only).
+// The 2x2 / stride 2 pool over even extents (the CNN's pool) has its own kernels, vectorized over
+// channels per instruction set. Forward and backward must give bitwise what the general path
+// gives for the same windows: the same data seen as 3 ordered dims (N, H, W, 1, C) with window
+// (2, 2, 1) takes the any-D code. Values with ties (the first maximum in window order wins), NaN,
+// +-0 and negatives; channel counts below, at and around the vector width; with and without
+// relu's mask (positive_only). ctest runs this file again with TYPEGRAD_ISA=avx2 and portable.
 namespace {
 template <class T>
-void check_2x2_backward_against_general_path(std::size_t n, std::size_t h, std::size_t w, std::size_t c,
+void check_2x2_against_general_path(std::size_t n, std::size_t h, std::size_t w, std::size_t c,
                                              bool positive_only) {
   std::mt19937 rng(unsigned(n * 1000 + h * 100 + w * 10 + c));
   std::uniform_int_distribution<int> level(-2, 2);  // few distinct values: many ties
@@ -392,13 +393,18 @@ void check_2x2_backward_against_general_path(std::size_t n, std::size_t h, std::
                                 {xs.data(), shape{n, h, w, 1, c}}, w3, positive_only);
   BOOST_TEST(std::memcmp(fast.data(), general.data(), xs.size() * sizeof(T)) == 0,
              "2x2 backward (" << n << ", " << h << ", " << w << ", " << c << ") positive_only " << positive_only);
+  std::vector<T> pooled(gs.size(), T(7)), pooled_general(gs.size(), T(7));
+  kernels::max_pool<T>({pooled.data(), shape{n, h / 2, w / 2, c}}, {xs.data(), shape{n, h, w, c}}, w2);
+  kernels::max_pool<T>({pooled_general.data(), shape{n, h / 2, w / 2, 1, c}}, {xs.data(), shape{n, h, w, 1, c}}, w3);
+  BOOST_TEST(std::memcmp(pooled.data(), pooled_general.data(), gs.size() * sizeof(T)) == 0,
+             "2x2 forward (" << n << ", " << h << ", " << w << ", " << c << ")");
 }
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(max_pool_backward_2x2_is_bitwise_the_general_path) {
+BOOST_AUTO_TEST_CASE(max_pool_2x2_is_bitwise_the_general_path) {
   for (std::size_t c : {1, 3, 8, 15, 16, 17, 32, 35, 64})
     for (bool positive_only : {false, true}) {
-      check_2x2_backward_against_general_path<float>(3, 6, 4, c, positive_only);
-      check_2x2_backward_against_general_path<double>(2, 4, 8, c, positive_only);
+      check_2x2_against_general_path<float>(3, 6, 4, c, positive_only);
+      check_2x2_against_general_path<double>(2, 4, 8, c, positive_only);
     }
 }

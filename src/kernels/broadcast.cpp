@@ -7,10 +7,10 @@
 
 #include <fmt/format.h>
 #include "../parallel/parallel_chunks.hpp"
+#include "gemm_isa.hpp"
 #include "scratch.hpp"
 #include "typegrad/kernels/broadcast.hpp"
 #include "typegrad/kernels/unary.hpp"
-#include "simd.hpp"
 
 namespace typegrad::kernels {
 namespace {
@@ -159,41 +159,17 @@ std::size_t reduction_parts(std::size_t elements) {
   return std::min(max_reduction_parts, elements / (std::size_t{1} << 16));
 }
 
-// o[j] = combine(o[j], row_k[j]) for j < inner, over rows k < count (row k at src + k * stride),
-// in order of k: a row at a time, as before, but with o's values held in registers across the rows
-// (through memory, each row waited on the previous row's stores: a conv bias's gradient, (64, 28,
-// 28, 32) -> (32), ran at 24 GB/s on one core and no faster on two). Blocks of four, two and one
-// vectors (simd.hpp), then single elements.
-template <class T, std::size_t Vectors, class Combine>
-void combine_rows_block(T* o, const T* src, std::ptrdiff_t stride, std::size_t count, Combine combine) {
-  constexpr std::size_t lanes = simd_lanes<T>;
-  simd<T> acc[Vectors];
-  for (std::size_t v = 0; v < Vectors; ++v) acc[v] = load_simd(o + v * lanes);
-  for (std::size_t k = 0; k < count; ++k, src += stride)
-    for (std::size_t v = 0; v < Vectors; ++v) acc[v] = combine(acc[v], load_simd(src + v * lanes));
-  for (std::size_t v = 0; v < Vectors; ++v) store_simd(o + v * lanes, acc[v]);
-}
+// combine_rows(o, src, stride, count, inner): o[j] = combine(o[j], row_k[j]) for j < inner, over
+// the rows k < count at src + k * stride, in order of k: the instruction set's vector pass
+// (isa_passes::sum_rows, max_rows) that holds o's values in registers across the rows. (Through
+// memory, each row waited on the previous row's stores: a conv bias's gradient, (64, 28, 28, 32)
+// -> (32), ran at 24 GB/s on one core and no faster on two.)
+template <class T>
+using combine_rows_fn = void (*)(T* o, const T* src, std::ptrdiff_t stride, std::size_t count, std::size_t inner);
 
 template <class T, class Combine>
-void combine_rows(T* o, const T* src, std::ptrdiff_t stride, std::size_t count, std::size_t inner, Combine combine) {
-  constexpr std::size_t lanes = simd_lanes<T>;
-  std::size_t j = 0;
-  for (; j + 4 * lanes <= inner; j += 4 * lanes) combine_rows_block<T, 4>(o + j, src + j, stride, count, combine);
-  if (j + 2 * lanes <= inner) {
-    combine_rows_block<T, 2>(o + j, src + j, stride, count, combine);
-    j += 2 * lanes;
-  }
-  if (j + lanes <= inner) {
-    combine_rows_block<T, 1>(o + j, src + j, stride, count, combine);
-    j += lanes;
-  }
-  if (j == inner) return;
-  for (std::size_t k = 0; k < count; ++k)
-    for (std::size_t e = j; e < inner; ++e) o[e] = combine(o[e], src[std::ptrdiff_t(k) * stride + std::ptrdiff_t(e)]);
-}
-
-template <class T, class Combine>
-void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Combine combine) {
+void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Combine combine,
+                 combine_rows_fn<T> combine_rows) {
   const std::size_t n = out.size();
   if (n == 0) return;
   const std::size_t r = out.shape.rank();
@@ -231,7 +207,7 @@ void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Comb
   // reduced dim at a time.
   // (No reduced dims, as when sum_to only expands: the one row at base.)
   auto combine_reduced_rows = [&](T* o, const T* base, std::size_t first, std::size_t count) {
-    if (p.red_rank == 0) return combine_rows(o, base, 0, count, inner, combine);
+    if (p.red_rank == 0) return combine_rows(o, base, 0, count, inner);
     const std::size_t last = p.red_rank - 1, run = p.red_extents[last];
     const std::ptrdiff_t stride = p.red_strides[last];
     for (std::size_t k = first; k < first + count;) {
@@ -241,7 +217,7 @@ void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Comb
         off += std::ptrdiff_t(rest % p.red_extents[d]) * p.red_strides[d];
         rest /= p.red_extents[d];
       }
-      combine_rows(o, base + off, stride, n, inner, combine);
+      combine_rows(o, base + off, stride, n, inner);
       k += n;
     }
   };
@@ -353,13 +329,14 @@ void sum_to(view<T> out, view<const T> in) {
   if (same_extents(out.shape, in.shape)) return copy<T>(out, in);
   if (in.size() == 1) return fill<T>(out, in.data[0]);
   auto p = plan_reduction(out.shape, in.shape, "sum_to");
-  reduce_loop<T>(out, in, p, T(0), [](auto x, auto y) { return x + y; });
+  reduce_loop<T>(out, in, p, T(0), [](T x, T y) { return x + y; }, active_passes<T>().sum_rows);
 }
 
 template <class T>
 void max_to(view<T> out, view<const T> in) {
   auto p = plan_reduction(out.shape, in.shape, "max_to");
-  reduce_loop<T>(out, in, p, -std::numeric_limits<T>::infinity(), [](auto x, auto y) { return lane_select(y > x, y, x); });
+  reduce_loop<T>(out, in, p, -std::numeric_limits<T>::infinity(), [](T x, T y) { return math::select(y > x, y, x); },
+                 active_passes<T>().max_rows);
 }
 
 template <class T>

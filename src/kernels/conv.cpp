@@ -69,7 +69,7 @@
 #include "narrow.hpp"
 #include "../parallel/parallel_chunks.hpp"
 #include "scratch.hpp"
-#include "simd.hpp"
+#include "gemm_isa.hpp"
 #include "typegrad/core/errors.hpp"
 #include "typegrad/kernels/broadcast.hpp"
 #include "typegrad/kernels/conv.hpp"
@@ -676,51 +676,14 @@ class winograd_tiles {
   std::size_t block() const {
     return std::max<std::size_t>(12, (std::size_t{1} << 17) / (16 * (g_.in_channels + g_.out_channels)) / 12 * 12);
   }
-  // Tile t: its batch item and first output row and column.
-  struct origin {
-    std::size_t n, y, x;
-  };
-  origin at(std::size_t t) const { return {t / (ty_n_ * tx_n_), 2 * (t / tx_n_ % ty_n_), 2 * (t % tx_n_)}; }
-
-  // v (16, block, C) = B^T d B for tiles [t0, t0 + nt), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
-  void transform_inputs(std::size_t t0, std::size_t nt, std::size_t block, T* v) const {
-    constexpr std::size_t lanes = simd_lanes<T>;
-    const std::size_t C = g_.in_channels, row = step_[0];
-    for (std::size_t i = 0; i < nt; ++i) {
-      const origin o = at(t0 + i);
-      const T* d = xp_.data() + o.n * batch_step_ + o.y * row + o.x * C;
-      T* vi = v + i * C;
-      std::size_t c = 0;
-      for (; c + lanes <= C; c += lanes)
-        input_tile<simd<T>>([&](std::size_t r, std::size_t s) { return load_simd(d + r * row + s * C + c); },
-                             [&](std::size_t xi, simd<T> value) { store_simd(vi + xi * block * C + c, value); });
-      for (; c < C; ++c)
-        input_tile<T>([&](std::size_t r, std::size_t s) { return d[r * row + s * C + c]; },
-                      [&](std::size_t xi, T value) { vi[xi * block * C + c] = value; });
-    }
+  // Tiles [t0, t0 + nt) as a block of transforms.
+  winograd_block block_of(std::size_t t0, std::size_t nt) const { return {t0, nt, block(), ty_n_, tx_n_}; }
+  // v (16, block, C) = B^T d B for the block's tiles.
+  void transform_inputs(const isa_passes<T>& passes, const winograd_block& b, T* v) const {
+    passes.winograd_inputs(b, xp_.data(), batch_step_, step_[0], g_.in_channels, v);
   }
 
  private:
-  // One tile's B^T d B: d(r, s) reads the 4x4 patch, put(r * 4 + s, value) takes the result. V: T,
-  // or a vector of T (channels side by side).
-  template <class V, class Read, class Put>
-  static void input_tile(Read d, Put put) {
-    V q[4][4];
-    for (std::size_t s = 0; s < 4; ++s) {  // B^T d
-      const V d0 = d(0, s), d1 = d(1, s), d2 = d(2, s), d3 = d(3, s);
-      q[0][s] = d0 - d2;
-      q[1][s] = d1 + d2;
-      q[2][s] = d2 - d1;
-      q[3][s] = d1 - d3;
-    }
-    for (std::size_t r = 0; r < 4; ++r) {  // (B^T d) B
-      put(r * 4 + 0, q[r][0] - q[r][2]);
-      put(r * 4 + 1, q[r][1] + q[r][2]);
-      put(r * 4 + 2, q[r][2] - q[r][1]);
-      put(r * 4 + 3, q[r][1] - q[r][3]);
-    }
-  }
-
   const conv_geometry& g_;
   std::size_t ty_n_, tx_n_;
   per_dim extent_, step_;
@@ -735,41 +698,18 @@ void winograd_product_forward(view<T> out, view<const T> x, const T* u, const co
   const std::size_t C = g.in_channels, K = g.out_channels, oh = g.out[0], ow = g.out[1];
   const winograd_tiles<T> tiles(x.data, g);
   const std::size_t block = tiles.block(), blocks = ceil_div(tiles.count(), block);
-  const T* bias = e.bias;
-  constexpr std::size_t lanes = simd_lanes<T>;
+  const isa_passes<T>& passes = active_passes<T>();
   parallel_chunks(blocks, block * 16 * C * K, [&](std::size_t lo, std::size_t hi) {
     auto work = scratch().take<T>(16 * block * (C + K));
     T* v = work.data();                   // (16, block, C): B^T d B
     T* m = work.data() + 16 * block * C;  // (16, block, K): the products
     for (std::size_t bi = lo; bi < hi; ++bi) {
       const std::size_t t0 = bi * block, nt = std::min(block, tiles.count() - t0);
-      tiles.transform_inputs(t0, nt, block, v);
+      const winograd_block b = tiles.block_of(t0, nt);
+      tiles.transform_inputs(passes, b, v);
       for (std::size_t xi = 0; xi < 16; ++xi)
         narrow_product<T>(false, nt, K, C, v + xi * block * C, C, u + xi * C * K, K, m + xi * block * K, K, false);
-      for (std::size_t i = 0; i < nt; ++i) {
-        const auto t = tiles.at(t0 + i);
-        const std::size_t rows = std::min<std::size_t>(2, oh - t.y), cols = std::min<std::size_t>(2, ow - t.x);
-        T* o = out.data + ((t.n * oh + t.y) * ow + t.x) * K;
-        const T* mi = m + i * K;
-        for (std::size_t k = 0; k < K; k += lanes) {  // (K fills whole vectors: narrow_fits)
-          simd<T> a[2][4];
-          for (std::size_t s = 0; s < 4; ++s) {  // A^T M, A^T = [1 1 1 0; 0 1 -1 -1]
-            const simd<T> m0 = load_simd(mi + s * block * K + k), m1 = load_simd(mi + (4 + s) * block * K + k),
-                           m2 = load_simd(mi + (8 + s) * block * K + k), m3 = load_simd(mi + (12 + s) * block * K + k);
-            a[0][s] = m0 + m1 + m2;
-            a[1][s] = m1 - m2 - m3;
-          }
-          const simd<T> b = bias == nullptr ? simd<T>{} : e.bias_size == 1 ? simd<T>{} + bias[0] : load_simd(bias + k);
-          for (std::size_t r = 0; r < rows; ++r) {
-            const simd<T> y[2] = {a[r][0] + a[r][1] + a[r][2], a[r][1] - a[r][2] - a[r][3]};  // (A^T M) A
-            for (std::size_t s = 0; s < cols; ++s) {
-              simd<T> z = bias == nullptr ? y[s] : y[s] + b;
-              if (e.relu) z = lane_select(z < simd<T>{}, simd<T>{}, z);
-              store_simd(o + (r * ow + s) * K + k, z);
-            }
-          }
-        }
-      }
+      passes.winograd_outputs(b, m, K, oh, ow, e.bias, e.bias_size, e.relu, out.data);
     }
   });
 }
@@ -826,7 +766,7 @@ void winograd_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const c
   const std::size_t block = tiles.block(), count = tiles.count(), blocks = ceil_div(count, block);
   const std::size_t parts = std::min(blocks, partial_count(count, size, size, block));  // whole blocks each
   auto partial = scratch().take<T>(parts * size + size);
-  constexpr std::size_t lanes = simd_lanes<T>;
+  const isa_passes<T>& passes = active_passes<T>();
   parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
     auto work = scratch().take<T>(16 * block * (C + K));
     T* v = work.data();                    // (16, block, C): B^T d B
@@ -837,28 +777,9 @@ void winograd_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const c
       const std::size_t last = std::min(count, blocks * (part + 1) / parts * block);
       for (std::size_t t0 = first; t0 < last; t0 += block) {
         const std::size_t nt = std::min(block, last - t0);
-        tiles.transform_inputs(t0, nt, block, v);
-        for (std::size_t i = 0; i < nt; ++i) {
-          const auto t = tiles.at(t0 + i);
-          const std::size_t rows = std::min<std::size_t>(2, oh - t.y), cols = std::min<std::size_t>(2, ow - t.x);
-          const T* gy = gr.data + ((t.n * oh + t.y) * ow + t.x) * K;
-          T* di = dm + i * K;
-          for (std::size_t k = 0; k < K; k += lanes) {  // (K fills whole vectors: narrow_fits)
-            simd<T> y[2][2] = {};
-            for (std::size_t r = 0; r < rows; ++r)
-              for (std::size_t c = 0; c < cols; ++c) y[r][c] = load_simd(gy + (r * ow + c) * K + k);
-            const simd<T> a[4][2] = {{y[0][0], y[0][1]},  // A dY, A = [1 0; 1 1; 1 -1; 0 -1]
-                                      {y[0][0] + y[1][0], y[0][1] + y[1][1]},
-                                      {y[0][0] - y[1][0], y[0][1] - y[1][1]},
-                                      {-y[1][0], -y[1][1]}};
-            for (std::size_t r = 0; r < 4; ++r) {  // (A dY) A^T
-              store_simd(di + (r * 4 + 0) * block * K + k, a[r][0]);
-              store_simd(di + (r * 4 + 1) * block * K + k, a[r][0] + a[r][1]);
-              store_simd(di + (r * 4 + 2) * block * K + k, a[r][0] - a[r][1]);
-              store_simd(di + (r * 4 + 3) * block * K + k, -a[r][1]);
-            }
-          }
-        }
+        const winograd_block b = tiles.block_of(t0, nt);
+        tiles.transform_inputs(passes, b, v);
+        passes.winograd_output_grads(b, gr.data, K, oh, ow, dm);
         for (std::size_t xi = 0; xi < 16; ++xi)
           narrow_product<T>(true, C, K, nt, v + xi * block * C, C, dm + xi * block * K, K, du + xi * C * K, K,
                             t0 != first);

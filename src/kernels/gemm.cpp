@@ -100,6 +100,15 @@ const isa_gemm<T>& active_kernels() {
 
 }  // namespace
 
+template <class T>
+const isa_passes<T>& active_passes() {
+  const isa_kernels& k = kernels_for(gemm_isa());
+  if constexpr (std::is_same_v<T, float>) return k.f32_passes;
+  else return k.f64_passes;
+}
+template const isa_passes<float>& active_passes<float>();
+template const isa_passes<double>& active_passes<double>();
+
 instruction_set gemm_isa() {
   int isa = chosen_isa.load(std::memory_order_acquire);
   if (isa != unchosen) return instruction_set(isa);

@@ -5,7 +5,9 @@ constexpr int vector_bytes = 32;
 }
 #define TYPEGRAD_GEMM_ISA avx2
 #include "gemm_kernels.hpp"
+#include "pass_kernels.hpp"
 
 namespace typegrad::kernels::avx2 {
-const isa_kernels table{make_gemm<float, 6, 2, 12, 6>(256, 144, 2048), make_gemm<double, 6, 2, 12, 6>(256, 96, 1024)};
+const isa_kernels table{make_gemm<float, 6, 2, 12, 6>(256, 144, 2048), make_gemm<double, 6, 2, 12, 6>(256, 96, 1024),
+                        make_passes<float>(), make_passes<double>()};
 }

@@ -1,9 +1,10 @@
 #pragma once
-// Internal to src/kernels: what each instruction-set build of the GEMM kernels exports.
+// Internal to src/kernels: what each instruction-set build of the kernels exports.
 //
-// src/kernels/gemm_kernels.hpp is compiled three times, with different flags, by gemm_avx512.cpp,
-// gemm_avx2.cpp and gemm_portable.cpp; each exports one isa_kernels table, and gemm.cpp picks
-// the table the CPU can run. This header is compiled with those flags too, so it only declares:
+// src/kernels/gemm_kernels.hpp (the products) and pass_kernels.hpp (the vector passes over
+// activations) are compiled three times, with different flags, by gemm_avx512.cpp, gemm_avx2.cpp
+// and gemm_portable.cpp; each exports one isa_kernels table, and gemm.cpp picks the table the CPU
+// can run (the same one for both: kernels/gemm.hpp's gemm_isa). This header is compiled with those flags too, so it only declares:
 // an inline function defined here could be emitted by an AVX-512 translation unit and then be
 // the copy the linker keeps for every caller.
 #include <cstddef>
@@ -58,10 +59,52 @@ struct isa_gemm {
                      const std::size_t* to, const T* b, T* out, std::size_t ldo);
 };
 
+// Which tiles of a Winograd conv a block of transforms covers (conv.cpp): tiles [first, first +
+// count) in the order (batch item, tile row, tile column), ty x tx tiles of 2x2 outputs per item,
+// each transform's 16 elements `block` tiles apart in the layout (16, block, channels).
+struct winograd_block {
+  std::size_t first, count, block, ty, tx;
+};
+
+// The memory-bound passes, vectorised along the channels (the last, contiguous dim) with this
+// instruction set's vectors and bitwise the same as their scalar form.
+template <class T>
+struct isa_passes {
+  // o[j] (+)= the rows src + k * stride (k < count) for j < inner, in order of k (sum: +; max: the
+  // larger, NaN never): the row held in registers.
+  void (*sum_rows)(T* o, const T* src, std::ptrdiff_t stride, std::size_t count, std::size_t inner);
+  void (*max_rows)(T* o, const T* src, std::ptrdiff_t stride, std::size_t count, std::size_t inner);
+  // One output row of a 2x2 max pool with stride 2: out[j] (C channels each) = the largest of the
+  // window's four positions, the input rows x and x + row, columns 2j and 2j + 1 (in row-major
+  // order from -inf: v > best replaces, so NaN never does).
+  void (*max_pool_2x2)(const T* x, std::size_t row, std::size_t cols, std::size_t c, T* out);
+  // Its backward for that row: each window's gradient g[j] to its first maximum, 0 elsewhere;
+  // with positive_only, also 0 where x <= 0 (relu's mask fused in).
+  void (*max_pool_backward_2x2)(const T* x, std::size_t row, const T* g, std::size_t cols, std::size_t c,
+                                bool positive_only, T* dx);
+  // Winograd F(2x2, 3x3), conv.cpp: v (16, block, c) = B^T d B for the tiles' 4x4 patches d of the
+  // zero-padded input xp (items batch_step apart, rows row apart, c channels).
+  void (*winograd_inputs)(const winograd_block& b, const T* xp, std::size_t batch_step, std::size_t row,
+                          std::size_t c, T* v);
+  // out = relu?(A^T M A + bias) for m (16, block, k), clipped at the oh x ow outputs; bias: k
+  // values, one value (bias_size 1) or none.
+  void (*winograd_outputs)(const winograd_block& b, const T* m, std::size_t k, std::size_t oh, std::size_t ow,
+                           const T* bias, std::size_t bias_size, bool relu, T* out);
+  // dm (16, block, k) = A dY A^T for the tiles of dy (oh x ow outputs, k channels; 0 past the edge).
+  void (*winograd_output_grads)(const winograd_block& b, const T* dy, std::size_t k, std::size_t oh, std::size_t ow,
+                                T* dm);
+};
+
 struct isa_kernels {
   isa_gemm<float> f32;
   isa_gemm<double> f64;
+  isa_passes<float> f32_passes;
+  isa_passes<double> f64_passes;
 };
+
+// The passes of the instruction set the GEMM runs (gemm.cpp): read once per kernel call.
+template <class T>
+const isa_passes<T>& active_passes();
 
 namespace avx512 {
 extern const isa_kernels table;

@@ -1,48 +1,22 @@
 // Internal to src/kernels: the GEMM microkernel, packing and narrow products, written once over
 // the vector width and compiled per instruction set by gemm_avx512.cpp, gemm_avx2.cpp and
-// gemm_portable.cpp. Each of those defines, before including this file, the namespace its
-// kernels live in (TYPEGRAD_GEMM_ISA) and `vector_bytes` in it, then exports an isa_kernels
-// table built by make_gemm.
-//
-// Everything here is in that namespace and uses no inline function of another header (only
-// compiler builtins): an inline function compiled with AVX-512 flags must not become the copy the
-// linker keeps for code that runs on a CPU without AVX-512.
+// gemm_portable.cpp (rules: isa_vector.hpp), each of which exports an isa_kernels table built
+// by make_gemm and make_passes.
 //
 // The microkernel (tile) keeps an R x NV-vector block of C in registers; per step k it loads NV
 // vectors of B's row k, broadcasts A's R elements of column k, and accumulates with FMAs (the
 // translation units are compiled with -ffp-contract=fast so that acc += a * b is one FMA where the
 // ISA has it). Each element of C is summed over k in order, then added to beta C.
-#ifndef TYPEGRAD_GEMM_ISA
-#error "define TYPEGRAD_GEMM_ISA (this instruction set's namespace) before including gemm_kernels.hpp"
-#endif
 #include <cstddef>
 #include <utility>
 
 #include "gemm_isa.hpp"
+#include "isa_vector.hpp"
 
 namespace typegrad::kernels::TYPEGRAD_GEMM_ISA {
 
 using std::size_t;
 
-template <class T>
-struct vec_of {
-  typedef T type __attribute__((vector_size(vector_bytes)));
-};
-template <class T>
-using vec = typename vec_of<T>::type;
-template <class T>
-inline constexpr size_t lanes = vector_bytes / sizeof(T);
-
-template <class T>
-inline vec<T> load(const T* p) {
-  vec<T> v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class T>
-inline void store(T* p, vec<T> v) {
-  __builtin_memcpy(p, &v, sizeof v);
-}
 inline size_t smaller(size_t a, size_t b) { return a < b ? a : b; }
 
 // Calls f.template operator()<V>() for the run-time v in [1, Max].

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "../parallel/parallel_chunks.hpp"
+#include "gemm_isa.hpp"
 #include "typegrad/kernels/pool.hpp"
 #include "typegrad/kernels/unary.hpp"
-#include "simd.hpp"
 
 namespace typegrad::kernels {
 
@@ -297,60 +297,33 @@ void max_pool_backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x,
   });
 }
 
-// The CNN's 2x2 window with stride 2 over even extents (every window whole): the four positions
-// compared in registers, a vector of channels at a time (simd.hpp), then single
-// channels, with the same comparisons in the same order as max_pool_backward_tiled_2d, so the
-// same results. That kernel kept its running argmax in memory: the main example's first pool
+// The CNN's 2x2 window with stride 2 over even extents (every window whole): a row of windows at
+// a time by the instruction set's vector passes (pass_kernels.hpp), the four positions compared
+// in registers with the same comparisons in the same order as the 2-d kernels above, so the same
+// results. Those kept their running maximum and argmax in memory: the main example's first pool
 // backward ran at 28 GB/s on 2 cores, half the copy rate.
-
-// q[k] for the window's positions p[k] in row-major order: g at the first maximum, 0 elsewhere
-// (with PositiveOnly, also 0 where p[k] <= 0, as relu's step would give). V: T or a vector of T.
-template <bool PositiveOnly, class T, class V>
-inline void route_2x2(const V (&p)[4], V gv, V (&q)[4]) {
-  V best = V{} - std::numeric_limits<T>::infinity(), k_best = V{};
-  for (int k = 0; k < 4; ++k) {
-    const auto more = p[k] > best;
-    best = lane_select(more, p[k], best);
-    k_best = lane_select(more, V{} + T(k), k_best);
-  }
-  for (int k = 0; k < 4; ++k) {
-    const V v = lane_select(k_best == V{} + T(k), gv, V{});
-    q[k] = PositiveOnly ? lane_select(p[k] > V{}, v, v * T(0)) : v;
-  }
-}
-
 template <class T>
 bool whole_2x2_windows(const geometry& g) {
   return g.dims == 2 && g.window[0] == 2 && g.window[1] == 2 && g.stride[0] == 2 && g.stride[1] == 2 &&
          g.in[0] % 2 == 0 && g.in[1] % 2 == 0;
 }
 
-template <bool PositiveOnly, class T>
-void max_pool_backward_2x2(view<T> dx, view<const T> g_in, view<const T> x, const geometry& g) {
-  using vec = simd<T>;
-  constexpr std::size_t lanes = simd_lanes<T>;
-  const std::size_t C = g.channels, row = g.in_step[0];
+template <class T>
+void max_pool_2x2(view<T> out, view<const T> x, const geometry& g) {
+  const isa_passes<T>& passes = active_passes<T>();
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
-    const T* grow = g_in.data + n * g.out_batch + o0 * g.out_step[0];
-    const std::size_t top = n * g.in_batch + 2 * o0 * row;
-    for (std::size_t o1 = 0; o1 < g.out[1]; ++o1) {
-      const std::size_t at[4] = {top + 2 * o1 * C, top + (2 * o1 + 1) * C, top + row + 2 * o1 * C,
-                                 top + row + (2 * o1 + 1) * C};
-      const T* gv = grow + o1 * C;
-      std::size_t c = 0;
-      for (; c + lanes <= C; c += lanes) {
-        vec p[4], q[4];
-        for (int k = 0; k < 4; ++k) p[k] = load_simd(x.data + at[k] + c);
-        route_2x2<PositiveOnly, T>(p, load_simd(gv + c), q);
-        for (int k = 0; k < 4; ++k) store_simd(dx.data + at[k] + c, q[k]);
-      }
-      for (; c < C; ++c) {
-        T p[4], q[4];
-        for (int k = 0; k < 4; ++k) p[k] = x.data[at[k] + c];
-        route_2x2<PositiveOnly, T>(p, gv[c], q);
-        for (int k = 0; k < 4; ++k) dx.data[at[k] + c] = q[k];
-      }
-    }
+    passes.max_pool_2x2(x.data + n * g.in_batch + 2 * o0 * g.in_step[0], g.in_step[0], g.out[1], g.channels,
+                        out.data + n * g.out_batch + o0 * g.out_step[0]);
+  });
+}
+
+template <class T>
+void max_pool_backward_2x2(view<T> dx, view<const T> g_in, view<const T> x, const geometry& g, bool positive_only) {
+  const isa_passes<T>& passes = active_passes<T>();
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const std::size_t top = n * g.in_batch + 2 * o0 * g.in_step[0];
+    passes.max_pool_backward_2x2(x.data + top, g.in_step[0], g_in.data + n * g.out_batch + o0 * g.out_step[0],
+                                 g.out[1], g.channels, positive_only, dx.data + top);
   });
 }
 
@@ -359,6 +332,7 @@ void max_pool_backward_2x2(view<T> dx, view<const T> g_in, view<const T> x, cons
 template <class T>
 void max_pool(view<T> out, view<const T> x, const pool_window& w) {
   const geometry g(x.shape, out.shape, w);
+  if (whole_2x2_windows<T>(g)) return max_pool_2x2(out, x, g);
   if (g.dims == 2) return max_pool_2d(out, x, g);
   const std::size_t C = g.channels;
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
@@ -435,8 +409,7 @@ void max_pool_backward(view<T> dx, view<const T> g_in, view<const T> x, const po
   const geometry g(x.shape, g_in.shape, w);
   const std::size_t C = g.channels;
   const bool tiles = g.tiles();
-  if (whole_2x2_windows<T>(g))
-    return positive_only ? max_pool_backward_2x2<true>(dx, g_in, x, g) : max_pool_backward_2x2<false>(dx, g_in, x, g);
+  if (whole_2x2_windows<T>(g)) return max_pool_backward_2x2(dx, g_in, x, g, positive_only);
   if (g.dims == 2 && tiles)
     return positive_only ? max_pool_backward_tiled_2d<true>(dx, g_in, x, g) : max_pool_backward_tiled_2d<false>(dx, g_in, x, g);
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
