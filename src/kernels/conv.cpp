@@ -25,16 +25,16 @@
 // one row, and each row is tested against the reference on every shape it claims
 // (tests/test_conv_implementations.cpp):
 //
-//   forward       depthwise, pointwise, gathered, winograd, narrow, packed_gemm, reference
+//   forward       depthwise, pointwise, winograd, gathered, narrow, packed_gemm, reference
 //   input grad    depthwise, few_channel_dots, pointwise, winograd, gathered, phases, reference
 //   weight grad   depthwise, pointwise, gathered, winograd, narrow, packed_gemm, reference
 //
 //   depthwise     one input channel per group (groups > 1): GEMMs with N = 1 would waste the
 //                 vector, so own loops, vectorised over channels.
 //   pointwise     1x1 window, stride 1, no padding: the products read x or g in place, no packing.
-//   gathered      one group, at most 16 input channels, K narrow: im2col would copy runs as short
-//                 as the product it feeds, so the products gather their rows from a zero-padded
-//                 copy of x (see padded_input).
+//   gathered      one group, at most 16 input channels (64 for the forward), K narrow: im2col
+//                 would copy runs as short as the product it feeds, so the products gather their
+//                 rows from a zero-padded copy of x (see padded_input).
 //   winograd      3x3 window, stride 1, 2-d, one group, at least 32 channels summed over, K (C for
 //                 the input gradient) narrow: F(2x2, 3x3), 2.25x fewer multiplies, in all three
 //                 directions (see below).
@@ -278,10 +278,18 @@ void pack_patches(T* dst, const T* x, const conv_geometry& g, const tap_table& t
 // the packed narrow product are as fast or faster (C = 32: 146 against 150, C = 64: 148 against
 // 128 on a Xeon model 167), so larger C keeps them.
 // Needs the narrow kernel (n = K, one group); a 1x1 window comes earlier in the lists (pointwise).
-inline constexpr std::size_t max_gathered_channels = 16;
+// The forward keeps gathering up to 64 channels: with the microkernels' two steps per iteration,
+// (d) (1-d, C = K = 64, k = 7) runs at 185 GFLOP/s gathered against 165 packed (medians of 5,
+// 1 core, Xeon model 167); at C = 128 ((c), stride 2) the two are even (160 / 166), and the weight
+// gradient's packed product stays ahead from C = 32 on ((d): 144 against 127).
+inline constexpr std::size_t max_gathered_channels = 16, max_gathered_forward_channels = 64;
 template <class T>
 bool gathers_patches(const conv_geometry& g) {
   return g.groups == 1 && g.in_channels <= max_gathered_channels && narrow_fits<T>(g.out_channels);
+}
+template <class T>
+bool gathers_forward_patches(const conv_geometry& g) {
+  return g.groups == 1 && g.in_channels <= max_gathered_forward_channels && narrow_fits<T>(g.out_channels);
 }
 
 // Zero-fills dst (batch items of batch_step elements, element strides `step` per dim) and copies
@@ -1170,8 +1178,8 @@ template <class T>
 constexpr implementation<forward_run<T>> forward_list[] = {
     {"depthwise", is_depthwise, depthwise_forward<T>},
     {"pointwise", is_pointwise, pointwise_forward<T>},
-    {"gathered", gathers_patches<T>, gathered_forward<T>},
     {"winograd", winograd_applies<T>, winograd_forward<T>},
+    {"gathered", gathers_forward_patches<T>, gathered_forward<T>},
     {"narrow", narrow_fits_out_group<T>, narrow_forward<T>},
     {"packed_gemm", always, packed_gemm_forward<T>},
     {"reference", always, reference_conv_forward<T>},
