@@ -82,10 +82,11 @@ struct isa_passes {
   // with positive_only, also 0 where x <= 0 (relu's mask fused in).
   void (*max_pool_backward_2x2)(const T* x, std::size_t row, const T* g, std::size_t cols, std::size_t c,
                                 bool positive_only, T* dx);
-  // Winograd F(2x2, 3x3), conv.cpp: v (16, block, c) = B^T d B for the tiles' 4x4 patches d of the
-  // zero-padded input xp (items batch_step apart, rows row apart, c channels).
-  void (*winograd_inputs)(const winograd_block& b, const T* xp, std::size_t batch_step, std::size_t row,
-                          std::size_t c, T* v);
+  // Winograd F(2x2, 3x3), conv.cpp: v (16, block, c) = B^T d B for the tiles' 4x4 patches d of x
+  // (n, h, w, c), the patch of the tile at output (y, x) starting at input row y - pad_top and
+  // column x - pad_left; positions outside x read `zeros` (c zeros).
+  void (*winograd_inputs)(const winograd_block& b, const T* x, std::size_t h, std::size_t w, std::size_t c,
+                          std::size_t pad_top, std::size_t pad_left, const T* zeros, T* v);
   // out = relu?(A^T M A + bias) for m (16, block, k), clipped at the oh x ow outputs; bias: k
   // values, one value (bias_size 1) or none.
   void (*winograd_outputs)(const winograd_block& b, const T* m, std::size_t k, std::size_t oh, std::size_t ow,

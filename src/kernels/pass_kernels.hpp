@@ -127,17 +127,25 @@ inline tile_origin origin_of(const winograd_block& b, size_t i) {
 
 // B^T d B, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
 template <class T>
-void winograd_inputs(const winograd_block& b, const T* xp, size_t batch_step, size_t row, size_t c_n, T* v) {
+void winograd_inputs(const winograd_block& b, const T* x, size_t h, size_t w, size_t c_n, size_t pad_top,
+                     size_t pad_left, const T* zeros, T* v) {
   const size_t step = b.block * c_n;  // between a tile's 16 elements
   for (size_t i = 0; i < b.count; ++i) {
     const tile_origin o = origin_of(b, i);
-    const T* d = xp + o.n * batch_step + o.y * row + o.x * c_n;
+    const T* at[4][4];  // the patch's positions (their channel runs)
+    for (size_t r = 0; r < 4; ++r) {
+      const size_t yy = o.y + r - pad_top;  // (above the input: wraps around, past h)
+      for (size_t s = 0; s < 4; ++s) {
+        const size_t xx = o.x + s - pad_left;
+        at[r][s] = yy < h && xx < w ? x + ((o.n * h + yy) * w + xx) * c_n : zeros;
+      }
+    }
     T* vi = v + i * c_n;
     over_channels<T>(c_n, [&]<class V>(size_t c) {
       V q[4][4];
       for (size_t s = 0; s < 4; ++s) {  // B^T d
-        const V d0 = load_as<V>(d + s * c_n + c), d1 = load_as<V>(d + row + s * c_n + c),
-                d2 = load_as<V>(d + 2 * row + s * c_n + c), d3 = load_as<V>(d + 3 * row + s * c_n + c);
+        const V d0 = load_as<V>(at[0][s] + c), d1 = load_as<V>(at[1][s] + c), d2 = load_as<V>(at[2][s] + c),
+                d3 = load_as<V>(at[3][s] + c);
         q[0][s] = d0 - d2;
         q[1][s] = d1 + d2;
         q[2][s] = d2 - d1;
