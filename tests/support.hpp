@@ -1,9 +1,12 @@
 #pragma once
-// Shared test helpers: seeded random tensors, casts between element types, and a view's values
-// as a vector. Each generator draws from std::mt19937(seed) in element order, so a given
+// Shared test helpers: seeded random tensors, casts between element types, a view's values as a
+// vector, and comparisons of results (largest difference, same bits). Each generator draws from std::mt19937(seed) in element order, so a given
 // (extents, seed, range) always yields the same tensor.
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -47,6 +50,20 @@ tensor<T, R> cast(const tensor<double, R>& t) {
 template <class T>
 std::vector<T> values(view<const T> v) {
   return std::vector<T>(v.data, v.data + v.size());
+}
+
+// The largest |got - want| over want's elements.
+template <class T>
+double max_error(const std::vector<T>& got, const std::vector<T>& want) {
+  double e = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) e = std::max(e, std::abs(double(got[i]) - double(want[i])));
+  return e;
+}
+
+// Whether a and b hold the same bits (so +0 and -0 differ, and NaN equals the same NaN).
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 }  // namespace typegrad::test_support

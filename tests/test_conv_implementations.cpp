@@ -11,8 +11,6 @@
 #include <typegrad/ops/conv.hpp>
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
@@ -23,9 +21,13 @@
 #include <fmt/format.h>
 #include <tbb/task_arena.h>
 
+#include "support.hpp"
+
 using namespace typegrad;
 using kernels::conv_direction;
 using kernels::conv_geometry;
+using test_support::max_error;
+using test_support::same_bits;
 
 namespace {
 
@@ -190,18 +192,6 @@ struct problem {
     return 4 * std::numeric_limits<T>::epsilon() * (terms + 1);
   }
 };
-
-template <class T>
-double max_error(const std::vector<T>& got, const std::vector<T>& want) {
-  double e = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) e = std::max(e, std::abs(double(got[i]) - double(want[i])));
-  return e;
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
 
 template <class T>
 void check_every_implementation() {

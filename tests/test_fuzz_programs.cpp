@@ -40,7 +40,6 @@
 
 #include "reference/conv.hpp"
 #include "reference/layout.hpp"
-#include "reference/pool.hpp"
 #include "support.hpp"
 
 using namespace typegrad;
@@ -186,29 +185,31 @@ class evaluator {
     return y;
   }
 
-  rt max_pool(const rt& x, const reference::pool_config& c) {
-    rt y{pooled(x.s, c), {}};
+  // The pools by the library's reference implementation (kernels/pool.hpp, "reference").
+  rt max_pool(const rt& x, const kernels::pool_window& w) {
+    rt y{pooled(x.s, w), {}};
     if (!compute_) return y;
-    const double scale = largest(x.v);
-    reference::detail::for_each_window(x.s, c, [&](std::size_t, const std::vector<std::size_t>& pos) {
-      double top = x.v[pos[0]];
-      for (auto p : pos) top = std::max(top, x.v[p]);
-      for (auto p : pos)
-        if (x.v[p] != top) margin_ = std::min(margin_, (top - x.v[p]) / scale);
-    });
-    y.v = reference::max_pool<double>(x.cv(), c);
+    y.v.resize(y.s.numel());
+    kernels::max_pool_with<double>("reference", {y.v.data(), y.s}, x.cv(), w);
+    record_window_gaps(x, y, w);
     return y;
   }
-  rt max_pool_backward(const rt& g, const rt& x, const reference::pool_config& c) const {
-    return {x.s, reference::max_pool_backward<double>(g.v, x.cv(), c)};
+  rt max_pool_backward(const rt& g, const rt& x, const kernels::pool_window& w) const {
+    rt dx{x.s, std::vector<double>(x.v.size())};
+    kernels::max_pool_backward_with<double>("reference", {dx.v.data(), dx.s}, g.cv(), x.cv(), w);
+    return dx;
   }
-  rt avg_pool(const rt& x, const reference::pool_config& c) {
-    rt y{pooled(x.s, c), {}};
-    if (compute_) y.v = reference::avg_pool<double>(x.cv(), c);
+  rt avg_pool(const rt& x, const kernels::pool_window& w) {
+    rt y{pooled(x.s, w), {}};
+    if (!compute_) return y;
+    y.v.resize(y.s.numel());
+    kernels::avg_pool_with<double>("reference", {y.v.data(), y.s}, x.cv(), w);
     return y;
   }
-  rt avg_pool_transpose(const rt& g, const shape& xs, const reference::pool_config& c) const {
-    return {xs, reference::avg_pool_transpose<double>(g.v, xs, c)};
+  rt avg_pool_transpose(const rt& g, const shape& xs, const kernels::pool_window& w) const {
+    rt dx{xs, std::vector<double>(xs.numel())};
+    kernels::avg_pool_transpose_with<double>("reference", {dx.v.data(), xs}, g.cv(), w);
+    return dx;
   }
 
   // A resolved slice: first index and step per axis.
@@ -322,10 +323,36 @@ class evaluator {
     for (double e : v) m = std::max(m, std::abs(e));
     return m;
   }
-  static shape pooled(const shape& x, const reference::pool_config& c) {
-    for (std::size_t d = 0; d + 2 < x.rank(); ++d)
+  // (N, ceil(n_d / s_d)..., C).
+  static shape pooled(const shape& x, const kernels::pool_window& w) {
+    shape out = x;
+    for (std::size_t d = 0; d + 2 < x.rank(); ++d) {
       if (x[d + 1] == 0) throw invalid{fmt::format("pool: ordered dim {} of {} is empty", d, x)};
-    return reference::pooled_shape(x, c);
+      out[d + 1] = (x[d + 1] + w.stride[d] - 1) / w.stride[d];
+    }
+    return out;
+  }
+  // The max pool's decisions: each window's gap between its maximum (y) and the other values of x
+  // in it.
+  void record_window_gaps(const rt& x, const rt& y, const kernels::pool_window& w) {
+    const double scale = largest(x.v);
+    shape window = shape::of_rank(w.dims);
+    for (std::size_t d = 0; d < w.dims; ++d) window[d] = w.size[d];
+    for (std::size_t i = 0; i < y.v.size(); ++i) {
+      const auto o = reference::unravel(i, y.s);  // (n, o..., c)
+      for (std::size_t t = 0; t < window.numel(); ++t) {
+        const auto j = reference::unravel(t, window);
+        auto p = o;
+        bool inside = true;
+        for (std::size_t d = 0; d < w.dims; ++d) {
+          p[d + 1] = o[d + 1] * w.stride[d] + j[d];
+          inside = inside && p[d + 1] < x.s[d + 1];
+        }
+        if (!inside) continue;
+        const double v = x.v[reference::ravel(p, x.s)];
+        if (v != y.v[i]) margin_ = std::min(margin_, (y.v[i] - v) / scale);
+      }
+    }
   }
   static kernels::axis_values lows(const std::vector<std::size_t>& low_high) {
     kernels::axis_values lo{};
@@ -372,8 +399,6 @@ struct drawer {
 // Each: its leaves (r last), y, f = sum(y * r), how its leaf shapes are drawn, and its reference:
 // the forward pass with the naive ops, then the chain rule by hand, one adjoint per line.
 
-using pool_cfg = reference::pool_config;
-
 // 1-d, same padding (even or odd window), bias, relu, overlapping max pool.
 struct conv1d_same_relu_maxpool {
   static constexpr var<"x", 3> x{};
@@ -389,7 +414,7 @@ struct conv1d_same_relu_maxpool {
   }
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p = params({.dims = 1});
-    const pool_cfg pool{{3}, {2}};
+    const kernels::pool_window pool{1, {3}, {2}};
     const rt z = R.conv(p, in[0], in[1]), a = R.add(z, in[2]), h = R.relu(a), yv = R.max_pool(h, pool);
     const auto gy = R.loss(yv, in[3], out);
     if (!gy) return;
@@ -416,7 +441,7 @@ struct conv1d_valid_dilated_avgpool_slice {
   }
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p = params({.dims = 1, .padding = padding_mode::valid, .stride = {2}, .dilation = {2}});
-    const pool_cfg pool{{2}, {2}};
+    const kernels::pool_window pool{1, {2}, {2}};
     evaluator::box box;
     const rt z = R.conv(p, in[0], in[1]), a = R.add(z, in[2]), q = R.avg_pool(a, pool);
     const rt yv = R.slice(q, {0, to_end, 1, to_end, 0, to_end}, {1, 2, 1}, box);
@@ -444,7 +469,7 @@ struct conv1d_groups_explicit_reshape_maxpool {
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p = params({.dims = 1, .padding = padding_mode::explicit_pads, .stride = {3}, .low = {2},
                                   .high = {0}, .groups = 2});
-    const pool_cfg pool{{2}, {1}};
+    const kernels::pool_window pool{1, {2}, {1}};
     const rt z = R.conv(p, in[0], in[1]), q = R.reshape(z, {0, -1, 2}), yv = R.max_pool(q, pool);
     const auto gy = R.loss(yv, in[2], out);
     if (!gy) return;
@@ -469,7 +494,7 @@ struct conv2d_uncentered_maxpool_flatten {
   }
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p = params({.dims = 2, .padding = padding_mode::uncentered, .stride = {2}});
-    const pool_cfg pool{{2, 2}, {2, 2}};
+    const kernels::pool_window pool{2, {2, 2}, {2, 2}};
     const rt z = R.conv(p, in[0], in[1]), a = R.add(z, in[2]), h = R.relu(a), q = R.max_pool(h, pool);
     const rt yv = R.reshape(q, {0, -1});
     const auto gy = R.loss(yv, in[3], out);
@@ -505,7 +530,7 @@ struct conv2d_two_branches_concat_avgpool {
     const conv_params p1 = params({.dims = 2});
     const conv_params p2 = params(
         {.dims = 2, .padding = padding_mode::explicit_pads, .dilation = {1, 2}, .low = {1, 0}, .high = {0, 2}});
-    const pool_cfg pool{{3, 3}, {1, 1}};
+    const kernels::pool_window pool{2, {3, 3}, {1, 1}};
     const rt z1 = R.conv(p1, in[0], in[1]), a1 = R.add(z1, in[2]), h1 = R.relu(a1), z2 = R.conv(p2, in[0], in[3]);
     const std::vector<const rt*> parts{&h1, &z2};
     const rt cat = R.concat(parts, 3), yv = R.avg_pool(cat, pool);
@@ -538,7 +563,7 @@ struct conv2d_groups_pad_maxpool {
   }
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p = params({.dims = 2, .stride = {1, 2}, .groups = 2});
-    const pool_cfg pool{{2, 3}, {1, 2}};
+    const kernels::pool_window pool{2, {2, 3}, {1, 2}};
     const std::vector<std::size_t> pads{0, 0, 1, 2, 0, 1, 0, 0};
     const rt z = R.conv(p, in[0], in[1]), a = R.add(z, in[2]), q = R.pad(a, pads), yv = R.max_pool(q, pool);
     const auto gy = R.loss(yv, in[3], out);
@@ -567,7 +592,7 @@ struct conv2d_depthwise_valid_crop_avgpool {
   }
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p = params({.dims = 2, .padding = padding_mode::valid, .dilation = {2, 1}, .groups = 3});
-    const pool_cfg pool{{2, 2}, {2, 2}};
+    const kernels::pool_window pool{2, {2, 2}, {2, 2}};
     evaluator::box box;
     const rt z = R.conv(p, in[0], in[1]), a = R.add(z, in[2]), h = R.relu(a);
     const rt s = R.slice(h, {0, to_end, 1, -1, 0, to_end, 0, to_end}, {1, 1, 1, 1}, box), yv = R.avg_pool(s, pool);
@@ -599,7 +624,7 @@ struct conv2d_two_layers {
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p1 = params({.dims = 2});
     const conv_params p2 = params({.dims = 2, .padding = padding_mode::explicit_pads, .stride = {2}, .low = {1}, .high = {1}});
-    const pool_cfg pool{{2, 2}, {2, 2}};
+    const kernels::pool_window pool{2, {2, 2}, {2, 2}};
     const rt z1 = R.conv(p1, in[0], in[1]), a1 = R.add(z1, in[2]), h1 = R.relu(a1), q = R.max_pool(h1, pool);
     const rt z2 = R.conv(p2, q, in[3]), a2 = R.add(z2, in[4]), yv = R.relu(a2);
     const auto gy = R.loss(yv, in[5], out);
@@ -630,7 +655,7 @@ struct conv2d_fanout_concat {
   }
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p = params({.dims = 2, .stride = {2, 1}, .dilation = {1, 2}});
-    const pool_cfg pool{{3, 2}, {1, 1}};
+    const kernels::pool_window pool{2, {3, 2}, {1, 1}};
     const rt zc = R.conv(p, in[0], in[1]), a = R.add(zc, in[2]), h = R.relu(a), m = R.max_pool(a, pool);
     const std::vector<const rt*> parts{&h, &m};
     const rt yv = R.concat(parts, 3);
@@ -659,7 +684,7 @@ struct conv3d_explicit_maxpool_flatten {
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p =
         params({.dims = 3, .padding = padding_mode::explicit_pads, .stride = {2, 1, 2}, .low = {1}, .high = {1}});
-    const pool_cfg pool{{2, 2, 2}, {2, 2, 2}};
+    const kernels::pool_window pool{3, {2, 2, 2}, {2, 2, 2}};
     const rt z = R.conv(p, in[0], in[1]), a = R.add(z, in[2]), h = R.relu(a), q = R.max_pool(h, pool);
     const rt yv = R.reshape(q, {0, -1});
     const auto gy = R.loss(yv, in[3], out);
@@ -687,7 +712,7 @@ struct conv3d_groups_uncentered_avgpool {
   }
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p = params({.dims = 3, .padding = padding_mode::uncentered, .dilation = {1, 2, 1}, .groups = 2});
-    const pool_cfg pool{{1, 2, 2}, {1, 2, 1}};
+    const kernels::pool_window pool{3, {1, 2, 2}, {1, 2, 1}};
     const rt z = R.conv(p, in[0], in[1]), a = R.add(z, in[2]), yv = R.avg_pool(a, pool);
     const auto gy = R.loss(yv, in[3], out);
     if (!gy) return;
@@ -714,7 +739,7 @@ struct conv1d_concat_time_pad_maxpool {
   }
   static void reference(evaluator& R, const std::vector<rt>& in, result& out) {
     const conv_params p = params({.dims = 1});
-    const pool_cfg pool{{2}, {3}};
+    const kernels::pool_window pool{1, {2}, {3}};
     const std::vector<std::size_t> pads{0, 0, 1, 1, 0, 0};
     const rt z = R.conv(p, in[0], in[1]), a = R.add(z, in[2]), h = R.relu(a), q = R.pad(in[3], pads);
     const std::vector<const rt*> parts{&h, &q};

@@ -1,6 +1,7 @@
 // Pooling: printing, hand-computed values (clipped windows, the in-range divisor, the first-max
-// rule), the kernels against the naive reference on random configurations, determinism, global
-// pools and errors. Gradients by finite differences: test_pool_gradients.cpp.
+// rule), the kernels against the library's naive reference implementation on random
+// configurations, determinism, global pools and errors. Gradients by finite differences:
+// test_pool_gradients.cpp; every implementation by name: test_pool_implementations.cpp.
 #define BOOST_TEST_MODULE pool
 #include <boost/test/unit_test.hpp>
 
@@ -15,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "reference/pool.hpp"
 #include "support.hpp"
 
 using namespace typegrad;
@@ -27,6 +27,7 @@ constexpr var<"x", 4> x;  // (N, H, W, C)
 constexpr var<"r", 4> r;
 constexpr var<"r3", 3> r3;
 
+using kernels::pool_kernel;
 using test_support::cast;
 using test_support::random_uniform;
 using test_support::values;
@@ -126,7 +127,6 @@ namespace {
 struct random_config {
   shape x;
   kernels::pool_window w;
-  reference::pool_config ref;
 };
 
 // D ordered dims of extents 1..7, windows 1..3 and strides 1..3 drawn per dim (so s < v, s = v
@@ -141,8 +141,6 @@ random_config draw_config(std::size_t dims, std::mt19937& rng) {
   for (std::size_t d = 0; d < dims; ++d) {
     cfg.w.size[d] = pick(1, 3);
     cfg.w.stride[d] = pick(1, 3);
-    cfg.ref.window.push_back(cfg.w.size[d]);
-    cfg.ref.stride.push_back(cfg.w.stride[d]);
   }
   return cfg;
 }
@@ -154,6 +152,16 @@ double max_abs_diff(const std::vector<T>& a, const std::vector<T>& b) {
   double w = 0;
   for (std::size_t i = 0; i < a.size(); ++i) w = std::max(w, std::abs(double(a[i]) - double(b[i])));
   return w;
+}
+
+// The library's reference implementation (pool.hpp's "reference") of max_pool or avg_pool.
+template <class T>
+std::vector<T> reference_pool(pool_kernel k, view<const T> x, const kernels::pool_window& w) {
+  const shape pooled = detail::pooled_shape(x.shape, w);
+  std::vector<T> out(pooled.numel());
+  if (k == pool_kernel::max_pool) kernels::max_pool_with<T>("reference", {out.data(), pooled}, x, w);
+  else kernels::avg_pool_with<T>("reference", {out.data(), pooled}, x, w);
+  return out;
 }
 
 std::vector<double> random_values(std::size_t n, unsigned seed) {
@@ -173,31 +181,35 @@ void check_kernels_against_reference(std::size_t dims) {
   for (int trial = 0; trial < 60; ++trial) {
     const auto cfg = draw_config(dims, rng);
     const shape pooled = detail::pooled_shape(cfg.x, cfg.w);
-    BOOST_TEST(pooled == reference::pooled_shape(cfg.x, cfg.ref));
+    for (std::size_t d = 0; d < dims; ++d)  // DESIGN.md's output extent, ceil(n/s)
+      BOOST_TEST(pooled[d + 1] == (cfg.x[d + 1] + cfg.w.stride[d] - 1) / cfg.w.stride[d]);
     // Distinct random values (ties have probability 0), in T.
     auto to_t = [](const std::vector<double>& v) { return std::vector<T>(v.begin(), v.end()); };
     const auto xs = to_t(random_values(cfg.x.numel(), trial));
     const auto hs = to_t(random_values(cfg.x.numel(), 1000 + trial));
     const auto gs = to_t(random_values(pooled.numel(), 2000 + trial));
     const view<const T> xv{xs.data(), cfg.x}, hv{hs.data(), cfg.x}, gv{gs.data(), pooled};
-    const std::string what = fmt::format("x {} window ({}) stride ({})", cfg.x, fmt::join(cfg.ref.window, ", "),
-                                         fmt::join(cfg.ref.stride, ", "));
+    const std::string what = fmt::format("x {} window ({}) stride ({})", cfg.x,
+                                         fmt::join(cfg.w.size.begin(), cfg.w.size.begin() + dims, ", "),
+                                         fmt::join(cfg.w.stride.begin(), cfg.w.stride.begin() + dims, ", "));
 
-    std::vector<T> out(pooled.numel()), dx(cfg.x.numel());
+    std::vector<T> out(pooled.numel()), want(pooled.numel()), dx(cfg.x.numel()), want_dx(cfg.x.numel());
     kernels::max_pool<T>({out.data(), pooled}, xv, cfg.w);
-    BOOST_TEST(out == reference::max_pool<T>(xv, cfg.ref), what << " max_pool" << tt::per_element());
+    BOOST_TEST(out == reference_pool<T>(pool_kernel::max_pool, xv, cfg.w), what << " max_pool" << tt::per_element());
     kernels::max_pool_gather<T>({out.data(), pooled}, hv, xv, cfg.w);
-    BOOST_TEST(out == reference::max_pool_gather<T>(hv, xv, cfg.ref), what << " gather" << tt::per_element());
+    kernels::max_pool_gather_with<T>("reference", {want.data(), pooled}, hv, xv, cfg.w);
+    BOOST_TEST(out == want, what << " gather" << tt::per_element());
     kernels::avg_pool<T>({out.data(), pooled}, xv, cfg.w);
-    BOOST_TEST(max_abs_diff(out, reference::avg_pool<T>(xv, cfg.ref)) <= tol, what << " avg_pool");
+    BOOST_TEST(max_abs_diff(out, reference_pool<T>(pool_kernel::avg_pool, xv, cfg.w)) <= tol, what << " avg_pool");
     // Scratch garbage in dx must be overwritten, not accumulated into.
     std::fill(dx.begin(), dx.end(), T(7));
     kernels::max_pool_backward<T>({dx.data(), cfg.x}, gv, xv, cfg.w);
-    BOOST_TEST(max_abs_diff(dx, reference::max_pool_backward<T>(gs, xv, cfg.ref)) <= tol, what << " max_pool_backward");
+    kernels::max_pool_backward_with<T>("reference", {want_dx.data(), cfg.x}, gv, xv, cfg.w);
+    BOOST_TEST(max_abs_diff(dx, want_dx) <= tol, what << " max_pool_backward");
     std::fill(dx.begin(), dx.end(), T(7));
     kernels::avg_pool_transpose<T>({dx.data(), cfg.x}, gv, cfg.w);
-    BOOST_TEST(max_abs_diff(dx, reference::avg_pool_transpose<T>(gs, cfg.x, cfg.ref)) <= tol,
-               what << " avg_pool_transpose");
+    kernels::avg_pool_transpose_with<T>("reference", {want_dx.data(), cfg.x}, gv, cfg.w);
+    BOOST_TEST(max_abs_diff(dx, want_dx) <= tol, what << " avg_pool_transpose");
   }
 }
 }  // namespace
@@ -222,9 +234,12 @@ BOOST_AUTO_TEST_CASE(program_matches_reference_per_dim_options) {
   auto a = avg_pool(x, window<1, 3>, stride<3, 2>);
   auto prog = compile<float>(m, a);
   prog.bind(x, xv).run();
-  BOOST_TEST(values(prog.value(m)) == reference::max_pool<float>(xv.as_view(), {{3, 2}, {2, 1}}), tt::per_element());
+  const kernels::pool_window wm{2, {3, 2}, {2, 1}}, wa{2, {1, 3}, {3, 2}};
+  BOOST_TEST(values(prog.value(m)) == reference_pool<float>(pool_kernel::max_pool, xv.as_view(), wm),
+             tt::per_element());
   BOOST_TEST(prog.value(a).shape == (shape{2, 3, 3, 3}));
-  BOOST_TEST(max_abs_diff(values(prog.value(a)), reference::avg_pool<float>(xv.as_view(), {{1, 3}, {3, 2}})) <= 1e-6);
+  const auto want_a = reference_pool<float>(pool_kernel::avg_pool, xv.as_view(), wa);
+  BOOST_TEST(max_abs_diff(values(prog.value(a)), want_a) <= 1e-6);
 }
 
 // Forward and backward kernels are cut into many tasks here; one thread must give the same bits.

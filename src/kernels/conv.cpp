@@ -66,6 +66,7 @@
 #include <fmt/format.h>
 
 #include "conv_reference.hpp"
+#include "implementation_list.hpp"
 #include "narrow.hpp"
 #include "../parallel/parallel_chunks.hpp"
 #include "scratch.hpp"
@@ -1152,11 +1153,7 @@ void packed_gemm_weight_grad(view<T> dw, view<const T> x, view<const T> gr, cons
 // The reference applies to everything; packed_gemm and phases do too, so it is never the default.
 
 template <class Run>
-struct implementation {
-  std::string_view name;
-  bool (*applies)(const conv_geometry&);
-  Run run;
-};
+using conv_implementation = implementation<bool (*)(const conv_geometry&), Run>;
 
 template <class T>
 using forward_run = void (*)(view<T>, view<const T>, view<const T>, const conv_geometry&, const conv_epilogue<T>&);
@@ -1170,7 +1167,7 @@ bool narrow_fits_out_group(const conv_geometry& g) {
 }
 
 template <class T>
-constexpr implementation<forward_run<T>> forward_list[] = {
+constexpr conv_implementation<forward_run<T>> forward_list[] = {
     {"depthwise", is_depthwise, depthwise_forward<T>},
     {"pointwise", is_pointwise, pointwise_forward<T>},
     {"winograd", winograd_applies<T>, winograd_forward<T>},
@@ -1181,7 +1178,7 @@ constexpr implementation<forward_run<T>> forward_list[] = {
 };
 
 template <class T>
-constexpr implementation<gradient_run<T>> input_grad_list[] = {
+constexpr conv_implementation<gradient_run<T>> input_grad_list[] = {
     {"depthwise", is_depthwise, depthwise_input_grad<T>},
     {"few_channel_dots", dots_into_few_channels<T>, few_channel_input_grad<T>},
     {"pointwise", is_pointwise, pointwise_input_grad<T>},
@@ -1192,7 +1189,7 @@ constexpr implementation<gradient_run<T>> input_grad_list[] = {
 };
 
 template <class T>
-constexpr implementation<gradient_run<T>> weight_grad_list[] = {
+constexpr conv_implementation<gradient_run<T>> weight_grad_list[] = {
     {"depthwise", is_depthwise, depthwise_weight_grad<T>},
     {"pointwise", is_pointwise, pointwise_weight_grad<T>},
     {"gathered", gathers_patches<T>, gathered_weight_grad<T>},
@@ -1213,34 +1210,13 @@ decltype(auto) with_list(conv_direction d, F&& f) {
   return f(weight_grad_list<T>);
 }
 
-template <class Run, std::size_t N>
-const implementation<Run>& first_applying(const implementation<Run> (&list)[N], const conv_geometry& g) {
-  for (const auto& i : list)
-    if (i.applies(g)) return i;
-  return list[N - 1];  // (the reference, which applies to everything)
-}
+// How errors name direction d's list, e.g. "conv forward".
+std::string list_name(conv_direction d) { return fmt::format("conv {}", conv_direction_name(d)); }
 
-// Direction d's implementation `name`.
-template <class Run, std::size_t N>
-const implementation<Run>& named(const implementation<Run> (&list)[N], conv_direction d, std::string_view name) {
-  std::vector<std::string_view> names;
-  for (const auto& i : list) {
-    if (i.name == name) return i;
-    names.push_back(i.name);
-  }
-  throw error(fmt::format("conv {}: no implementation \"{}\" (there are: {})", conv_direction_name(d), name,
-                          fmt::join(names, ", ")));
-}
-
-// Direction d's implementation `name`, which must apply to g.
-template <class Run, std::size_t N>
-const implementation<Run>& applying(const implementation<Run> (&list)[N], conv_direction d, std::string_view name,
-                                    const conv_geometry& g) {
-  const auto& i = named(list, d, name);
-  if (!i.applies(g))
-    throw error(fmt::format("conv {}: implementation \"{}\" does not apply to {}", conv_direction_name(d), name,
-                            to_string(g)));
-  return i;
+// Direction d's implementation `name` in `list`, which must apply to g.
+template <class List>
+const auto& conv_applying(const List& list, conv_direction d, std::string_view name, const conv_geometry& g) {
+  return applying(list, list_name(d), name, [&] { return to_string(g); }, g);
 }
 
 // The sums of no terms (no channels, no taps, no output positions) are zero whatever the
@@ -1318,16 +1294,12 @@ const char* conv_direction_name(conv_direction d) {
 }
 
 std::vector<std::string_view> conv_implementations(conv_direction d) {
-  return with_list<float>(d, [](const auto& list) {
-    std::vector<std::string_view> names;
-    for (const auto& i : list) names.push_back(i.name);
-    return names;
-  });
+  return with_list<float>(d, [](const auto& list) { return implementation_names(list); });
 }
 
 template <class T>
 bool conv_applies(conv_direction d, std::string_view name, const conv_geometry& g) {
-  return with_list<T>(d, [&](const auto& list) { return named(list, d, name).applies(g); });
+  return with_list<T>(d, [&](const auto& list) { return named(list, list_name(d), name).applies(g); });
 }
 
 template <class T>
@@ -1338,19 +1310,19 @@ std::string_view conv_chosen(conv_direction d, const conv_geometry& g) {
 template <class T>
 void conv_forward_with(std::string_view name, view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
                        const conv_epilogue<T>& e) {
-  run_forward(applying(forward_list<T>, conv_direction::forward, name, g).run, out, x, w, g, e);
+  run_forward(conv_applying(forward_list<T>, conv_direction::forward, name, g).run, out, x, w, g, e);
 }
 
 template <class T>
 void conv_input_grad_with(std::string_view name, view<T> dx, view<const T> gr, view<const T> w,
                           const conv_geometry& g) {
-  run_input_grad(applying(input_grad_list<T>, conv_direction::input_grad, name, g).run, dx, gr, w, g);
+  run_input_grad(conv_applying(input_grad_list<T>, conv_direction::input_grad, name, g).run, dx, gr, w, g);
 }
 
 template <class T>
 void conv_weight_grad_with(std::string_view name, view<T> dw, view<const T> x, view<const T> gr,
                            const conv_geometry& g) {
-  run_weight_grad(applying(weight_grad_list<T>, conv_direction::weight_grad, name, g).run, dw, x, gr, g);
+  run_weight_grad(conv_applying(weight_grad_list<T>, conv_direction::weight_grad, name, g).run, dw, x, gr, g);
 }
 
 std::string to_string(const conv_geometry& g) {

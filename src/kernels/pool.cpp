@@ -8,13 +8,39 @@
 // window that reaches into them (for s0 < v0, also the earlier windows that overlap), in the
 // windows' row-major order. So each input element is written by one task, in an order that
 // depends only on the shapes: the result does not depend on the thread count.
+//
+// Each kernel is an ordered list of implementations (the end of this file), each with a name and
+// an applicability test on x's shape and the window, like conv.cpp's; a call runs the first that
+// applies, and tests and benchmarks can run any of them by name (tests/test_pool_implementations.cpp):
+//
+//   max_pool            2x2, 2d, general, reference
+//   avg_pool            2d, general, reference
+//   max_pool_gather     general, reference
+//   max_pool_backward   2x2, tiled_2d, general, reference
+//   avg_pool_transpose  tiled_2d, general, reference
+//
+//   2x2        2 ordered dims, window 2x2, stride 2, even extents: a row of windows per call of the
+//              instruction set's vector passes (pass_kernels.hpp).
+//   2d         2 ordered dims: the clipped window walked directly, no odometers.
+//   tiled_2d   2 ordered dims, stride = window: each input written once, without zeroing.
+//   general    any D: windows walked as runs along the last ordered dim.
+//   reference  any D: DESIGN.md's definition, output by output, sums in long double
+//              (pool_reference.cpp), the one the others are tested against.
+// The max implementations compare in the same order (the first maximum in window order), so they
+// give the same bits.
 #include <algorithm>
 #include <cstddef>
 #include <limits>
+#include <string>
+#include <string_view>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "../parallel/parallel_chunks.hpp"
 #include "gemm_isa.hpp"
+#include "implementation_list.hpp"
+#include "pool_reference.hpp"
 #include "typegrad/kernels/pool.hpp"
 #include "typegrad/kernels/unary.hpp"
 
@@ -56,18 +82,19 @@ struct geometry {
   // The input rows along the first ordered dim that item row o0 owns in the backward kernels.
   std::size_t block_begin(std::size_t o0) const { return o0 * stride[0]; }
   std::size_t block_end(std::size_t o0) const { return std::min((o0 + 1) * stride[0], in[0]); }
-  // Windows that tile the input (s == v in every dim) give each input element exactly one
-  // contribution: the backward kernels then write it once instead of zeroing and adding.
-  bool tiles() const {
-    for (std::size_t d = 0; d < dims; ++d)
-      if (stride[d] != window[d]) return false;
-    return true;
-  }
   // The first window along the first ordered dim that reaches row r: o*s + v > r.
   std::size_t first_window_reaching(std::size_t r) const {
     return r + 1 > window[0] ? (r + 1 - window[0] + stride[0] - 1) / stride[0] : 0;
   }
 };
+
+// Windows that tile the input (s == v in every dim) give each input element exactly one
+// contribution: the backward kernels then write it once instead of zeroing and adding.
+bool windows_tile(const pool_window& w) {
+  for (std::size_t d = 0; d < w.dims; ++d)
+    if (w.stride[d] != w.size[d]) return false;
+  return true;
+}
 
 // One output's clipped window: per ordered dim the input range [lo, hi).
 struct window_box {
@@ -221,14 +248,14 @@ void reduce_windows_2d(view<T> out, view<const T> x, const geometry& g, T init, 
 }
 
 template <class T>
-void max_pool_2d(view<T> out, view<const T> x, const geometry& g) {
-  reduce_windows_2d<T>(
-      out, x, g, -std::numeric_limits<T>::infinity(), [](T acc, T v) { return math::select(v > acc, v, acc); },
-      [](T*, std::size_t) {});
+void max_pool_2d(view<T> out, view<const T> x, const pool_window& w) {
+  reduce_windows_2d<T>(out, x, geometry(x.shape, out.shape, w), -std::numeric_limits<T>::infinity(),
+                       [](T acc, T v) { return math::select(v > acc, v, acc); }, [](T*, std::size_t) {});
 }
 
 template <class T>
-void avg_pool_2d(view<T> out, view<const T> x, const geometry& g) {
+void avg_pool_2d(view<T> out, view<const T> x, const pool_window& w) {
+  const geometry g(x.shape, out.shape, w);
   const std::size_t C = g.channels;
   reduce_windows_2d<T>(out, x, g, T(0), [](T acc, T v) { return acc + v; }, [C](T* acc, std::size_t count) {
     const T inv = T(1) / T(count);
@@ -239,7 +266,8 @@ void avg_pool_2d(view<T> out, view<const T> x, const geometry& g) {
 // avg_pool's transpose when the windows tile the input: each input element gets its window's
 // g / count in one write.
 template <class T>
-void avg_pool_transpose_tiled_2d(view<T> dx, view<const T> g_in, const geometry& g) {
+void avg_pool_transpose_tiled_2d(view<T> dx, view<const T> g_in, const pool_window& w) {
+  const geometry g(dx.shape, g_in.shape, w);
   const std::size_t C = g.channels;
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* grow = g_in.data + n * g.out_batch + o0 * g.out_step[0];
@@ -259,7 +287,7 @@ void avg_pool_transpose_tiled_2d(view<T> dx, view<const T> g_in, const geometry&
 // Windows that tile the input (s == v): every input element belongs to one window and gets its
 // gradient or 0 in one write. best/k_best as in argmax_window: the first maximum in window order.
 template <bool PositiveOnly, class T>
-void max_pool_backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x, const geometry& g) {
+void backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x, const geometry& g) {
   const std::size_t C = g.channels;
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* xb = x.data + n * g.in_batch;
@@ -297,19 +325,26 @@ void max_pool_backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x,
   });
 }
 
+template <class T>
+void max_pool_backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x, const pool_window& w,
+                                bool positive_only) {
+  const geometry g(x.shape, g_in.shape, w);
+  positive_only ? backward_tiled_2d<true>(dx, g_in, x, g) : backward_tiled_2d<false>(dx, g_in, x, g);
+}
+
 // The CNN's 2x2 window with stride 2 over even extents (every window whole): a row of windows at
 // a time by the instruction set's vector passes (pass_kernels.hpp), the four positions compared
 // in registers with the same comparisons in the same order as the 2-d kernels above, so the same
 // results. Those kept their running maximum and argmax in memory: the main example's first pool
 // backward ran at 28 GB/s on 2 cores, half the copy rate.
-template <class T>
-bool whole_2x2_windows(const geometry& g) {
-  return g.dims == 2 && g.window[0] == 2 && g.window[1] == 2 && g.stride[0] == 2 && g.stride[1] == 2 &&
-         g.in[0] % 2 == 0 && g.in[1] % 2 == 0;
+bool whole_2x2_windows(const shape& x, const pool_window& w) {
+  return w.dims == 2 && w.size[0] == 2 && w.size[1] == 2 && w.stride[0] == 2 && w.stride[1] == 2 && x[1] % 2 == 0 &&
+         x[2] % 2 == 0;
 }
 
 template <class T>
-void max_pool_2x2(view<T> out, view<const T> x, const geometry& g) {
+void max_pool_2x2(view<T> out, view<const T> x, const pool_window& w) {
+  const geometry g(x.shape, out.shape, w);
   const isa_passes<T>& passes = active_passes<T>();
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     passes.max_pool_2x2(x.data + n * g.in_batch + 2 * o0 * g.in_step[0], g.in_step[0], g.out[1], g.channels,
@@ -318,7 +353,9 @@ void max_pool_2x2(view<T> out, view<const T> x, const geometry& g) {
 }
 
 template <class T>
-void max_pool_backward_2x2(view<T> dx, view<const T> g_in, view<const T> x, const geometry& g, bool positive_only) {
+void max_pool_backward_2x2(view<T> dx, view<const T> g_in, view<const T> x, const pool_window& w,
+                           bool positive_only) {
+  const geometry g(x.shape, g_in.shape, w);
   const isa_passes<T>& passes = active_passes<T>();
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const std::size_t top = n * g.in_batch + 2 * o0 * g.in_step[0];
@@ -327,13 +364,11 @@ void max_pool_backward_2x2(view<T> dx, view<const T> g_in, view<const T> x, cons
   });
 }
 
-}  // namespace
+// ---- any D ----------------------------------------------------------------------------------------
 
 template <class T>
-void max_pool(view<T> out, view<const T> x, const pool_window& w) {
+void max_pool_general(view<T> out, view<const T> x, const pool_window& w) {
   const geometry g(x.shape, out.shape, w);
-  if (whole_2x2_windows<T>(g)) return max_pool_2x2(out, x, g);
-  if (g.dims == 2) return max_pool_2d(out, x, g);
   const std::size_t C = g.channels;
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* xb = x.data + n * g.in_batch;
@@ -352,9 +387,8 @@ void max_pool(view<T> out, view<const T> x, const pool_window& w) {
 }
 
 template <class T>
-void avg_pool(view<T> out, view<const T> x, const pool_window& w) {
+void avg_pool_general(view<T> out, view<const T> x, const pool_window& w) {
   const geometry g(x.shape, out.shape, w);
-  if (g.dims == 2) return avg_pool_2d(out, x, g);
   const std::size_t C = g.channels;
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* xb = x.data + n * g.in_batch;
@@ -375,7 +409,7 @@ void avg_pool(view<T> out, view<const T> x, const pool_window& w) {
 }
 
 template <class T>
-void max_pool_gather(view<T> out, view<const T> h, view<const T> x, const pool_window& w) {
+void max_pool_gather_general(view<T> out, view<const T> h, view<const T> x, const pool_window& w) {
   const geometry g(x.shape, out.shape, w);
   const std::size_t C = g.channels;
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
@@ -405,13 +439,11 @@ void max_pool_gather(view<T> out, view<const T> h, view<const T> x, const pool_w
 }
 
 template <class T>
-void max_pool_backward(view<T> dx, view<const T> g_in, view<const T> x, const pool_window& w, bool positive_only) {
+void max_pool_backward_general(view<T> dx, view<const T> g_in, view<const T> x, const pool_window& w,
+                               bool positive_only) {
   const geometry g(x.shape, g_in.shape, w);
   const std::size_t C = g.channels;
-  const bool tiles = g.tiles();
-  if (whole_2x2_windows<T>(g)) return max_pool_backward_2x2(dx, g_in, x, g, positive_only);
-  if (g.dims == 2 && tiles)
-    return positive_only ? max_pool_backward_tiled_2d<true>(dx, g_in, x, g) : max_pool_backward_tiled_2d<false>(dx, g_in, x, g);
+  const bool tiles = windows_tile(w);
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* xb = x.data + n * g.in_batch;
     const T* gb = g_in.data + n * g.out_batch;
@@ -442,11 +474,10 @@ void max_pool_backward(view<T> dx, view<const T> g_in, view<const T> x, const po
 }
 
 template <class T>
-void avg_pool_transpose(view<T> dx, view<const T> g_in, const pool_window& w) {
+void avg_pool_transpose_general(view<T> dx, view<const T> g_in, const pool_window& w) {
   const geometry g(dx.shape, g_in.shape, w);
   const std::size_t C = g.channels;
-  const bool tiles = g.tiles();
-  if (g.dims == 2 && tiles) return avg_pool_transpose_tiled_2d(dx, g_in, g);
+  const bool tiles = windows_tile(w);
   for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
     const T* gb = g_in.data + n * g.out_batch;
     T* db = dx.data + n * g.in_batch;
@@ -469,12 +500,182 @@ void avg_pool_transpose(view<T> dx, view<const T> g_in, const pool_window& w) {
   });
 }
 
-#define TYPEGRAD_INSTANTIATE(T)                                                                   \
-  template void max_pool<T>(view<T>, view<const T>, const pool_window&);                          \
-  template void avg_pool<T>(view<T>, view<const T>, const pool_window&);                          \
-  template void max_pool_gather<T>(view<T>, view<const T>, view<const T>, const pool_window&);    \
-  template void max_pool_backward<T>(view<T>, view<const T>, view<const T>, const pool_window&, bool); \
-  template void avg_pool_transpose<T>(view<T>, view<const T>, const pool_window&);
+// ---- the implementation lists ------------------------------------------------------------------
+// Per kernel, in the order the default dispatch tries them; it runs the first whose applies() holds
+// for x's shape (dx's for avg_pool_transpose) and the window. Each is excluded only by the entries
+// before it, so it can also be run by name on any shape it accepts. general applies to everything,
+// so the reference is never the default.
+
+template <class Run>
+using pool_implementation = implementation<bool (*)(const shape&, const pool_window&), Run>;
+
+template <class T>  // max_pool, avg_pool (out, x) and avg_pool_transpose (dx, g)
+using pool_run = void (*)(view<T>, view<const T>, const pool_window&);
+template <class T>
+using gather_run = void (*)(view<T>, view<const T>, view<const T>, const pool_window&);
+template <class T>
+using backward_run = void (*)(view<T>, view<const T>, view<const T>, const pool_window&, bool);
+
+bool always(const shape&, const pool_window&) { return true; }
+bool two_dims(const shape&, const pool_window& w) { return w.dims == 2; }
+bool tiled_two_dims(const shape&, const pool_window& w) { return w.dims == 2 && windows_tile(w); }
+
+template <class T>
+constexpr pool_implementation<pool_run<T>> max_pool_list[] = {
+    {"2x2", whole_2x2_windows, max_pool_2x2<T>},
+    {"2d", two_dims, max_pool_2d<T>},
+    {"general", always, max_pool_general<T>},
+    {"reference", always, reference_max_pool<T>},
+};
+
+template <class T>
+constexpr pool_implementation<pool_run<T>> avg_pool_list[] = {
+    {"2d", two_dims, avg_pool_2d<T>},
+    {"general", always, avg_pool_general<T>},
+    {"reference", always, reference_avg_pool<T>},
+};
+
+template <class T>
+constexpr pool_implementation<gather_run<T>> max_pool_gather_list[] = {
+    {"general", always, max_pool_gather_general<T>},
+    {"reference", always, reference_max_pool_gather<T>},
+};
+
+template <class T>
+constexpr pool_implementation<backward_run<T>> max_pool_backward_list[] = {
+    {"2x2", whole_2x2_windows, max_pool_backward_2x2<T>},
+    {"tiled_2d", tiled_two_dims, max_pool_backward_tiled_2d<T>},
+    {"general", always, max_pool_backward_general<T>},
+    {"reference", always, reference_max_pool_backward<T>},
+};
+
+template <class T>
+constexpr pool_implementation<pool_run<T>> avg_pool_transpose_list[] = {
+    {"tiled_2d", tiled_two_dims, avg_pool_transpose_tiled_2d<T>},
+    {"general", always, avg_pool_transpose_general<T>},
+    {"reference", always, reference_avg_pool_transpose<T>},
+};
+
+// f(list) with kernel k's list.
+template <class T, class F>
+decltype(auto) with_list(pool_kernel k, F&& f) {
+  switch (k) {
+    case pool_kernel::max_pool: return f(max_pool_list<T>);
+    case pool_kernel::avg_pool: return f(avg_pool_list<T>);
+    case pool_kernel::max_pool_gather: return f(max_pool_gather_list<T>);
+    case pool_kernel::max_pool_backward: return f(max_pool_backward_list<T>);
+    case pool_kernel::avg_pool_transpose: break;
+  }
+  return f(avg_pool_transpose_list<T>);
+}
+
+// Kernel k's implementation `name` in `list`, which must apply to x (the pooled input's shape) and w.
+template <class List>
+const auto& pool_applying(const List& list, pool_kernel k, std::string_view name, const shape& x,
+                          const pool_window& w) {
+  auto describe = [&] {
+    return fmt::format("x {}, window ({}), stride ({})", x, fmt::join(w.size.begin(), w.size.begin() + w.dims, ", "),
+                       fmt::join(w.stride.begin(), w.stride.begin() + w.dims, ", "));
+  };
+  return applying(list, pool_kernel_name(k), name, describe, x, w);
+}
+
+}  // namespace
+
+template <class T>
+void max_pool(view<T> out, view<const T> x, const pool_window& w) {
+  first_applying(max_pool_list<T>, x.shape, w).run(out, x, w);
+}
+
+template <class T>
+void avg_pool(view<T> out, view<const T> x, const pool_window& w) {
+  first_applying(avg_pool_list<T>, x.shape, w).run(out, x, w);
+}
+
+template <class T>
+void max_pool_gather(view<T> out, view<const T> h, view<const T> x, const pool_window& w) {
+  first_applying(max_pool_gather_list<T>, x.shape, w).run(out, h, x, w);
+}
+
+template <class T>
+void max_pool_backward(view<T> dx, view<const T> g, view<const T> x, const pool_window& w, bool positive_only) {
+  first_applying(max_pool_backward_list<T>, x.shape, w).run(dx, g, x, w, positive_only);
+}
+
+template <class T>
+void avg_pool_transpose(view<T> dx, view<const T> g, const pool_window& w) {
+  first_applying(avg_pool_transpose_list<T>, dx.shape, w).run(dx, g, w);
+}
+
+// ---- choosing an implementation by name (tests and benchmarks) ----------------------------------
+
+const char* pool_kernel_name(pool_kernel k) {
+  switch (k) {
+    case pool_kernel::max_pool: return "max_pool";
+    case pool_kernel::avg_pool: return "avg_pool";
+    case pool_kernel::max_pool_gather: return "max_pool_gather";
+    case pool_kernel::max_pool_backward: return "max_pool_backward";
+    case pool_kernel::avg_pool_transpose: break;
+  }
+  return "avg_pool_transpose";
+}
+
+std::vector<std::string_view> pool_implementations(pool_kernel k) {
+  return with_list<float>(k, [](const auto& list) { return implementation_names(list); });
+}
+
+template <class T>
+bool pool_applies(pool_kernel k, std::string_view name, const shape& x, const pool_window& w) {
+  return with_list<T>(k, [&](const auto& list) { return named(list, pool_kernel_name(k), name).applies(x, w); });
+}
+
+template <class T>
+std::string_view pool_chosen(pool_kernel k, const shape& x, const pool_window& w) {
+  return with_list<T>(k, [&](const auto& list) { return first_applying(list, x, w).name; });
+}
+
+template <class T>
+void max_pool_with(std::string_view name, view<T> out, view<const T> x, const pool_window& w) {
+  pool_applying(max_pool_list<T>, pool_kernel::max_pool, name, x.shape, w).run(out, x, w);
+}
+
+template <class T>
+void avg_pool_with(std::string_view name, view<T> out, view<const T> x, const pool_window& w) {
+  pool_applying(avg_pool_list<T>, pool_kernel::avg_pool, name, x.shape, w).run(out, x, w);
+}
+
+template <class T>
+void max_pool_gather_with(std::string_view name, view<T> out, view<const T> h, view<const T> x,
+                          const pool_window& w) {
+  pool_applying(max_pool_gather_list<T>, pool_kernel::max_pool_gather, name, x.shape, w).run(out, h, x, w);
+}
+
+template <class T>
+void max_pool_backward_with(std::string_view name, view<T> dx, view<const T> g, view<const T> x,
+                            const pool_window& w, bool positive_only) {
+  pool_applying(max_pool_backward_list<T>, pool_kernel::max_pool_backward, name, x.shape, w)
+      .run(dx, g, x, w, positive_only);
+}
+
+template <class T>
+void avg_pool_transpose_with(std::string_view name, view<T> dx, view<const T> g, const pool_window& w) {
+  pool_applying(avg_pool_transpose_list<T>, pool_kernel::avg_pool_transpose, name, dx.shape, w).run(dx, g, w);
+}
+
+#define TYPEGRAD_INSTANTIATE(T)                                                                                    \
+  template void max_pool<T>(view<T>, view<const T>, const pool_window&);                                           \
+  template void avg_pool<T>(view<T>, view<const T>, const pool_window&);                                           \
+  template void max_pool_gather<T>(view<T>, view<const T>, view<const T>, const pool_window&);                     \
+  template void max_pool_backward<T>(view<T>, view<const T>, view<const T>, const pool_window&, bool);             \
+  template void avg_pool_transpose<T>(view<T>, view<const T>, const pool_window&);                                 \
+  template bool pool_applies<T>(pool_kernel, std::string_view, const shape&, const pool_window&);                  \
+  template std::string_view pool_chosen<T>(pool_kernel, const shape&, const pool_window&);                         \
+  template void max_pool_with<T>(std::string_view, view<T>, view<const T>, const pool_window&);                    \
+  template void avg_pool_with<T>(std::string_view, view<T>, view<const T>, const pool_window&);                    \
+  template void max_pool_gather_with<T>(std::string_view, view<T>, view<const T>, view<const T>, const pool_window&); \
+  template void max_pool_backward_with<T>(std::string_view, view<T>, view<const T>, view<const T>, const pool_window&, \
+                                          bool);                                                                   \
+  template void avg_pool_transpose_with<T>(std::string_view, view<T>, view<const T>, const pool_window&);
 TYPEGRAD_INSTANTIATE(float)
 TYPEGRAD_INSTANTIATE(double)
 #undef TYPEGRAD_INSTANTIATE
