@@ -278,7 +278,7 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       {same_geometry(2, 1, {64, 28, 28, 1}, {32, 3, 3, 1}), "gathered", "few_channel_dots", "gathered"},
       // b: C=K=64 3x3; c: C=K=128 3x3 stride 2 (phases); d: 1-d C=K=64 k=7
       {same_geometry(2, 1, {32, 56, 56, 64}, {64, 3, 3, 64}), "winograd", "winograd", "winograd"},
-      {same_geometry(2, 2, {32, 28, 28, 128}, {128, 3, 3, 128}), "narrow", "phases", "narrow"},
+      {same_geometry(2, 2, {32, 28, 28, 128}, {128, 3, 3, 128}), "narrow", "phases", "packed_gemm"},
       {same_geometry(1, 1, {32, 1024, 64}, {64, 7, 64}), "gathered", "gathered", "narrow"},
       // f: the main example's second conv, C=32 K=64 on 14x14
       {same_geometry(2, 1, {64, 14, 14, 32}, {64, 3, 3, 32}), "winograd", "winograd", "winograd"},
@@ -296,13 +296,15 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
     BOOST_TEST(kernels::conv_chosen<float>(conv_direction::input_grad, e.g) == e.input_grad, what);
     BOOST_TEST(kernels::conv_chosen<float>(conv_direction::weight_grad, e.g) == e.weight_grad, what);
   }
-  // 40 doubles are 5 blocks of 64 bytes, a narrow width: gathered forward (20 input channels),
-  // narrow weight gradient (too many channels to gather there)
+  // 40 doubles are 5 blocks of 64 bytes, a narrow width: gathered forward (20 input channels); the
+  // weight gradient's narrow product takes at most 4 blocks (too many channels to gather there)
   const auto g40 = same_geometry(2, 1, {8, 14, 14, 20}, {40, 3, 3, 20});
   BOOST_TEST(kernels::conv_chosen<float>(conv_direction::forward, g40) == "packed_gemm");
   BOOST_TEST(kernels::conv_chosen<double>(conv_direction::forward, g40) == "gathered");
-  BOOST_TEST(kernels::conv_chosen<double>(conv_direction::weight_grad, g40) == "narrow");
-  BOOST_TEST(kernels::conv_chosen<double>(conv_direction::weight_grad, g40) == "narrow");
+  BOOST_TEST(kernels::conv_chosen<double>(conv_direction::weight_grad, g40) == "packed_gemm");
+  // 32 doubles, 4 blocks: narrow weight gradient
+  const auto g32 = same_geometry(2, 1, {8, 14, 14, 20}, {32, 3, 3, 20});
+  BOOST_TEST(kernels::conv_chosen<double>(conv_direction::weight_grad, g32) == "narrow");
 
 }
 

@@ -38,9 +38,9 @@
 //   winograd      3x3 window, stride 1, 2-d, one group, at least 32 channels summed over, K (C for
 //                 the input gradient) narrow: F(2x2, 3x3), 2.25x fewer multiplies, in all three
 //                 directions (see below).
-//   narrow        Kg is 1 to 8 blocks of 64 bytes: packed patches, and the narrow kernel
-//                 (narrow.hpp) instead of the packed GEMM, which is slower on such tall, narrow
-//                 products.
+//   narrow        Kg is 1 to 8 blocks of 64 bytes (weight grad: 1 to 4): packed patches, and the
+//                 narrow kernel (narrow.hpp) instead of the packed GEMM, which is slower on such
+//                 tall, narrow products.
 //   packed_gemm   anything: packed patches and the packed GEMM.
 //   few_channel_dots  one group, stride 1, at most 16 input channels and not a narrow width (an
 //                 image model's 1 or 3): the transposed product would have N = C, so dx is a
@@ -1166,6 +1166,14 @@ bool narrow_fits_out_group(const conv_geometry& g) {
   return narrow_fits<T>(g.out_group());
 }
 
+// The weight gradient's narrow product runs a column block (256 bytes) at a time, reading the
+// patches again per block; from two blocks on the packed GEMM is ahead: (c), K = 128, 142 -> 152
+// GFLOP/s per core (medians of 5, Xeon model 167; at K = 64, (d), the two are even).
+template <class T>
+bool narrow_weight_grad_fits(const conv_geometry& g) {
+  return narrow_fits<T>(g.out_group()) && g.out_group() * sizeof(T) <= 256;
+}
+
 template <class T>
 constexpr conv_implementation<forward_run<T>> forward_list[] = {
     {"depthwise", is_depthwise, depthwise_forward<T>},
@@ -1194,7 +1202,7 @@ constexpr conv_implementation<gradient_run<T>> weight_grad_list[] = {
     {"pointwise", is_pointwise, pointwise_weight_grad<T>},
     {"gathered", gathers_patches<T>, gathered_weight_grad<T>},
     {"winograd", winograd_applies_weight_grad<T>, winograd_weight_grad<T>},
-    {"narrow", narrow_fits_out_group<T>, narrow_weight_grad<T>},
+    {"narrow", narrow_weight_grad_fits<T>, narrow_weight_grad<T>},
     {"packed_gemm", always, packed_gemm_weight_grad<T>},
     {"reference", always, reference_conv_weight_grad<T>},
 };
