@@ -93,6 +93,10 @@ std::vector<shape_case> shape_cases() {
   // tiles), channels not a multiple of the vector width, batch 1, no padding
   add(options(2), {1, 7, 9, 33}, {48, 3, 3, 33});
   add(options(2, valid), {2, 9, 8, 48}, {32, 3, 3, 48});
+  // channels in whole 64-byte runs (gathered_columns' weight gradient): output channels not a
+  // multiple of its 8-row tiles, tap counts leaving partial column blocks
+  add(options(2), {2, 6, 7, 16}, {13, 2, 3, 16});
+  add(options(1, same, 2), {1, 9, 32}, {5, 5, 32});
   // 1x1 windows (pointwise), one with a stride (not pointwise)
   add(options(2), {2, 7, 6, 32}, {16, 1, 1, 32});
   add(options(2), {2, 5, 3, 12}, {40, 1, 1, 12});
@@ -258,7 +262,8 @@ BOOST_AUTO_TEST_CASE(lists_end_with_the_reference) {
   BOOST_TEST((kernels::conv_implementations(conv_direction::forward) ==
               names{"depthwise", "pointwise", "winograd", "gathered", "narrow", "packed_gemm", "reference"}));
   BOOST_TEST((kernels::conv_implementations(conv_direction::weight_grad) ==
-              names{"depthwise", "pointwise", "gathered", "winograd", "narrow", "packed_gemm", "reference"}));
+              names{"depthwise", "pointwise", "winograd", "gathered_columns", "gathered", "narrow", "packed_gemm",
+                    "reference"}));
   BOOST_TEST((kernels::conv_implementations(conv_direction::input_grad) ==
               names{"depthwise", "few_channel_dots", "pointwise", "winograd", "gathered", "phases", "reference"}));
 }
@@ -278,12 +283,12 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       {same_geometry(2, 1, {64, 28, 28, 1}, {32, 3, 3, 1}), "gathered", "few_channel_dots", "gathered"},
       // b: C=K=64 3x3; c: C=K=128 3x3 stride 2 (phases); d: 1-d C=K=64 k=7
       {same_geometry(2, 1, {32, 56, 56, 64}, {64, 3, 3, 64}), "winograd", "winograd", "winograd"},
-      {same_geometry(2, 2, {32, 28, 28, 128}, {128, 3, 3, 128}), "narrow", "phases", "packed_gemm"},
-      {same_geometry(1, 1, {32, 1024, 64}, {64, 7, 64}), "gathered", "gathered", "narrow"},
+      {same_geometry(2, 2, {32, 28, 28, 128}, {128, 3, 3, 128}), "narrow", "phases", "gathered_columns"},
+      {same_geometry(1, 1, {32, 1024, 64}, {64, 7, 64}), "gathered", "gathered", "gathered_columns"},
       // f: the main example's second conv, C=32 K=64 on 14x14
       {same_geometry(2, 1, {64, 14, 14, 32}, {64, 3, 3, 32}), "winograd", "winograd", "winograd"},
       // e: 3-d C=K=16 (16 floats are a narrow width)
-      {same_geometry(3, 1, {4, 32, 32, 32, 16}, {16, 3, 3, 3, 16}), "gathered", "gathered", "gathered"},
+      {same_geometry(3, 1, {4, 32, 32, 32, 16}, {16, 3, 3, 3, 16}), "gathered", "gathered", "gathered_columns"},
       // 1x1; K = 40 floats is no narrow width; depthwise
       {same_geometry(2, 1, {8, 14, 14, 64}, {128, 1, 1, 64}), "pointwise", "pointwise", "pointwise"},
       {same_geometry(2, 1, {8, 14, 14, 12}, {40, 3, 3, 12}), "packed_gemm", "few_channel_dots", "packed_gemm"},

@@ -360,6 +360,12 @@ void gather_dot_product(std::size_t m, std::size_t c, std::size_t taps, std::siz
   active_kernels<T>().gather_dot(m, c, taps, k, a, ro, to, b, out, ldo);
 }
 
+template <class T>
+void gather_columns_product(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b,
+                            const std::size_t* ro, const std::size_t* co, T* c, std::size_t ldc, bool accumulate) {
+  active_kernels<T>().gather_columns(m, n, k, a, lda, b, ro, co, c, ldc, accumulate);
+}
+
 #define TYPEGRAD_INSTANTIATE(T)                                                \
   template void matmul<T>(view<T>, view<const T>, view<const T>, matmul_form); \
   template void gemm<T>(const gemm_dims&, const T*, const T*, T*);          \
@@ -370,7 +376,9 @@ void gather_dot_product(std::size_t m, std::size_t c, std::size_t taps, std::siz
                                   const std::size_t*, std::size_t, const T*, std::size_t, T*, std::size_t, bool, \
                                   const T*, bool);                                                            \
   template void gather_dot_product<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T*,            \
-                                      const std::size_t*, const std::size_t*, const T*, T*, std::size_t);
+                                      const std::size_t*, const std::size_t*, const T*, T*, std::size_t);         \
+  template void gather_columns_product<T>(std::size_t, std::size_t, std::size_t, const T*, std::size_t, const T*, \
+                                          const std::size_t*, const std::size_t*, T*, std::size_t, bool);
 TYPEGRAD_INSTANTIATE(float)
 TYPEGRAD_INSTANTIATE(double)
 #undef TYPEGRAD_INSTANTIATE

@@ -57,6 +57,9 @@ struct isa_gemm {
   // The gathered dot products of narrow.hpp (gather_dot_product).
   void (*gather_dot)(std::size_t m, std::size_t c, std::size_t taps, std::size_t k, const T* a, const std::size_t* ro,
                      const std::size_t* to, const T* b, T* out, std::size_t ldo);
+  // The product with gathered columns of narrow.hpp (gather_columns_product).
+  void (*gather_columns)(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b,
+                         const std::size_t* ro, const std::size_t* co, T* c, std::size_t ldc, bool accumulate);
 };
 
 // Which tiles of a Winograd conv a block of transforms covers (conv.cpp): tiles [first, first +

@@ -333,12 +333,70 @@ void gather_dot(size_t m, size_t C, size_t taps, size_t K, const T* a, const siz
   }
 }
 
+// isa_gemm::gather_columns: C (m x n) (+)= A B with A read k-major, A(i, s) = a[s * lda + i], and B
+// gathered by rows and columns, B(s, j) = b[ro[s] + co[j]], co in runs of 64 bytes (each vector
+// of columns contiguous). Tiles of R rows x NV vectors; per s, NV vector loads of B (their offsets
+// in registers) and R broadcasts of A's contiguous column s. Each element summed over s in order.
+template <class T, int R, int NV>
+void gather_columns_tile(size_t k, const T* a, size_t lda, const T* b, const size_t* ro, const size_t* cv, T beta,
+                         T* c, size_t ldc) {
+  constexpr size_t L = lanes<T>;
+  vec<T> acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = vec<T>{};
+  size_t col[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) col[v] = cv[v * L];
+#pragma GCC unroll 2
+  for (size_t s = 0; s < k; ++s) {
+    const T* bs = b + ro[s];
+    vec<T> bv[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) bv[v] = load(bs + col[v]);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const T av = a[s * lda + r];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+    }
+  }
+  write_tile<T, R, NV>(acc, beta, c, ldc, NV * L);
+}
+
+template <class T>
+using gather_columns_fn = void (*)(size_t, const T*, size_t, const T*, const size_t*, const size_t*, T, T*, size_t);
+template <class T, int NV, class Rows>
+struct gather_columns_by_rows;
+template <class T, int NV, size_t... I>
+struct gather_columns_by_rows<T, NV, std::index_sequence<I...>> {
+  static constexpr gather_columns_fn<T> fn[] = {&gather_columns_tile<T, int(I) + 1, NV>...};
+};
+
+// R rows x NV vectors per tile (n a multiple of 64 bytes; the last column block may be narrower):
+// 8 x 3 accumulators with AVX-512's 32 registers, 4 x 2 with 16.
+constexpr int gather_columns_rows = vector_bytes == 64 ? 8 : 4, gather_columns_vectors = vector_bytes == 64 ? 3 : 2;
+template <class T, int R, int NV>
+void gather_columns(size_t m, size_t n, size_t k, const T* a, size_t lda, const T* b, const size_t* ro,
+                    const size_t* co, T* c, size_t ldc, bool accumulate) {
+  constexpr size_t L = lanes<T>;
+  const T beta = accumulate ? T(1) : T(0);
+  for (size_t j = 0; j < n; j += NV * L)
+    with_vectors<NV>(smaller(NV * L, n - j) / L, [&]<int V>() {
+      constexpr const gather_columns_fn<T>* by_rows = gather_columns_by_rows<T, V, std::make_index_sequence<R>>::fn;
+      for (size_t i = 0; i < m; i += R)
+        by_rows[smaller(R, m - i) - 1](k, a + i, lda, b, ro, co + j, beta, c + i * ldc + j, ldc);
+    });
+}
+
 // The table entry of one element type: microkernel tiles of MR x NV vectors, cache blocks kc, mc,
 // nc, and the narrow (and gathered) kernels' rows per column-block width.
 template <class T, int MR, int NV, int... NarrowRows>
 constexpr isa_gemm<T> make_gemm(size_t kc, size_t mc, size_t nc) {
   return {MR, NV * lanes<T>, kc, mc, nc, &pack_b<T, NV>, &multiply<T, MR, NV>, &narrow<T, NarrowRows...>,
-          &gather<T, NarrowRows...>, &gather_dot<T>};
+          &gather<T, NarrowRows...>, &gather_dot<T>,
+          &gather_columns<T, gather_columns_rows, gather_columns_vectors>};
 }
 
 }  // namespace typegrad::kernels::TYPEGRAD_GEMM_ISA

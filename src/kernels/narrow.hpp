@@ -46,4 +46,13 @@ template <class T>
 void gather_dot_product(std::size_t m, std::size_t c, std::size_t taps, std::size_t k, const T* a,
                         const std::size_t* ro, const std::size_t* to, const T* b, T* out, std::size_t ldo);
 
+// C (m x n, rows ldc apart) = A B, or C += A B with `accumulate`, with A read k-major, A(i, s) =
+// a[s * lda + i], and B gathered, B(s, j) = b[ro[s] + co[j]] (ro: k row offsets, co: n column
+// offsets in runs of 64 bytes, n a multiple of 64 bytes): conv's weight gradient as dY^T times the
+// patches, rows = output channels, columns = (tap, channel), read straight from a zero-padded
+// input. Each element of C is summed over s in order.
+template <class T>
+void gather_columns_product(std::size_t m, std::size_t n, std::size_t k, const T* a, std::size_t lda, const T* b,
+                            const std::size_t* ro, const std::size_t* co, T* c, std::size_t ldc, bool accumulate);
+
 }  // namespace typegrad::kernels
