@@ -97,6 +97,7 @@ std::vector<shape_case> shape_cases() {
   // multiple of its 8-row tiles, tap counts leaving partial column blocks
   add(options(2), {2, 6, 7, 16}, {13, 2, 3, 16});
   add(options(1, same, 2), {1, 9, 32}, {5, 5, 32});
+  add(options(2), {1, 2, 3, 16}, {8, 5, 5, 16});  // extents smaller than the window
   // 1x1 windows (pointwise), one with a stride (not pointwise)
   add(options(2), {2, 7, 6, 32}, {16, 1, 1, 32});
   add(options(2), {2, 5, 3, 12}, {40, 1, 1, 12});
