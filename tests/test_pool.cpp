@@ -29,6 +29,7 @@ constexpr var<"r3", 3> r3;
 
 using kernels::pool_kernel;
 using test_support::cast;
+using test_support::max_error;
 using test_support::random_uniform;
 using test_support::values;
 
@@ -145,15 +146,6 @@ random_config draw_config(std::size_t dims, std::mt19937& rng) {
   return cfg;
 }
 
-// Largest |a - b|: the kernels and the reference sum in different precisions and orders.
-template <class T>
-double max_abs_diff(const std::vector<T>& a, const std::vector<T>& b) {
-  BOOST_REQUIRE(a.size() == b.size());
-  double w = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) w = std::max(w, std::abs(double(a[i]) - double(b[i])));
-  return w;
-}
-
 // The library's reference implementation (pool.hpp's "reference") of max_pool or avg_pool.
 template <class T>
 std::vector<T> reference_pool(pool_kernel k, view<const T> x, const kernels::pool_window& w) {
@@ -200,16 +192,16 @@ void check_kernels_against_reference(std::size_t dims) {
     kernels::max_pool_gather_with<T>("reference", {want.data(), pooled}, hv, xv, cfg.w);
     BOOST_TEST(out == want, what << " gather" << tt::per_element());
     kernels::avg_pool<T>({out.data(), pooled}, xv, cfg.w);
-    BOOST_TEST(max_abs_diff(out, reference_pool<T>(pool_kernel::avg_pool, xv, cfg.w)) <= tol, what << " avg_pool");
+    BOOST_TEST(max_error(out, reference_pool<T>(pool_kernel::avg_pool, xv, cfg.w)) <= tol, what << " avg_pool");
     // Scratch garbage in dx must be overwritten, not accumulated into.
     std::fill(dx.begin(), dx.end(), T(7));
     kernels::max_pool_backward<T>({dx.data(), cfg.x}, gv, xv, cfg.w);
     kernels::max_pool_backward_with<T>("reference", {want_dx.data(), cfg.x}, gv, xv, cfg.w);
-    BOOST_TEST(max_abs_diff(dx, want_dx) <= tol, what << " max_pool_backward");
+    BOOST_TEST(max_error(dx, want_dx) <= tol, what << " max_pool_backward");
     std::fill(dx.begin(), dx.end(), T(7));
     kernels::avg_pool_transpose<T>({dx.data(), cfg.x}, gv, cfg.w);
     kernels::avg_pool_transpose_with<T>("reference", {want_dx.data(), cfg.x}, gv, cfg.w);
-    BOOST_TEST(max_abs_diff(dx, want_dx) <= tol, what << " avg_pool_transpose");
+    BOOST_TEST(max_error(dx, want_dx) <= tol, what << " avg_pool_transpose");
   }
 }
 }  // namespace
@@ -239,7 +231,7 @@ BOOST_AUTO_TEST_CASE(program_matches_reference_per_dim_options) {
              tt::per_element());
   BOOST_TEST(prog.value(a).shape == (shape{2, 3, 3, 3}));
   const auto want_a = reference_pool<float>(pool_kernel::avg_pool, xv.as_view(), wa);
-  BOOST_TEST(max_abs_diff(values(prog.value(a)), want_a) <= 1e-6);
+  BOOST_TEST(max_error(values(prog.value(a)), want_a) <= 1e-6);
 }
 
 // Forward and backward kernels are cut into many tasks here; one thread must give the same bits.

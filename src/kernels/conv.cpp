@@ -284,16 +284,13 @@ void pack_patches(T* dst, const T* x, const conv_geometry& g, const tap_table& t
 // Needs the narrow kernel (n = K, one group); a 1x1 window comes earlier in the lists (pointwise).
 // The forward keeps gathering up to 64 channels: with the microkernels' two steps per iteration,
 // (d) (1-d, C = K = 64, k = 7) runs at 185 GFLOP/s gathered against 165 packed (medians of 5,
-// 1 core, Xeon model 167); at C = 128 ((c), stride 2) the two are even (160 / 166), and the weight
-// gradient's packed product stays ahead from C = 32 on ((d): 144 against 127).
+// 1 core, Xeon model 167); at C = 128 ((c), stride 2) the two are even (160 / 166). This weight
+// gradient stays at 16: the packed product is ahead from C = 32 on ((d): 144 against 127), and
+// gathered_columns (below) ahead of both where it applies.
 inline constexpr std::size_t max_gathered_channels = 16, max_gathered_forward_channels = 64;
-template <class T>
+template <class T, std::size_t MaxChannels = max_gathered_channels>
 bool gathers_patches(const conv_geometry& g) {
-  return g.groups == 1 && g.in_channels <= max_gathered_channels && narrow_fits<T>(g.out_channels);
-}
-template <class T>
-bool gathers_forward_patches(const conv_geometry& g) {
-  return g.groups == 1 && g.in_channels <= max_gathered_forward_channels && narrow_fits<T>(g.out_channels);
+  return g.groups == 1 && g.in_channels <= MaxChannels && narrow_fits<T>(g.out_channels);
 }
 
 // Zero-fills dst (batch items of batch_step elements, element strides `step` per dim) and copies
@@ -1213,7 +1210,7 @@ constexpr conv_implementation<forward_run<T>> forward_list[] = {
     {"depthwise", is_depthwise, depthwise_forward<T>},
     {"pointwise", is_pointwise, pointwise_forward<T>},
     {"winograd", winograd_applies<T>, winograd_forward<T>},
-    {"gathered", gathers_forward_patches<T>, gathered_forward<T>},
+    {"gathered", gathers_patches<T, max_gathered_forward_channels>, gathered_forward<T>},
     {"narrow", narrow_fits_out_group<T>, narrow_forward<T>},
     {"packed_gemm", always, packed_gemm_forward<T>},
     {"reference", always, reference_conv_forward<T>},

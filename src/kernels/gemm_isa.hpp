@@ -4,9 +4,9 @@
 // src/kernels/gemm_kernels.hpp (the products) and pass_kernels.hpp (the vector passes over
 // activations) are compiled three times, with different flags, by gemm_avx512.cpp, gemm_avx2.cpp
 // and gemm_portable.cpp; each exports one isa_kernels table, and gemm.cpp picks the table the CPU
-// can run (the same one for both: kernels/gemm.hpp's gemm_isa). This header is compiled with those flags too, so it only declares:
-// an inline function defined here could be emitted by an AVX-512 translation unit and then be
-// the copy the linker keeps for every caller.
+// can run (the same one for both: kernels/gemm.hpp's gemm_isa). This header is compiled with
+// those flags too, so it only declares: an inline function defined here could be emitted by an
+// AVX-512 translation unit and then be the copy the linker keeps for every caller.
 #include <cstddef>
 
 namespace typegrad::kernels {
