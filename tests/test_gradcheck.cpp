@@ -83,7 +83,7 @@ constexpr auto wrong_abs(A) { return node<piecewise_op<piece::wrong_abs>, A>{}; 
 struct times_data_op : elementwise_tag {
   static constexpr std::string_view name = "times_data";
   static constexpr std::size_t rank(std::size_t a, std::size_t k) { return a > k ? a : k; }
-  static shape infer_shape(input_shapes in) { return kernels::broadcast_shapes(in[0], in[1]); }
+  static shape infer_shape(input_shapes in) { return broadcast_shapes(in[0], in[1]); }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::binary<T>(kernels::binary_kind::mul, out, in[0], in[1]);

@@ -273,20 +273,6 @@ void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Comb
 
 }  // namespace
 
-shape broadcast_shapes(const shape& a, const shape& b) {
-  const std::size_t r = std::max(a.rank(), b.rank());
-  shape out = shape::of_rank(r);
-  for (std::size_t d = 0; d < r; ++d) {
-    std::size_t ea = d + a.rank() >= r ? a[d + a.rank() - r] : 1;
-    std::size_t eb = d + b.rank() >= r ? b[d + b.rank() - r] : 1;
-    if (ea != eb && ea != 1 && eb != 1)
-      throw shape_rule_violation(
-          fmt::format("shapes {} and {} do not broadcast (dimension {} of the result: {} vs {})", a, b, d, ea, eb));
-    out[d] = ea == 1 ? eb : ea;
-  }
-  return out;
-}
-
 template <class T>
 void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b) {
   switch (kind) {

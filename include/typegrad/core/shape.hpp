@@ -125,3 +125,23 @@ struct fmt::formatter<typegrad::shape> : fmt::formatter<std::string_view> {
     return fmt::format_to(out, ")");
   }
 };
+
+namespace typegrad {
+
+// The NumPy broadcast shape of a and b (the elementwise ops' shape rule); throws
+// shape_rule_violation when they do not broadcast.
+constexpr shape broadcast_shapes(const shape& a, const shape& b) {
+  const std::size_t r = a.rank() > b.rank() ? a.rank() : b.rank();
+  shape out = shape::of_rank(r);
+  for (std::size_t d = 0; d < r; ++d) {
+    const std::size_t ea = d + a.rank() >= r ? a[d + a.rank() - r] : 1;
+    const std::size_t eb = d + b.rank() >= r ? b[d + b.rank() - r] : 1;
+    if (ea != eb && ea != 1 && eb != 1)
+      throw shape_rule_violation(
+          fmt::format("shapes {} and {} do not broadcast (dimension {} of the result: {} vs {})", a, b, d, ea, eb));
+    out[d] = ea == 1 ? eb : ea;
+  }
+  return out;
+}
+
+}  // namespace typegrad

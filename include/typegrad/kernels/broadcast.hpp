@@ -15,9 +15,6 @@ enum class binary_kind { add, sub, mul, div, maximum, minimum, greater, equal, m
 template <class T>
 void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b);
 
-// The NumPy broadcast shape of a and b; throws shape_rule_violation when incompatible.
-shape broadcast_shapes(const shape& a, const shape& b);
-
 // out = sum of in over the dimensions where out is 1 (or absent on the left) and in is not,
 // broadcast along the dimensions where in is 1 (or absent) and out is not.
 // This one kernel is sum-over-axes, unbroadcast (reverse of broadcasting) and expand.

@@ -17,7 +17,7 @@ struct sum_to_op {
   static constexpr std::size_t rank(std::size_t, std::size_t like) { return like; }
   template <class E, class Like>
   using shape_source = shape_source_t<Like>;
-  static shape infer_shape(input_shapes in) { return in[1]; }
+  static constexpr shape infer_shape(input_shapes in) { return in[1]; }
   static bool is_view(const shape& out, input_shapes in) { return in[0] == out; }
   static constexpr unsigned shape_only_arguments = 0b10;  // like
   template <class T>
@@ -46,7 +46,7 @@ struct broadcasting_binary : elementwise_tag {
   using shape_source = std::conditional_t<
       B::rank == 0 || same_shape_v<A, B>, shape_source_t<A>,
       std::conditional_t<A::rank == 0, shape_source_t<B>, void>>;
-  static shape infer_shape(input_shapes in) { return kernels::broadcast_shapes(in[0], in[1]); }
+  static constexpr shape infer_shape(input_shapes in) { return broadcast_shapes(in[0], in[1]); }
   template <class T>
   static void forward(view<T> out, inputs<T> in) { kernels::binary<T>(Kind, out, in[0], in[1]); }
 };

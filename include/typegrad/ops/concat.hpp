@@ -20,7 +20,7 @@ namespace typegrad {
 
 namespace detail {
 // The shape of the arguments joined along axis; throws when they do not fit.
-inline shape concat_shape(input_shapes args, std::size_t axis) {
+constexpr shape concat_shape(input_shapes args, std::size_t axis) {
   shape out = args[0];
   for (std::size_t k = 1; k < args.size(); ++k) {
     for (std::size_t d = 0; d < out.rank(); ++d)
@@ -59,7 +59,7 @@ struct concat_op {
   static std::string attributes() { return fmt::format("axis={}", Axis); }
   template <class... Rest>
   static constexpr std::size_t rank(std::size_t first, Rest...) { return first; }
-  static shape infer_shape(input_shapes in) { return detail::concat_shape(in, Axis); }
+  static constexpr shape infer_shape(input_shapes in) { return detail::concat_shape(in, Axis); }
   template <class T>
   static void forward(view<T> out, inputs<T> in) { kernels::concat<T>(out, in, Axis); }
   template <std::size_t I, class G, class Y, class... Args>
@@ -75,7 +75,7 @@ struct concat_part_op {
   static constexpr std::size_t rank(std::size_t g, Rest...) { return g; }
   template <class G, class... Args>
   using shape_source = shape_source_t<std::tuple_element_t<I, std::tuple<Args...>>>;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     const shape joined = detail::concat_shape(in.subspan(1), Axis);
     if (!(in[0] == joined))
       throw shape_rule_violation(fmt::format("the adjoint has shape {} but the concatenation has {}", in[0], joined));
@@ -101,7 +101,7 @@ struct concat_place_op {
   static constexpr std::size_t rank(std::size_t h, Rest...) { return h; }
   template <class H, class... Args>
   using shape_source = shape_source_t<node<concat_op<Axis>, Args...>>;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     const shape joined = detail::concat_shape(in.subspan(1), Axis);
     if (!(in[0] == in[1 + I]))
       throw shape_rule_violation(

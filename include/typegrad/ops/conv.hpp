@@ -135,7 +135,7 @@ inline std::string conv_attributes(const conv_params& p) {
 }
 
 // The geometry of conv(x, w) for shapes x and w; throws shape_rule_violation when they do not fit.
-inline kernels::conv_geometry conv_geometry_of(const conv_params& p, const shape& x, const shape& w) {
+constexpr kernels::conv_geometry conv_geometry_of(const conv_params& p, const shape& x, const shape& w) {
   const std::size_t d = p.dims;
   kernels::conv_geometry g;
   g.dims = d;
@@ -189,7 +189,7 @@ inline kernels::conv_geometry conv_geometry_of(const conv_params& p, const shape
 }
 
 // The output shape of conv for geometry g: (N, m..., K).
-inline shape conv_output_shape(const kernels::conv_geometry& g) {
+constexpr shape conv_output_shape(const kernels::conv_geometry& g) {
   shape s;
   s.push_back(g.batch);
   for (std::size_t i = 0; i < g.dims; ++i) s.push_back(g.out[i]);
@@ -198,7 +198,7 @@ inline shape conv_output_shape(const kernels::conv_geometry& g) {
 }
 
 // conv_transpose's output shape by the natural inverse rule, for g (N, m..., K) and w.
-inline shape conv_transpose_shape(const conv_params& p, const shape& gs, const shape& w) {
+constexpr shape conv_transpose_shape(const conv_params& p, const shape& gs, const shape& w) {
   const std::size_t d = p.dims;
   if (gs[d + 1] != w[0])
     throw shape_rule_violation(
@@ -225,10 +225,18 @@ inline shape conv_transpose_shape(const conv_params& p, const shape& gs, const s
 }
 
 // g must have the shape conv(x, w) has.
-inline void check_adjoint_shape(const kernels::conv_geometry& geom, const shape& gs, const shape& x, const char* what) {
+constexpr void check_adjoint_shape(const kernels::conv_geometry& geom, const shape& gs, const shape& x,
+                                   const char* what) {
   const shape want = conv_output_shape(geom);
   if (!(gs == want))
     throw shape_rule_violation(fmt::format("g's shape {} differs from {} ({} for x {})", gs, want, what, x));
+}
+
+// The multiply-adds of a conv with output (or adjoint) g and weights w (K, k..., C/groups): per
+// output element, one per tap and in-channel of its group. conv_transpose and conv_weight_grad
+// do the same products in another order.
+constexpr std::size_t conv_multiply_adds(const shape& g, const shape& w) {
+  return w.rank() > 0 && w[0] > 0 ? g.numel() * (w.numel() / w[0]) : 0;
 }
 
 template <class... Args> struct transpose_shape_source { using type = void; };
@@ -249,7 +257,12 @@ struct conv_op {
     return detail::conv_attributes(P);
   }
   static constexpr std::size_t rank(std::size_t x, std::size_t) { return x; }
-  static shape infer_shape(input_shapes in) { return detail::conv_output_shape(detail::conv_geometry_of(P, in[0], in[1])); }
+  static constexpr shape infer_shape(input_shapes in) {
+    return detail::conv_output_shape(detail::conv_geometry_of(P, in[0], in[1]));
+  }
+  static constexpr std::size_t multiply_adds(input_shapes in, const shape& out) {
+    return detail::conv_multiply_adds(out, in[1]);
+  }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::conv_forward<T>(out, in[0], in[1], detail::conv_geometry_of(P, in[0].shape, in[1].shape));
@@ -277,10 +290,13 @@ struct conv_transpose_op {
   static constexpr std::size_t rank(std::size_t g, std::size_t, std::size_t) { return g; }
   template <class... Args>
   using shape_source = typename detail::transpose_shape_source<Args...>::type;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     if (in.size() == 2) return detail::conv_transpose_shape(P, in[0], in[1]);
     detail::check_adjoint_shape(detail::conv_geometry_of(P, in[2], in[1]), in[0], in[2], "conv's output shape");
     return in[2];
+  }
+  static constexpr std::size_t multiply_adds(input_shapes in, const shape&) {
+    return detail::conv_multiply_adds(in[0], in[1]);
   }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
@@ -309,9 +325,12 @@ struct conv_weight_grad_op {
   static constexpr std::size_t rank(std::size_t, std::size_t, std::size_t w) { return w; }
   template <class X, class G, class W>
   using shape_source = shape_source_t<W>;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     detail::check_adjoint_shape(detail::conv_geometry_of(P, in[0], in[2]), in[1], in[0], "conv's output shape");
     return in[2];
+  }
+  static constexpr std::size_t multiply_adds(input_shapes in, const shape& out) {
+    return detail::conv_multiply_adds(in[1], out);
   }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {

@@ -31,7 +31,7 @@ namespace typegrad {
 
 namespace detail {
 // labels' required shape: like's shape without its last (class) axis.
-inline void check_label_shape(const shape& labels, const shape& like, std::string_view like_name) {
+constexpr void check_label_shape(const shape& labels, const shape& like, std::string_view like_name) {
   shape expected;
   for (std::size_t d = 0; d + 1 < like.rank(); ++d) expected.push_back(like[d]);
   if (!(labels == expected))
@@ -47,7 +47,7 @@ struct one_hot_op {
   template <class Labels, class Like>
   using shape_source = shape_source_t<Like>;
   static constexpr unsigned shape_only_arguments = 0b10;  // like
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     detail::check_label_shape(in[0], in[1], "like's shape");
     return in[1];
   }
@@ -81,7 +81,7 @@ struct softmax_cross_entropy_op {
   static constexpr std::size_t rank(std::size_t logits, std::size_t) { return logits - 1; }
   template <class Logits, class Labels>
   using shape_source = shape_source_t<Labels>;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     detail::check_label_shape(in[1], in[0], "the logits' shape");
     if (in[0][in[0].rank() - 1] == 0)
       throw shape_rule_violation(fmt::format("logits {} have no classes (the last axis is empty)", in[0]));

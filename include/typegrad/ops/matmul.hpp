@@ -39,7 +39,7 @@ struct matmul_op {
 
   static constexpr std::size_t rank(std::size_t a, std::size_t b) { return SumBatch ? 2 : std::max(a, b); }
 
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     const shape &a = in[0], &b = in[1];
     const std::size_t ra = a.rank(), rb = b.rank();
     const std::size_t m = TransA ? a[ra - 1] : a[ra - 2], ka = TransA ? a[ra - 2] : a[ra - 1];
@@ -65,6 +65,14 @@ struct matmul_op {
     out.push_back(m);
     out.push_back(n);
     return out;
+  }
+  // M N K per product: per element of the output, K, times the batch items a sum_batch adds up.
+  static constexpr std::size_t multiply_adds(input_shapes in, const shape& out) {
+    const shape& a = in[0];
+    std::size_t k = TransA ? a[a.rank() - 2] : a[a.rank() - 1];
+    if (SumBatch)
+      for (std::size_t i = 0; i + 2 < a.rank(); ++i) k *= a[i];
+    return out.numel() * k;
   }
 
   template <class T>

@@ -2,7 +2,8 @@
 // What every op header includes. An op is a stateless struct holding, in one place:
 //   name / infix / attributes()    how it prints
 //   rank(arg ranks...)             compile-time rank rule (constexpr)
-//   infer_shape(span<shape>)       runtime shape rule; throws shape_rule_violation with the reason
+//   infer_shape(span<shape>)       shape rule; throws shape_rule_violation with the reason
+//                                  (constexpr: it then also runs at compile time, static_shapes)
 //   forward<T>(out, span<inputs>)  the kernel call
 //   vjp<I>(g, y, args...)          the adjoint for argument I, as an expression of other ops
 //                                  (g: the output's adjoint, y: the node itself)
@@ -12,6 +13,7 @@
 //                                  then shares argument 0's storage and runs no kernel
 //   shape_only_arguments           a bit mask: the arguments whose shape alone the op reads (a
 //                                  `like`); their values need not be computed for it
+//   multiply_adds(shapes, out)     constexpr: the op's multiply-adds, for products (conv, matmul)
 // and a value precondition on one argument (class labels in range, ...):
 //   checked_argument               the argument's index
 //   check_argument<T>(arg, shapes) throws value_error; programs call it before the parallel run
@@ -77,7 +79,7 @@ struct shape_preserving {
   static constexpr std::size_t rank(std::size_t r) { return r; }
   template <class X>
   using shape_source = shape_source_t<X>;
-  static shape infer_shape(input_shapes in) { return in[0]; }
+  static constexpr shape infer_shape(input_shapes in) { return in[0]; }
 };
 
 // A compile-time list of axes, printed as (0, 2).

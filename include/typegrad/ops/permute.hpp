@@ -99,7 +99,7 @@ struct permute_op<axes_t<P...>> {
   static constexpr std::size_t rank(std::size_t r) { return r; }
   template <class X>
   using shape_source = typename detail::permuted_source<axes_t<P...>, shape_source_t<X>>::type;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     shape out = in[0];
     for (std::size_t k = 0; k < perm::rank; ++k) out[k] = in[0][perm::p[k]];
     return out;

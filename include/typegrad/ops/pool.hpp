@@ -40,7 +40,7 @@ namespace detail {
 // The pooled shape of x: (N, ceil(n_d / s_d)..., C), the shape rule of every pooled result.
 // Throws shape_rule_violation when x's rank is not w.dims + 2 or an ordered dim has extent 0
 // (an empty window has no max or mean).
-inline shape pooled_shape(const shape& x, const kernels::pool_window& w) {
+constexpr shape pooled_shape(const shape& x, const kernels::pool_window& w) {
   if (w.dims == 0 || x.rank() != w.dims + 2)
     throw shape_rule_violation(fmt::format("x {} must have rank {} (batch, {} ordered dims, channels)", x, w.dims + 2,
                                            w.dims));
@@ -60,7 +60,7 @@ struct pool_options {
   static std::string attributes() {
     return fmt::format("window={}, stride={}", Window::to_string(), Stride::to_string());
   }
-  static kernels::pool_window window_of(const shape& x) {
+  static constexpr kernels::pool_window window_of(const shape& x) {
     kernels::pool_window w;
     w.dims = x.rank() >= 2 ? x.rank() - 2 : 0;
     for (std::size_t d = 0; d < w.dims && d < w.size.size(); ++d) {
@@ -69,7 +69,7 @@ struct pool_options {
     }
     return w;
   }
-  static shape pooled(const shape& x) { return pooled_shape(x, window_of(x)); }
+  static constexpr shape pooled(const shape& x) { return pooled_shape(x, window_of(x)); }
 };
 }  // namespace detail
 
@@ -87,7 +87,7 @@ struct pooled_result : detail::pool_options<Window, Stride> {
   static constexpr std::size_t rank(std::size_t x) { return x; }
   template <class X>
   using shape_source = pooled_shape_source_t<Window, Stride, X>;
-  static shape infer_shape(input_shapes in) { return detail::pool_options<Window, Stride>::pooled(in[0]); }
+  static constexpr shape infer_shape(input_shapes in) { return detail::pool_options<Window, Stride>::pooled(in[0]); }
 };
 
 // An input-shaped result read from a pooled G and the input X (max_pool_backward,
@@ -97,7 +97,7 @@ struct unpooled_result : detail::pool_options<Window, Stride> {
   static constexpr std::size_t rank(std::size_t, std::size_t x) { return x; }
   template <class G, class X>
   using shape_source = shape_source_t<X>;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     const shape expected = detail::pool_options<Window, Stride>::pooled(in[1]);
     if (!(in[0] == expected))
       throw shape_rule_violation(
@@ -160,7 +160,7 @@ struct max_pool_gather_op : detail::pool_options<Window, Stride> {
   static constexpr std::size_t rank(std::size_t, std::size_t x) { return x; }
   template <class H, class X>
   using shape_source = pooled_shape_source_t<Window, Stride, X>;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     if (!(in[0] == in[1]))
       throw shape_rule_violation(fmt::format("the gathered tensor's shape {} differs from x's {}", in[0], in[1]));
     return max_pool_gather_op::pooled(in[1]);

@@ -34,7 +34,7 @@ constexpr std::size_t reduced_rank(std::size_t r) {
 }
 // The input's shape with reduced axes set to 1 (same memory layout as the reduced output).
 template <class Axes>
-shape keepdims_shape(const shape& in) {
+constexpr shape keepdims_shape(const shape& in) {
   auto m = reduced_mask<Axes>(in.rank());
   shape k = in;
   for (std::size_t i = 0; i < in.rank(); ++i)
@@ -42,7 +42,7 @@ shape keepdims_shape(const shape& in) {
   return k;
 }
 template <class Axes>
-shape reduced_shape(const shape& in) {
+constexpr shape reduced_shape(const shape& in) {
   auto m = reduced_mask<Axes>(in.rank());
   shape r;
   for (std::size_t i = 0; i < in.rank(); ++i)
@@ -72,7 +72,7 @@ struct reduce_op {
   static constexpr std::size_t rank(std::size_t r) { return reduced_rank<Axes>(r); }
   // A mean over no elements (an empty batch, a zero extent) is an error, not a silent 0: the
   // losses are means, and an empty batch would otherwise give loss 0 and zero gradients.
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     shape out = reduced_shape<Axes>(in[0]);
     if (Mean && in[0].numel() == 0 && out.numel() != 0)
       throw shape_rule_violation(fmt::format("mean over no elements: the reduced axes of {} are empty (an empty batch?)", in[0]));
@@ -102,7 +102,7 @@ struct expand_op {
   template <class G, class Like>
   using shape_source = shape_source_t<Like>;
   static constexpr unsigned shape_only_arguments = 0b10;  // like
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     if (!(reduced_shape<Axes>(in[1]) == in[0]))
       throw shape_rule_violation(fmt::format("the reduced shape {} does not match {}", in[0], in[1]));
     return in[1];
@@ -171,7 +171,7 @@ struct max_op {
   static constexpr std::string_view name = "max";
   static std::string attributes() { return reduce_op<Axes, false>::attributes(); }
   static constexpr std::size_t rank(std::size_t r) { return reduced_rank<Axes>(r); }
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     auto m = reduced_mask<Axes>(in[0].rank());
     for (std::size_t i = 0; i < in[0].rank(); ++i)
       if (m[i] && in[0][i] == 0)
@@ -217,7 +217,7 @@ constexpr auto max(X, axes_t<A...>) {
 struct vdot_op {
   static constexpr std::string_view name = "vdot";
   static constexpr std::size_t rank(std::size_t, std::size_t) { return 0; }
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     if (!(in[0] == in[1]))
       throw shape_rule_violation(fmt::format("a {} and b {} must have the same shape", in[0], in[1]));
     return shape{};

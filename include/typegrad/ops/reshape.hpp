@@ -42,7 +42,7 @@ struct reshape_like_op {
   template <class E, class Like>
   using shape_source = shape_source_t<Like>;
   static constexpr unsigned shape_only_arguments = 0b10;  // like
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     if (in[0].numel() != in[1].numel())
       throw shape_rule_violation(fmt::format("{} ({} elements) cannot take the shape {} ({} elements)", in[0],
                                              in[0].numel(), in[1], in[1].numel()));
@@ -74,7 +74,7 @@ struct reshape_op<extents_t<E...>> {
   static constexpr std::string_view name = "reshape";
   static std::string attributes() { return target::to_string(); }
   static constexpr std::size_t rank(std::size_t) { return target::count; }
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     const shape& x = in[0];
     shape out = shape::of_rank(target::count);
     std::size_t known = 1, inferred = target::count;

@@ -78,7 +78,7 @@ struct slice_rule {
   }
 
   // The slice of x: first index per axis (begin) and the output shape. Throws when it does not fit.
-  static shape resolve(const shape& x, kernels::axis_values& begin) {
+  static constexpr shape resolve(const shape& x, kernels::axis_values& begin) {
     shape out = x;
     for (std::size_t d = 0; d < axes; ++d) {
       const auto n = std::ptrdiff_t(x[d]);
@@ -153,7 +153,7 @@ struct slice_op {
   static constexpr std::size_t rank(std::size_t r) { return r; }
   template <class X>
   using shape_source = typename detail::cropped_source<Bounds, Steps, shape_source_t<X>>::type;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     kernels::axis_values begin{};
     return rule::resolve(in[0], begin);
   }
@@ -180,7 +180,7 @@ struct unslice_op {
   static constexpr std::size_t rank(std::size_t, std::size_t x) { return x; }
   template <class H, class X>
   using shape_source = shape_source_t<X>;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     kernels::axis_values begin{};
     const shape sliced = rule::resolve(in[1], begin);
     if (!(sliced == in[0]))
@@ -209,7 +209,7 @@ struct pad_op<pad_amounts_t<P...>> {
   static constexpr std::size_t rank(std::size_t r) { return r; }
   template <class X>
   using shape_source = typename detail::padded_source<pads, shape_source_t<X>>::type;
-  static shape infer_shape(input_shapes in) {
+  static constexpr shape infer_shape(input_shapes in) {
     shape out = in[0];
     for (std::size_t d = 0; d < pads::axes; ++d) out[d] += pads::values[2 * d] + pads::values[2 * d + 1];
     return out;
