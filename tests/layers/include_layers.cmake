@@ -4,15 +4,15 @@
 #   kernels  kernels/ (the kernels' declarations), runtime/denormals.hpp, runtime/executor.hpp
 #            and src/kernels/, src/runtime/: extents and pointers only,
 #            never an expression type: nothing from core's graph layer or from ops/
-#   core     core/expression.hpp, graph.hpp, grad.hpp, print.hpp: print depends on graph, never
-#            the reverse; expression.hpp includes neither
+#   core     core/expression.hpp, graph.hpp, grad.hpp, print.hpp (hana.hpp, static_shapes.hpp
+#            beside it): print depends on graph, never the reverse; expression.hpp includes neither
 #   ops      ops/: no runtime program, no tools
 #   src/     src/parallel/ (parallel_chunks, the floating-point mode) is bottom-layer: everything in
 #            src/ may include it, it includes no other part of src/; src/train, data, distributed
 #            and runtime include nothing of src/kernels/ (the executor knows kernels as pointers)
 # A relative include ("../parallel/parallel_chunks.hpp") is checked as the path it resolves to.
 # Run by ctest: cmake -DSOURCE=<repository> -P this.
-set(graph_layer "typegrad/core/(expression|graph|grad|print|hana|op_concepts)\\.hpp|typegrad/ops/|typegrad/runtime/program\\.hpp|typegrad/tools/|typegrad/train|typegrad/data/|typegrad/distributed")
+set(graph_layer "typegrad/core/(expression|graph|grad|print|hana|op_concepts|static_shapes)\\.hpp|typegrad/ops/|typegrad/runtime/program\\.hpp|typegrad/tools/|typegrad/train|typegrad/data/|typegrad/distributed")
 set(rules
   "include/typegrad/core/shape.hpp|include/typegrad/core/errors.hpp|include/typegrad/core/fixed_string.hpp|include/typegrad/core/notation.hpp=>${graph_layer}|typegrad/runtime/|typegrad/kernels/|typegrad/tensor\\.hpp"
   "include/typegrad/kernels/.*|include/typegrad/runtime/denormals.hpp|include/typegrad/runtime/executor.hpp=>${graph_layer}"
