@@ -7,7 +7,11 @@
 #include <typegrad/core/hana.hpp>
 #include <typegrad/tools/gradcheck.hpp>
 #include <typegrad/tools/gradcheck_boost.hpp>
+#include <typegrad/train.hpp>
 #include <typegrad/typegrad.hpp>
+
+#include <boost/hana/fold_left.hpp>
+#include <boost/hana/length.hpp>
 
 #include <string>
 #include <vector>
@@ -77,4 +81,38 @@ BOOST_AUTO_TEST_CASE(rewrites_print_differentiate_and_run) {
                                                            given(b1, b1v), given(w2, w2v), given(rv, r))));
   BOOST_TEST(testing::gradients_ok(check_gradients<float>(f, wrt(w1, b1), given(x, xv), given(w1, w1v),
                                                           given(b1, b1v), given(w2, w2v), given(rv, r))));
+}
+
+// A parameter set and a program's outputs are Hana Foldables of valued expressions: each
+// element's expression (a var, an output) and its value, in order.
+BOOST_AUTO_TEST_CASE(parameter_sets_and_outputs_as_hana_sequences) {
+  auto params = train::make_parameters<double>(train::param(w1, {3, 3, 3, 3}), train::param(b1, {3}),
+                                               train::param(w2, {3, 3, 3, 3}));
+  params.initialize(7);
+  std::vector<std::string> names;
+  std::size_t elements = 0;
+  hana::for_each(params, [&](auto p) {
+    names.push_back(std::string(decltype(p.expression)::name));
+    elements += p.value.size();
+    p.value.data()[0] = 0.5;  // the parameter's own tensor, not a copy
+  });
+  BOOST_TEST(names == (std::vector<std::string>{"w1", "b1", "w2"}), boost::test_tools::per_element());
+  BOOST_TEST(elements == 81u + 3u + 81u);
+  BOOST_TEST(params[b1].data()[0] == 0.5);
+  BOOST_TEST(std::size_t(hana::length(params)) == 3u);
+
+  auto program = compile<double>(sum(block()), wrt(w1, b1));
+  params.bind(program);
+  const auto xv = test_support::random_away_from_zero<4>({2, 5, 4, 3}, 1);
+  program.bind(x, xv).run();
+  std::vector<std::string> outputs;
+  hana::for_each(program.output_values(), [&](auto o) {
+    outputs.push_back(to_string(o.expression));
+    BOOST_TEST(o.value.data != nullptr);
+  });
+  BOOST_TEST(outputs.size() == 3u);
+  BOOST_TEST(outputs[0] == to_string(sum(block())));
+  const double total =
+      hana::fold_left(program.output_values(), 0.0, [](double s, auto o) { return s + double(o.value.size()); });
+  BOOST_TEST(total == 1.0 + 81 + 3);
 }

@@ -27,6 +27,19 @@ struct expression_base {};
 template <class E>
 concept Expression = __is_base_of(expression_base, E) && __is_empty(E);
 
+// The Hana tag of typegrad's sequences of valued expressions (a parameter set's leaves, a
+// program's outputs): with core/hana.hpp included they are Hana Foldables (hana::for_each,
+// hana::fold_left, ...), each element a `valued`. Declared here so that those classes need no
+// Hana header.
+struct hana_sequence_tag;
+// An expression with its value: the element of those sequences. expression is the expression
+// itself (print it with to_string, read a leaf's name from its type), value its tensor or view.
+template <Expression E, class Value>
+struct valued {
+  [[no_unique_address]] E expression;
+  Value value;
+};
+
 // A named input of rank Rank (rank 0 = a runtime scalar). Bound to a tensor when a program runs.
 template <fixed_string Name, std::size_t Rank>
 struct var : expression_base {

@@ -5,6 +5,8 @@
 //   auto net = relu(conv(x, w) + b);
 //   hana::size(nodes(net))                                // every distinct node, in topological order
 //   hana::for_each(variables(net), [](auto v) { ... });  // hana::type<var<"w", 4>>, ...
+//   hana::for_each(params, [](auto p) { ... });           // p.expression (the var), p.value
+//   hana::for_each(program.output_values(), [](auto o) { ... });  // each output and its view
 //   constexpr auto convs = hana::count_if(nodes(net), op_named<"conv">);        // compile time
 //   auto ablation = rewrite(net, [](auto e) {             // every relu becomes a gelu
 //     if constexpr (is_op<unary_op<relu_fn>>(e)) return gelu(hana::at_c<0>(arguments(e)));
@@ -31,6 +33,7 @@
 #include <boost/hana/size.hpp>
 #include <boost/hana/tuple.hpp>
 #include <boost/hana/type.hpp>
+#include <boost/hana/unpack.hpp>
 
 #include "typegrad/core/expression.hpp"
 #include "typegrad/core/graph.hpp"
@@ -148,3 +151,13 @@ constexpr auto rewrite(E, Rule) {
 }
 
 }  // namespace typegrad
+
+// Parameter sets (train::parameter_set) and a program's output_values() as Hana Foldables: Hana
+// unpacks them through their unpack(f), which calls f with one `valued` per element.
+template <>
+struct boost::hana::unpack_impl<typegrad::hana_sequence_tag> {
+  template <class Xs, class F>
+  static constexpr decltype(auto) apply(Xs&& xs, F&& f) {
+    return static_cast<Xs&&>(xs).unpack(static_cast<F&&>(f));
+  }
+};

@@ -177,6 +177,11 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     static_assert(I < output_count, "program.output<I>(): I is beyond the number of outputs");
     return exec_.output(I);
   }
+  // The outputs with their values after run(), as a sequence (with core/hana.hpp, a Hana
+  // Foldable: hana::for_each(program.output_values(), f) gets valued<E, view<const T>> for each
+  // output expression E, gradients last).
+  auto output_values() const { return output_sequence{*this}; }
+
   // The value of a rank-0 output.
   template <Expression E>
   T scalar(E e) const {
@@ -190,6 +195,17 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     static_assert(i < gradient_count, "program.gradient(x): x is not among the wrt(...) variables of compile()");
     return exec_.output(output_count - gradient_count + i);
   }
+
+  struct output_sequence {
+    using hana_tag = hana_sequence_tag;
+    const program& p;
+    template <class F>
+    decltype(auto) unpack(F&& f) const {
+      return [&]<std::size_t... I>(std::index_sequence<I...>) -> decltype(auto) {
+        return static_cast<F&&>(f)(valued<Outs, view<const T>>{{}, p.exec_.output(I)}...);
+      }(std::index_sequence_for<Outs...>{});
+    }
+  };
 
   // Debug mode: run() throws value_error naming the first leaf or node (printed, forward or
   // adjoint) whose values contain NaN or inf. Off by default, and then free.

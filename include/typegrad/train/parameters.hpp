@@ -66,6 +66,7 @@ class parameter_set {
 
  public:
   using value_type = T;
+  using hana_tag = hana_sequence_tag;  // with core/hana.hpp: hana::for_each(params, f) and the rest
   static constexpr std::size_t size = sizeof...(Vs);
   static constexpr std::array<std::string_view, size> names{Vs::name...};
 
@@ -80,6 +81,16 @@ class parameter_set {
   void initialize(generator& g) {
     auto all = entries();
     for (std::size_t i = 0; i < size; ++i) inits_[i].fill(all[i].value, g);
+  }
+
+  // f(valued<V, tensor&>{...}...) over the parameters in the order given (Hana's unpack).
+  template <class F>
+  decltype(auto) unpack(F&& f) {
+    return static_cast<F&&>(f)(valued<Vs, tensor<T, Vs::rank>&>{{}, (*this)[Vs{}]}...);
+  }
+  template <class F>
+  decltype(auto) unpack(F&& f) const {
+    return static_cast<F&&>(f)(valued<Vs, const tensor<T, Vs::rank>&>{{}, (*this)[Vs{}]}...);
   }
 
   template <Variable V>
