@@ -273,27 +273,40 @@ void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Comb
 
 }  // namespace
 
-template <class T>
-void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b) {
+// Calls body(f) with kind's scalar function f(x, y): the one place the arithmetic of each kind is
+// written, for the broadcasting kernel and for region blocks alike.
+template <class T, class Body>
+void with_binary_fn(binary_kind kind, Body&& body) {
   switch (kind) {
-    case binary_kind::add: return binary_loop(out, a, b, [](T x, T y) { return x + y; });
-    case binary_kind::sub: return binary_loop(out, a, b, [](T x, T y) { return x - y; });
-    case binary_kind::mul: return binary_loop(out, a, b, [](T x, T y) { return x * y; });
-    case binary_kind::div: return binary_loop(out, a, b, [](T x, T y) { return x / y; });
+    case binary_kind::add: return body([](T x, T y) { return x + y; });
+    case binary_kind::sub: return body([](T x, T y) { return x - y; });
+    case binary_kind::mul: return body([](T x, T y) { return x * y; });
+    case binary_kind::div: return body([](T x, T y) { return x / y; });
     // Selects written as bit masks (math::select): g++ leaves ?: in these loops unvectorized
     // without AVX-512's masked moves, i.e. in the default (portable) build.
-    case binary_kind::maximum: return binary_loop(out, a, b, [](T x, T y) { return math::select(x > y, x, y); });
-    case binary_kind::minimum: return binary_loop(out, a, b, [](T x, T y) { return math::select(x < y, x, y); });
-    case binary_kind::greater: return binary_loop(out, a, b, [](T x, T y) { return math::select(x > y, T(1), T(0)); });
-    case binary_kind::equal: return binary_loop(out, a, b, [](T x, T y) { return math::select(x == y, T(1), T(0)); });
+    case binary_kind::maximum: return body([](T x, T y) { return math::select(x > y, x, y); });
+    case binary_kind::minimum: return body([](T x, T y) { return math::select(x < y, x, y); });
+    case binary_kind::greater: return body([](T x, T y) { return math::select(x > y, T(1), T(0)); });
+    case binary_kind::equal: return body([](T x, T y) { return math::select(x == y, T(1), T(0)); });
     case binary_kind::mul_step:  // x * step(y), bitwise: x * 1 is x
-      return binary_loop(out, a, b, [](T x, T y) { return math::select(y > T(0), x, x * T(0)); });
+      return body([](T x, T y) { return math::select(y > T(0), x, x * T(0)); });
     case binary_kind::add_relu:  // relu_fn::apply of the sum, bitwise
-      return binary_loop(out, a, b, [](T x, T y) {
+      return body([](T x, T y) {
         const T sum = x + y;
         return math::select(sum < T(0), T(0), sum);
       });
   }
+}
+
+template <class T>
+void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b) {
+  with_binary_fn<T>(kind, [&](auto f) { binary_loop(out, a, b, f); });
+}
+
+template <class T>
+void binary_block(binary_kind kind, T* out, block_operand<T> a, block_operand<T> b, std::size_t rows,
+                  std::size_t cols) {
+  with_binary_fn<T>(kind, [&](auto f) { zip_block(out, a, b, rows, cols, f); });
 }
 
 namespace {
@@ -362,6 +375,7 @@ void copy(view<T> out, view<const T> in) {
 
 #define TYPEGRAD_INSTANTIATE(T)                                              \
   template void binary<T>(binary_kind, view<T>, view<const T>, view<const T>); \
+  template void binary_block<T>(binary_kind, T*, block_operand<T>, block_operand<T>, std::size_t, std::size_t); \
   template void sum_to<T>(view<T>, view<const T>);                           \
   template void max_to<T>(view<T>, view<const T>);                           \
   template void dot<T>(view<T>, view<const T>, view<const T>);              \

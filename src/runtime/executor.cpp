@@ -2,6 +2,8 @@
 #include "typegrad/runtime/executor.hpp"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -73,11 +75,38 @@ struct executor<T>::state {
   std::size_t arena_capacity = 0, arena_used = 0, unplanned = 0;
   std::vector<T*> data;                   // per node
   std::vector<std::vector<view<const T>>> input_views;  // per op node, refreshed with the pointers
+
+  // Elementwise regions (see "Elementwise regions" below): per region, its nodes and how their
+  // operands are found; per plan, whether its blocks apply and how each input covers a block.
+  std::vector<block_fn<T>> blocks;  // per node, its op's block function or nullptr
+  struct region {
+    std::size_t root = 0;
+    std::vector<std::size_t> members;  // topological order, root last
+    std::vector<std::size_t> inputs;   // the nodes outside it whose values it reads (= args[root])
+    std::vector<std::vector<std::size_t>> reads;  // per member: the nodes its kernel reads, in order
+    // Per member and argument slot: the member it reads (< members.size()), or members.size() +
+    // an index into inputs, or shape_only (an argument read for its shape: no value).
+    std::vector<std::vector<std::size_t>> operands;
+    // This plan: blocks apply (every member of the root's shape, every input full, a column or a
+    // scalar of it), and how; else the members run whole, their values in `whole`.
+    bool blocked = false;
+    std::size_t rows = 0, cols = 0;
+    std::vector<kernels::operand_kind> kinds;  // per input
+    std::vector<std::size_t> broadcast;        // per input
+    std::vector<T> whole;
+    std::vector<view<const T>> in;  // a member's arguments, when run whole (reused: no allocation)
+  };
+  static constexpr std::size_t shape_only = std::size_t(-1);
+  static constexpr std::size_t no_region = std::size_t(-1);
+  std::vector<region> regions;
+  std::vector<std::size_t> region_of;  // per node: the region it roots, or no_region
   // The kernel calls of kernel_order, in that order, ready to make: a run reads them front to back.
+  struct region;
   struct kernel_call {
     kernel_fn<T> kernel;
     view<T> out;
     inputs<T> in;
+    region* elementwise = nullptr;  // a region's root: the region runs instead of the kernel
   };
   std::vector<kernel_call> calls;
   std::vector<std::size_t> call_of;  // per op node, its index in calls
@@ -246,7 +275,8 @@ struct executor<T>::state {
     calls.clear();
     for (auto i : kernel_order) {
       call_of[i] = calls.size();
-      calls.push_back({kernels[i], view<T>{data[i], shapes[i]}, inputs<T>(input_views[i])});
+      calls.push_back({kernels[i], view<T>{data[i], shapes[i]}, inputs<T>(input_views[i]),
+                       region_of[i] == no_region ? nullptr : &regions[region_of[i]]});
     }
   }
 
@@ -319,10 +349,175 @@ struct executor<T>::state {
   // Node i as listing() prints it: %i = op(%a, %b) : shape  [notes]
   std::string listing_line(std::size_t i) const;
 
+  void call(const kernel_call& c) {
+    if (c.elementwise) run_region(*c.elementwise);
+    else c.kernel(c.out, c.in);
+  }
   void run_node(std::size_t i) {
     if (view_root[i] != no_view) return;
-    const auto& c = calls[call_of[i]];
-    c.kernel(c.out, c.in);
+    call(calls[call_of[i]]);
+  }
+
+  // ---- Elementwise regions ---------------------------------------------------------------------
+  // A node whose op has a block function (kernels/block.hpp: the elementwise ops) takes in the
+  // elementwise nodes it reads, of its rank, that nothing else reads (and no output is), and
+  // theirs in turn: a region, run by its root as one pass over the root's output, block by
+  // block, the values between its members kept in per-thread blocks of a few KiB. A batch norm's
+  // arithmetic or a chain of activation gradients then reads its inputs and writes its result
+  // once instead of once per op. Formed once from the graph; each plan checks that every member
+  // has the root's shape and every input is full, a column (a per-channel vector) or a scalar of
+  // it, and otherwise runs the members whole, one after the other, into buffers of its own.
+  // Bitwise the results of running the nodes one by one: each op's block function computes its
+  // kernel's arithmetic, element by element.
+  static constexpr std::size_t max_region_members = 48;
+  static constexpr std::size_t block_elements = 2048;  // per member: 8 KiB of floats
+
+  bool may_join_region(std::size_t i) const {
+    const auto& n = nodes[i];
+    return n.kind == node_kind::op && blocks[i] && live[i] && n.rank >= 1 && !n.is_view && args[i].size() <= 4;
+  }
+
+  void form_regions(bool enabled) {
+    const std::size_t n = nodes.size();
+    region_of.assign(n, no_region);
+    if (!enabled) return;
+    std::vector<std::vector<std::size_t>> readers_of(n);
+    for (std::size_t i = 0; i < n; ++i)
+      if (live[i])
+        for (auto j : deps[i])
+          if (std::find(readers_of[j].begin(), readers_of[j].end(), i) == readers_of[j].end()) readers_of[j].push_back(i);
+    std::vector<bool> taken(n, false), in_region(n, false);
+    for (std::size_t root = n; root-- > 0;) {
+      if (taken[root] || !may_join_region(root)) continue;
+      // Candidates in decreasing position: a node's readers come after it, so when it is looked
+      // at, every reader that could join already has.
+      std::vector<std::size_t> members{root}, candidates(deps[root]);
+      in_region[root] = true;
+      while (!candidates.empty() && members.size() < max_region_members) {
+        const auto top = std::max_element(candidates.begin(), candidates.end());
+        const std::size_t j = *top;
+        candidates.erase(top);
+        if (in_region[j] || taken[j] || is_output[j] || !may_join_region(j) || nodes[j].rank != nodes[root].rank)
+          continue;
+        if (!std::all_of(readers_of[j].begin(), readers_of[j].end(), [&](std::size_t r) { return in_region[r]; }))
+          continue;
+        in_region[j] = true;
+        members.push_back(j);
+        candidates.insert(candidates.end(), deps[j].begin(), deps[j].end());
+      }
+      for (auto m : members) in_region[m] = false;
+      if (members.size() < 2) continue;
+      std::sort(members.begin(), members.end());
+      region r;
+      r.root = root;
+      r.members = members;
+      for (auto m : members) {
+        taken[m] = true;
+        // A fused node's kernel (and block function) reads its args; any other node's, its inputs
+        // (args less the arguments a kernel does not read, but with those read for their shape).
+        const bool fused = nodes[m].fused_argument != node_spec::no_argument;
+        const auto& reads = r.reads.emplace_back(fused ? args[m] : nodes[m].inputs);
+        auto& ops = r.operands.emplace_back();
+        for (std::size_t k = 0; k < reads.size(); ++k) {
+          const std::size_t j = reads[k];
+          if (!fused && nodes[m].shape_only_arguments >> k & 1u) {
+            ops.push_back(shape_only);
+            continue;
+          }
+          const auto member = std::find(members.begin(), members.end(), j);
+          if (member != members.end()) {
+            ops.push_back(std::size_t(member - members.begin()));
+            continue;
+          }
+          auto input = std::find(r.inputs.begin(), r.inputs.end(), j);
+          if (input == r.inputs.end()) input = r.inputs.insert(r.inputs.end(), j);
+          ops.push_back(members.size() + std::size_t(input - r.inputs.begin()));
+        }
+      }
+      r.in.reserve(4);  // (may_join_region: at most 4 arguments)
+      args[root] = r.inputs;
+      deps[root] = r.inputs;
+      region_of[root] = regions.size();
+      regions.push_back(std::move(r));
+    }
+  }
+
+  void plan_regions() {
+    using kernels::operand_kind;
+    std::vector<shape> in;
+    for (auto& r : regions) {
+      const shape& s = shapes[r.root];
+      const std::size_t count = s.numel();
+      r.cols = s.rank() > 0 ? s[s.rank() - 1] : 1;
+      r.rows = r.cols > 0 ? count / r.cols : 0;
+      r.blocked = count > 0;
+      for (std::size_t q = 0; q < r.members.size(); ++q) {
+        const std::size_t m = r.members[q];
+        if (!(shapes[m] == s)) r.blocked = false;
+        if (!nodes[m].block_applies) continue;
+        in.clear();
+        for (auto j : r.reads[q]) in.push_back(shapes[j]);
+        if (!nodes[m].block_applies(shapes[m], in)) r.blocked = false;
+      }
+      r.kinds.assign(r.inputs.size(), operand_kind::full);
+      r.broadcast.assign(r.inputs.size(), 1);
+      for (std::size_t k = 0; k < r.inputs.size(); ++k) {
+        const shape& x = shapes[r.inputs[k]];
+        bool column = x.rank() <= s.rank() && x.numel() == r.cols;
+        for (std::size_t d = 0; column && d < x.rank(); ++d) column = x[d] == (d + 1 == x.rank() ? r.cols : 1);
+        if (x == s) r.kinds[k] = operand_kind::full;
+        else if (x.numel() == 1) r.kinds[k] = operand_kind::scalar;
+        else if (column) r.kinds[k] = operand_kind::column;
+        else r.blocked = false;
+        r.broadcast[k] = x.numel() > 0 ? count / x.numel() : 1;
+      }
+      r.whole.assign(r.blocked ? 0 : (r.members.size() - 1) * count, T(0));
+    }
+  }
+
+  void run_region(region& r) {
+    if (r.rows == 0 || r.cols == 0) return;
+    const std::size_t last = r.members.size() - 1;
+    if (!r.blocked) {  // each member whole, in order, with its own kernel
+      const std::size_t count = shapes[r.root].numel();
+      auto& in = r.in;
+      for (std::size_t q = 0; q <= last; ++q) {
+        const std::size_t m = r.members[q];
+        in.clear();
+        for (std::size_t k = 0; k < r.operands[q].size(); ++k) {
+          const std::size_t o = r.operands[q][k], j = r.reads[q][k];
+          const T* p = o == shape_only ? nullptr : o < r.members.size() ? r.whole.data() + o * count : data[j];
+          in.push_back(view<const T>{p, shapes[j]});
+        }
+        kernels[m](view<T>{q == last ? data[m] : r.whole.data() + q * count, shapes[m]}, inputs<T>(in));
+      }
+      return;
+    }
+    const std::size_t tile_rows = std::max<std::size_t>(1, block_elements / r.cols), tile = tile_rows * r.cols;
+    parallel_chunks(r.rows, r.cols * r.members.size(), [&](std::size_t lo, std::size_t hi) {
+      thread_local std::vector<T> scratch;
+      if (scratch.size() < last * tile) scratch.resize(last * tile);
+      std::array<kernels::block_operand<T>, 4> operands{};
+      for (std::size_t r0 = lo; r0 < hi; r0 += tile_rows) {
+        const std::size_t rows = std::min(tile_rows, hi - r0);
+        for (std::size_t q = 0; q <= last; ++q) {
+          for (std::size_t k = 0; k < r.operands[q].size(); ++k) {
+            const std::size_t o = r.operands[q][k];
+            if (o == shape_only) {
+              operands[k] = {};
+            } else if (o < r.members.size()) {
+              operands[k] = {scratch.data() + o * tile, kernels::operand_kind::full, 1};
+            } else {
+              const std::size_t x = o - r.members.size();
+              const T* p = data[r.inputs[x]];
+              operands[k] = {r.kinds[x] == kernels::operand_kind::full ? p + r0 * r.cols : p, r.kinds[x], r.broadcast[x]};
+            }
+          }
+          T* out = q == last ? data[r.root] + r0 * r.cols : scratch.data() + q * tile;
+          blocks[r.members[q]](out, operands.data(), rows, r.cols);
+        }
+      }
+    });
   }
 
   // Chains of op nodes (a node whose only op argument is a node it alone reads) run as one
@@ -409,9 +604,15 @@ struct executor<T>::state {
   }
 };
 
+namespace {
+std::atomic<bool> regions_by_default{true};
+}
+
+void set_elementwise_regions(bool on) { regions_by_default = on; }
+
 template <class T>
 executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> kernels, std::vector<std::size_t> outputs,
-                      std::vector<check_fn<T>> checks)
+                      std::vector<check_fn<T>> checks, std::vector<block_fn<T>> blocks)
     : s_(std::make_unique<state>()) {
   auto& s = *s_;
   const std::size_t n = nodes.size();
@@ -480,6 +681,10 @@ executor<T>::executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> ke
     reverted = true;
   }
   if (reverted) mark_live();
+  s.blocks = std::move(blocks);
+  s.blocks.resize(n, nullptr);
+  s.form_regions(regions_by_default);
+  if (!s.regions.empty()) mark_live();
   s.consumers.resize(n);
   s.ancestors.words = (n + 63) / 64;
   s.ancestors.bits.assign(n * s.ancestors.words, 0);
@@ -540,6 +745,7 @@ void executor<T>::run() {
   if (replan) {
     s.planned = false;
     s.infer_shapes();
+    s.plan_regions();
     s.find_views();
     s.plan_buffers();
     s.concurrent_nodes = s.worth_concurrent_nodes();
@@ -564,12 +770,12 @@ void executor<T>::run() {
     s.task_arena->execute([&] {
       floating_point_scope mode;
       if (!s.output_ready) {
-        for (const auto& c : s.calls) c.kernel(c.out, c.in);
+        for (const auto& c : s.calls) s.call(c);
         return;
       }
       s.notify_first();
       for (std::size_t k = 0; k < s.calls.size(); ++k) {
-        s.calls[k].kernel(s.calls[k].out, s.calls[k].in);
+        s.call(s.calls[k]);
         s.notify_after(s.kernel_order[k]);
       }
     });
@@ -677,6 +883,13 @@ std::string executor<T>::state::listing_line(std::size_t i) const {
                        s.nodes[n.inputs[n.fused_argument]].inputs[n.fused_inner_argument], n.inputs[n.fused_argument]);
   else if (n.fused_argument != node_spec::no_argument)
     out += fmt::format("  [computes %{} on the fly]", n.inputs[n.fused_argument]);
+  if (s.region_of[i] != state::no_region) {
+    const auto& r = s.regions[s.region_of[i]];
+    std::string members;
+    for (std::size_t q = 0; q + 1 < r.members.size(); ++q) members += fmt::format("{}%{}", q ? ", " : "", r.members[q]);
+    out += fmt::format("  [elementwise region: computes {} on the fly{}]", members,
+                       s.planned && !r.blocked ? ", whole this plan" : "");
+  }
   if (n.kind == node_kind::op && !s.live[i]) out += "  [not computed]";
   else if (s.planned && n.kind == node_kind::op && s.view_root[i] != state::no_view)
     out += fmt::format("  [view of %{}]", s.view_root[i]);

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "typegrad/core/shape.hpp"
+#include "typegrad/kernels/block.hpp"
 
 namespace typegrad::kernels {
 
@@ -14,6 +15,11 @@ enum class binary_kind { add, sub, mul, div, maximum, minimum, greater, equal, m
 // out = a (op) b with NumPy broadcasting; out.shape must be the broadcast shape.
 template <class T>
 void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b);
+
+// The same arithmetic on a block of an elementwise region (kernels/block.hpp), serial.
+template <class T>
+void binary_block(binary_kind kind, T* out, block_operand<T> a, block_operand<T> b, std::size_t rows,
+                  std::size_t cols);
 
 // out = sum of in over the dimensions where out is 1 (or absent on the left) and in is not,
 // broadcast along the dimensions where in is 1 (or absent) and out is not.

@@ -49,6 +49,10 @@ struct broadcasting_binary : elementwise_tag {
   static constexpr shape infer_shape(input_shapes in) { return broadcast_shapes(in[0], in[1]); }
   template <class T>
   static void forward(view<T> out, inputs<T> in) { kernels::binary<T>(Kind, out, in[0], in[1]); }
+  template <class T>
+  static void block(T* out, const kernels::block_operand<T>* in, std::size_t rows, std::size_t cols) {
+    kernels::binary_block<T>(Kind, out, in[0], in[1], rows, cols);
+  }
 };
 }  // namespace detail
 
@@ -85,6 +89,12 @@ struct neg_op : elementwise_tag, shape_preserving {
   static void forward(view<T> out, inputs<T> in) {
     static const T minus_one[1] = {T(-1)};
     kernels::binary<T>(kernels::binary_kind::mul, out, in[0], view<const T>{minus_one, shape{}});
+  }
+  template <class T>
+  static void block(T* out, const kernels::block_operand<T>* in, std::size_t rows, std::size_t cols) {
+    static const T minus_one[1] = {T(-1)};
+    kernels::binary_block<T>(kernels::binary_kind::mul, out, in[0], {minus_one, kernels::operand_kind::scalar},
+                             rows, cols);
   }
   template <std::size_t I, class G, class Y, class A>
   static auto vjp(G g, Y, A);

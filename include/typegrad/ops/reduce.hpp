@@ -117,6 +117,28 @@ struct expand_op {
                          view<const T>{scale, shape{}});
     }
   }
+  // In a region: g broadcast (a column or scalar operand), times the same scale; only where the
+  // reduced axes broadcast back as NumPy's right-aligned rule would (the leading axes, or all).
+  static bool block_applies(const shape& out, input_shapes in) {
+    const shape kept = keepdims_shape<Axes>(out);
+    if (in[0].rank() > kept.rank() || in[0].numel() != kept.numel()) return false;
+    for (std::size_t d = 0; d < in[0].rank(); ++d)
+      if (in[0][d] != kept[kept.rank() - in[0].rank() + d]) return false;
+    for (std::size_t d = 0; d + in[0].rank() < kept.rank(); ++d)
+      if (kept[d] != 1) return false;
+    return true;
+  }
+  template <class T>
+  static void block(T* out, const kernels::block_operand<T>* in, std::size_t rows, std::size_t cols) {
+    if constexpr (Mean) {
+      const std::size_t count = in[0].broadcast;
+      const T scale[1] = {T(1) / T(count ? count : 1)};
+      kernels::binary_block<T>(kernels::binary_kind::mul, out, in[0], {scale, kernels::operand_kind::scalar}, rows,
+                               cols);
+    } else {
+      kernels::map_block(out, in[0], rows, cols, [](T x) { return x; });
+    }
+  }
   template <std::size_t I, class G, class Y, class Gin, class Like>
   static auto vjp(G g, Y, Gin, Like) {
     if constexpr (I == 0) return node<reduce_op<Axes, Mean>, decltype(sum_to(g, Y{}))>{};

@@ -55,6 +55,10 @@ struct unary_op : elementwise_tag, shape_preserving {
   static void forward(view<T> out, inputs<T> in) {
     kernels::unary_map<Fn, T>(out, in[0]);
   }
+  template <class T>
+  static void block(T* out, const kernels::block_operand<T>* in, std::size_t rows, std::size_t cols) {
+    kernels::map_block(out, in[0], rows, cols, [](T x) { return Fn::template apply<T>(x); });
+  }
   template <std::size_t I, class G, class Y, class X>
   static auto vjp(G g, Y y, X x) {
     return g * Fn::derivative(x, y);
@@ -238,6 +242,10 @@ struct fusion_rule<mul_op, G, basic_node<unary_op<step_fn>, X>> {
   static void forward(view<T> out, inputs<T> in) {
     kernels::binary<T>(kernels::binary_kind::mul_step, out, in[0], in[1]);
   }
+  template <class T>
+  static void block(T* out, const kernels::block_operand<T>* in, std::size_t rows, std::size_t cols) {
+    kernels::binary_block<T>(kernels::binary_kind::mul_step, out, in[0], in[1], rows, cols);
+  }
 };
 template <class X, class G>
 struct fusion_rule<mul_op, basic_node<unary_op<step_fn>, X>, G> {
@@ -247,6 +255,10 @@ struct fusion_rule<mul_op, basic_node<unary_op<step_fn>, X>, G> {
   static void forward(view<T> out, inputs<T> in) {
     kernels::binary<T>(kernels::binary_kind::mul_step, out, in[1], in[0]);
   }
+  template <class T>
+  static void block(T* out, const kernels::block_operand<T>* in, std::size_t rows, std::size_t cols) {
+    kernels::binary_block<T>(kernels::binary_kind::mul_step, out, in[1], in[0], rows, cols);
+  }
 };
 template <class A, class B>
 struct fusion_rule<unary_op<relu_fn>, basic_node<add_op, A, B>> {
@@ -254,6 +266,10 @@ struct fusion_rule<unary_op<relu_fn>, basic_node<add_op, A, B>> {
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::binary<T>(kernels::binary_kind::add_relu, out, in[0], in[1]);
+  }
+  template <class T>
+  static void block(T* out, const kernels::block_operand<T>* in, std::size_t rows, std::size_t cols) {
+    kernels::binary_block<T>(kernels::binary_kind::add_relu, out, in[0], in[1], rows, cols);
   }
 };
 template <class X, class Y>  // both: fuse the second (the first is computed as its own node)

@@ -11,6 +11,7 @@
 
 #include "typegrad/core/notation.hpp"
 #include "typegrad/core/shape.hpp"
+#include "typegrad/kernels/block.hpp"
 
 namespace typegrad::runtime {
 
@@ -45,6 +46,9 @@ struct node_spec {
   // Bit k set: argument k is read for its shape only (sum_to's `like`, ...): its value need not be
   // computed for this node, and its buffer may be reused before this node runs.
   unsigned shape_only_arguments = 0;
+  // For an op with a block function (it may join elementwise regions): whether, for these shapes,
+  // its operands broadcast as NumPy's right-aligned rule says (nullptr: they always do).
+  bool (*block_applies)(const shape& out, input_shapes in) = nullptr;
 };
 
 template <class T>
@@ -52,13 +56,17 @@ using kernel_fn = void (*)(view<T>, inputs<T>);
 // An op's value precondition on its checked argument (given with all arguments' shapes).
 template <class T>
 using check_fn = void (*)(view<const T>, input_shapes);
+// An elementwise op's block function (kernels/block.hpp): out (rows x cols) from its operands.
+template <class T>
+using block_fn = void (*)(T* out, const kernels::block_operand<T>* in, std::size_t rows, std::size_t cols);
 
 template <class T>
 class executor {
  public:
-  // checks: per node, the op's value precondition or nullptr (an empty vector: none at all).
+  // checks: per node, the op's value precondition or nullptr (an empty vector: none at all);
+  // blocks: per node, its op's block function or nullptr (an empty vector: no regions).
   executor(std::vector<node_spec> nodes, std::vector<kernel_fn<T>> kernels, std::vector<std::size_t> outputs,
-           std::vector<check_fn<T>> checks = {});
+           std::vector<check_fn<T>> checks = {}, std::vector<block_fn<T>> blocks = {});
   ~executor();
   executor(executor&&) noexcept;
   executor& operator=(executor&&) noexcept;
@@ -119,6 +127,10 @@ class executor {
   struct state;
   std::unique_ptr<state> s_;
 };
+
+// Elementwise regions (src/runtime/executor.cpp): on by default; off, executors constructed
+// afterwards run every node by itself (for tests that compare the two bitwise).
+void set_elementwise_regions(bool on);
 
 extern template class executor<float>;
 extern template class executor<double>;

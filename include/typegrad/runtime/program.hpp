@@ -49,6 +49,7 @@ runtime::node_spec op_spec() {
   if constexpr (requires { Op::checked_argument; }) s.checked_argument = Op::checked_argument;
   if constexpr (requires { &Op::is_view; }) s.is_view = &Op::is_view;
   if constexpr (requires { Op::shape_only_arguments; }) s.shape_only_arguments = Op::shape_only_arguments;
+  if constexpr (requires { &Op::block_applies; }) s.block_applies = &Op::block_applies;
   if constexpr (Fusion::argument != no_fusion) s.fused_argument = Fusion::argument;
   if constexpr (requires { Fusion::unused_arguments; }) s.unused_arguments = Fusion::unused_arguments;
   if constexpr (requires { Fusion::inner_argument; }) s.fused_inner_argument = Fusion::inner_argument;
@@ -61,19 +62,27 @@ consteval runtime::check_fn<T> op_check() {
   else return nullptr;
 }
 template <class T, class Op>
+consteval runtime::block_fn<T> op_block() {
+  if constexpr (requires { &Op::template block<T>; }) return &Op::template block<T>;
+  else return nullptr;
+}
+template <class T, class Op>
 struct op_kernel {
   static constexpr runtime::kernel_fn<T> value = &Op::template forward<T>;
   static constexpr runtime::check_fn<T> check = op_check<T, Op>();
+  static constexpr runtime::block_fn<T> block = op_block<T, Op>();
 };
 template <class T, class Rule>
 struct fused_kernel {
   static constexpr runtime::kernel_fn<T> value = &Rule::template forward<T>;
   static constexpr runtime::check_fn<T> check = nullptr;
+  static constexpr runtime::block_fn<T> block = op_block<T, Rule>();
 };
 template <class T>
 struct no_kernel {
   static constexpr runtime::kernel_fn<T> value = nullptr;
   static constexpr runtime::check_fn<T> check = nullptr;
+  static constexpr runtime::block_fn<T> block = nullptr;
 };
 
 // Aliases only (no members of their own): see the symbol rule in core/graph.hpp.
@@ -122,6 +131,7 @@ struct lowering_table<T, graph::type_list<Ns...>> {
   static constexpr std::array<runtime::node_spec (*)(), sizeof...(Ns)> specs{lower<Ns>::spec_of::value...};
   static constexpr std::array<runtime::kernel_fn<T>, sizeof...(Ns)> kernels{lower<Ns>::template kernel<T>::value...};
   static constexpr std::array<runtime::check_fn<T>, sizeof...(Ns)> checks{lower<Ns>::template kernel<T>::check...};
+  static constexpr std::array<runtime::block_fn<T>, sizeof...(Ns)> blocks{lower<Ns>::template kernel<T>::block...};
 };
 }  // namespace detail
 
@@ -256,6 +266,7 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
         specs[i].fused_source = table::template fused_sources<graph_type>[i];
     std::vector<runtime::kernel_fn<T>> kernels(table::kernels.begin(), table::kernels.end());
     std::vector<runtime::check_fn<T>> checks(table::checks.begin(), table::checks.end());
+    std::vector<runtime::block_fn<T>> blocks(table::blocks.begin(), table::blocks.end());
     const std::vector<std::size_t> outs(graph_type::value.roots.begin(), graph_type::value.roots.end());
     // Nodes reachable from the non-gradient outputs are forward nodes; the rest are adjoint nodes.
     std::vector<bool> forward(specs.size(), false);
@@ -264,7 +275,7 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
       if (forward[i])
         for (auto j : specs[i].inputs) forward[j] = true;
     for (std::size_t i = 0; i < specs.size(); ++i) specs[i].adjoint = !forward[i];
-    return runtime::executor<T>(std::move(specs), std::move(kernels), outs, std::move(checks));
+    return runtime::executor<T>(std::move(specs), std::move(kernels), outs, std::move(checks), std::move(blocks));
   }
   runtime::executor<T> exec_;
 };
