@@ -101,6 +101,29 @@ BOOST_AUTO_TEST_CASE(operand_kinds) {
   BOOST_TEST(listing.find("[elementwise region: computes") != std::string::npos, listing);
 }
 
+// Regions that end in a sum over rows (a bias's gradient, a per-channel mean): the sum is taken
+// block by block as sum_to takes it, in the same parts; sums over other axes run the sum's own
+// kernel on the region's value, a sum_to between equal shapes leaves it in place, and an empty
+// batch runs the members whole and then the sum.
+BOOST_AUTO_TEST_CASE(regions_ending_in_sums) {
+  const auto xv = random_uniform<4>({16, 32, 20, 24}, 31), yv = random_uniform<4>({16, 32, 20, 24}, 32);
+  const auto cv = random_uniform<1>({24}, 33);
+  auto f = sum(sum(x * y - c, axes<0, 1, 2>) * c) + sum(mean(exp(x) * y, axes<0, 1, 2>)) +
+           sum(sum(x * y + x, axes<1>));
+  std::string listing =
+      same_with_and_without_regions<double>([&](auto& p) { p.bind(x, xv).bind(y, yv).bind(c, cv); }, f, wrt(x, c));
+  BOOST_TEST(listing.find("= sum[axes=(0, 1, 2)](%4) : (24)  [elementwise region") != std::string::npos, listing);
+  BOOST_TEST(listing.find("= sum[axes=(1)](%13) : (16, 20, 24)  [elementwise region") != std::string::npos, listing);
+  BOOST_TEST(listing.find("whole this plan") == std::string::npos, listing);
+  const auto xf = cast<float>(xv), yf = cast<float>(yv);
+  const auto cf = cast<float>(cv);
+  same_with_and_without_regions<float>([&](auto& p) { p.bind(x, xf).bind(y, yf).bind(c, cf); }, f, wrt(x, c));
+  const auto empty_x = random_uniform<4>({0, 3, 2, 24}, 34), empty_y = random_uniform<4>({0, 3, 2, 24}, 35);
+  auto g = sum(sum(x * y - c, axes<0, 1, 2>) * c);
+  same_with_and_without_regions<double>([&](auto& p) { p.bind(x, empty_x).bind(y, empty_y).bind(c, cv); }, g,
+                                        wrt(c));
+}
+
 // y of shape (N, 1, 1, C) broadcasts over the ordered dims: neither full, a column nor a
 // scalar, so the region runs its members whole this plan, and again in blocks when rebound.
 BOOST_AUTO_TEST_CASE(shapes_that_do_not_fit_blocks) {

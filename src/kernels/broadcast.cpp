@@ -152,12 +152,7 @@ reduction plan_reduction(const shape& out, const shape& in, const char* what) {
   return p;
 }
 
-// How many parts a long reduction of `elements` terms is cut into: fixed by the size alone, so
-// results do not depend on the thread count (at most max_reduction_parts; 0 or 1: not cut).
 constexpr std::size_t max_reduction_parts = 16;
-std::size_t reduction_parts(std::size_t elements) {
-  return std::min(max_reduction_parts, elements / (std::size_t{1} << 16));
-}
 
 // combine_rows(o, src, stride, count, inner): o[j] = combine(o[j], row_k[j]) for j < inner, over
 // the rows k < count at src + k * stride, in order of k: the instruction set's vector pass
@@ -273,6 +268,17 @@ void reduce_loop(view<T> out, view<const T> in, const reduction& p, T init, Comb
 
 }  // namespace
 
+// How many parts a long reduction of `elements` terms is cut into: fixed by the size alone, so
+// results do not depend on the thread count (at most max_reduction_parts; 0 or 1: not cut).
+std::size_t reduction_parts(std::size_t elements) {
+  return std::min(max_reduction_parts, elements / (std::size_t{1} << 16));
+}
+
+template <class T>
+void add_rows(T* o, const T* rows, std::size_t count, std::size_t cols) {
+  active_passes<T>().sum_rows(o, rows, std::ptrdiff_t(cols), count, cols);
+}
+
 // Calls body(f) with kind's scalar function f(x, y): the one place the arithmetic of each kind is
 // written, for the broadcasting kernel and for region blocks alike.
 template <class T, class Body>
@@ -376,6 +382,7 @@ void copy(view<T> out, view<const T> in) {
 #define TYPEGRAD_INSTANTIATE(T)                                              \
   template void binary<T>(binary_kind, view<T>, view<const T>, view<const T>); \
   template void binary_block<T>(binary_kind, T*, block_operand<T>, block_operand<T>, std::size_t, std::size_t); \
+  template void add_rows<T>(T*, const T*, std::size_t, std::size_t);          \
   template void sum_to<T>(view<T>, view<const T>);                           \
   template void max_to<T>(view<T>, view<const T>);                           \
   template void dot<T>(view<T>, view<const T>, view<const T>);              \

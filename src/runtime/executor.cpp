@@ -16,6 +16,7 @@
 
 #include "../parallel/floating_point_mode.hpp"
 #include "../parallel/parallel_chunks.hpp"
+#include "typegrad/kernels/broadcast.hpp"
 #include "typegrad/tensor.hpp"
 
 namespace typegrad::runtime {
@@ -95,7 +96,17 @@ struct executor<T>::state {
     std::vector<std::size_t> broadcast;        // per input
     std::vector<T> whole;
     std::vector<view<const T>> in;  // a member's arguments, when run whole (reused: no allocation)
+    // A sum over the rows of the last member's value that ends the region (its only reader): the
+    // node that runs the region then, and writes only the sum. This plan: whether it sums rows
+    // as kernels::add_rows does (else it runs its own kernel on the last member's whole value),
+    // in how many parts, and the parts' rows after the first.
+    std::size_t sink = no_sink;
+    bool sink_sums_rows = false;
+    bool sink_is_view = false;  // the sum leaves the value as it is (equal shapes): written in place
+    std::size_t parts = 1;
+    std::vector<T> partial_rows;
   };
+  static constexpr std::size_t no_sink = std::size_t(-1);
   static constexpr std::size_t shape_only = std::size_t(-1);
   static constexpr std::size_t no_region = std::size_t(-1);
   std::vector<region> regions;
@@ -206,7 +217,7 @@ struct executor<T>::state {
     readers = consumers;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       const auto& n = nodes[i];
-      if (n.kind != node_kind::op || !n.is_view || !live[i]) continue;
+      if (n.kind != node_kind::op || !n.is_view || !live[i] || region_of[i] != no_region) continue;
       in.clear();
       for (auto j : n.inputs) in.push_back(shapes[j]);
       if (!n.is_view(shapes[i], in)) continue;
@@ -406,11 +417,20 @@ struct executor<T>::state {
         candidates.insert(candidates.end(), deps[j].begin(), deps[j].end());
       }
       for (auto m : members) in_region[m] = false;
-      if (members.size() < 2) continue;
+      // A sum over rows that alone reads the root ends the region: the root is not stored either.
+      std::size_t sink = no_sink;
+      if (readers_of[root].size() == 1 && !is_output[root]) {
+        const std::size_t q = readers_of[root][0];
+        if (nodes[q].sums_rows && nodes[q].fused_argument == node_spec::no_argument && !taken[q] &&
+            nodes[q].inputs[0] == root)
+          sink = q;
+      }
+      if (members.size() < 2 && sink == no_sink) continue;
       std::sort(members.begin(), members.end());
       region r;
       r.root = root;
       r.members = members;
+      r.sink = sink;
       for (auto m : members) {
         taken[m] = true;
         // A fused node's kernel (and block function) reads its args; any other node's, its inputs
@@ -435,9 +455,11 @@ struct executor<T>::state {
         }
       }
       r.in.reserve(4);  // (may_join_region: at most 4 arguments)
-      args[root] = r.inputs;
-      deps[root] = r.inputs;
-      region_of[root] = regions.size();
+      const std::size_t runner = sink == no_sink ? root : sink;
+      if (sink != no_sink) taken[sink] = true;
+      args[runner] = r.inputs;
+      deps[runner] = r.inputs;
+      region_of[runner] = regions.size();
       regions.push_back(std::move(r));
     }
   }
@@ -471,12 +493,26 @@ struct executor<T>::state {
         else r.blocked = false;
         r.broadcast[k] = x.numel() > 0 ? count / x.numel() : 1;
       }
-      r.whole.assign(r.blocked ? 0 : (r.members.size() - 1) * count, T(0));
+      r.sink_sums_rows = r.sink_is_view = false;
+      if (r.sink != no_sink && r.blocked) {
+        in.clear();
+        for (auto j : nodes[r.sink].inputs) in.push_back(shapes[j]);
+        r.sink_sums_rows = nodes[r.sink].sums_rows(shapes[r.sink], in);
+        r.sink_is_view = nodes[r.sink].is_view && nodes[r.sink].is_view(shapes[r.sink], in);
+      }
+      // Stored whole: every member (no blocks), or the last one for a sum that is not over rows.
+      const bool sink_kernel = r.sink != no_sink && !r.sink_sums_rows && !r.sink_is_view;
+      const std::size_t stored = !r.blocked ? (r.sink == no_sink ? r.members.size() - 1 : r.members.size())
+                                 : sink_kernel ? 1
+                                               : 0;
+      r.whole.assign(stored * count, T(0));
+      r.parts = std::max<std::size_t>(1, kernels::reduction_parts(count));
+      r.partial_rows.assign(r.sink_sums_rows ? (r.parts - 1) * r.cols : 0, T(0));
     }
   }
 
   void run_region(region& r) {
-    if (r.rows == 0 || r.cols == 0) return;
+    if ((r.rows == 0 || r.cols == 0) && r.sink == no_sink) return;  // (a sum of nothing is still written)
     const std::size_t last = r.members.size() - 1;
     if (!r.blocked) {  // each member whole, in order, with its own kernel
       const std::size_t count = shapes[r.root].numel();
@@ -489,35 +525,91 @@ struct executor<T>::state {
           const T* p = o == shape_only ? nullptr : o < r.members.size() ? r.whole.data() + o * count : data[j];
           in.push_back(view<const T>{p, shapes[j]});
         }
-        kernels[m](view<T>{q == last ? data[m] : r.whole.data() + q * count, shapes[m]}, inputs<T>(in));
+        T* out = q == last && r.sink == no_sink ? data[m] : r.whole.data() + q * count;
+        kernels[m](view<T>{out, shapes[m]}, inputs<T>(in));
       }
+      if (r.sink != no_sink) run_sink_kernel(r, r.whole.data() + last * count);
       return;
     }
-    const std::size_t tile_rows = std::max<std::size_t>(1, block_elements / r.cols), tile = tile_rows * r.cols;
+    if (r.sink_sums_rows) return run_region_into_sum(r);
     parallel_chunks(r.rows, r.cols * r.members.size(), [&](std::size_t lo, std::size_t hi) {
-      thread_local std::vector<T> scratch;
-      if (scratch.size() < last * tile) scratch.resize(last * tile);
-      std::array<kernels::block_operand<T>, 4> operands{};
-      for (std::size_t r0 = lo; r0 < hi; r0 += tile_rows) {
-        const std::size_t rows = std::min(tile_rows, hi - r0);
-        for (std::size_t q = 0; q <= last; ++q) {
-          for (std::size_t k = 0; k < r.operands[q].size(); ++k) {
-            const std::size_t o = r.operands[q][k];
-            if (o == shape_only) {
-              operands[k] = {};
-            } else if (o < r.members.size()) {
-              operands[k] = {scratch.data() + o * tile, kernels::operand_kind::full, 1};
-            } else {
-              const std::size_t x = o - r.members.size();
-              const T* p = data[r.inputs[x]];
-              operands[k] = {r.kinds[x] == kernels::operand_kind::full ? p + r0 * r.cols : p, r.kinds[x], r.broadcast[x]};
-            }
+      for_each_block(r, lo, hi, [](const T*, std::size_t, std::size_t) {});
+    });
+    if (r.sink != no_sink && !r.sink_is_view) run_sink_kernel(r, r.whole.data());  // (a sum not over rows)
+  }
+
+  // The sum ending region r, by its own kernel, on the last member's whole value `root`.
+  void run_sink_kernel(region& r, const T* root) {
+    auto& in = r.in;
+    in.clear();
+    for (auto j : nodes[r.sink].inputs) in.push_back(view<const T>{j == r.root ? root : data[j], shapes[j]});
+    kernels[r.sink](view<T>{data[r.sink], shapes[r.sink]}, inputs<T>(in));
+  }
+
+  // Runs r's members over rows [lo, hi) block by block on this thread, each member's block in
+  // the thread's scratch, the last one's in the root's storage (or, when a sum ends the region,
+  // in the thread's scratch if the sum is over rows, else in r.whole), then done(the last
+  // member's block, its first row, its rows).
+  template <class Done>
+  void for_each_block(region& r, std::size_t lo, std::size_t hi, Done done) {
+    const std::size_t last = r.members.size() - 1, stored = r.sink_sums_rows ? last + 1 : last;
+    const std::size_t tile_rows = std::max<std::size_t>(1, block_elements / r.cols), tile = tile_rows * r.cols;
+    thread_local std::vector<T> scratch;
+    if (scratch.size() < stored * tile) scratch.resize(stored * tile);
+    std::array<kernels::block_operand<T>, 4> operands{};
+    for (std::size_t r0 = lo; r0 < hi; r0 += tile_rows) {
+      const std::size_t rows = std::min(tile_rows, hi - r0);
+      T* out = nullptr;
+      for (std::size_t q = 0; q <= last; ++q) {
+        for (std::size_t k = 0; k < r.operands[q].size(); ++k) {
+          const std::size_t o = r.operands[q][k];
+          if (o == shape_only) {
+            operands[k] = {};
+          } else if (o < r.members.size()) {
+            operands[k] = {scratch.data() + o * tile, kernels::operand_kind::full, 1};
+          } else {
+            const std::size_t x = o - r.members.size();
+            const T* p = data[r.inputs[x]];
+            operands[k] = {r.kinds[x] == kernels::operand_kind::full ? p + r0 * r.cols : p, r.kinds[x], r.broadcast[x]};
           }
-          T* out = q == last ? data[r.root] + r0 * r.cols : scratch.data() + q * tile;
-          blocks[r.members[q]](out, operands.data(), rows, r.cols);
         }
+        out = q < last || r.sink_sums_rows ? scratch.data() + q * tile
+              : r.sink == no_sink           ? data[r.root] + r0 * r.cols
+              : r.sink_is_view              ? data[r.sink] + r0 * r.cols
+                                            : r.whole.data() + r0 * r.cols;
+        blocks[r.members[q]](out, operands.data(), rows, r.cols);
+      }
+      done(out, r0, rows);
+    }
+  }
+
+  // A region ending in a sum over rows: the rows in kernels::reduction_parts' parts (in
+  // parallel), each part's blocks added in order to its row (kernels::add_rows), the parts' rows
+  // then added in order (and scaled for a mean): the sum's own kernel's arithmetic, without the
+  // summed values ever stored.
+  void run_region_into_sum(region& r) {
+    T* out = data[r.sink];
+    const std::size_t cols = r.cols;
+    auto row_of = [&](std::size_t part) { return part == 0 ? out : r.partial_rows.data() + (part - 1) * cols; };
+    parallel_chunks(r.parts, r.rows / r.parts * cols * r.members.size(), [&](std::size_t lo, std::size_t hi) {
+      for (std::size_t part = lo; part < hi; ++part) {
+        T* o = row_of(part);
+        std::fill_n(o, cols, T(0));
+        const std::size_t first = r.rows * part / r.parts, end = r.rows * (part + 1) / r.parts;
+        for_each_block(r, first, end, [&](const T* block, std::size_t, std::size_t rows) {
+          kernels::add_rows(o, block, rows, cols);
+        });
       }
     });
+    for (std::size_t part = 1; part < r.parts; ++part) {
+      const T* src = row_of(part);
+      for (std::size_t j = 0; j < cols; ++j) out[j] = out[j] + src[j];
+    }
+    if (nodes[r.sink].mean_of_rows) {
+      const std::size_t count = shapes[r.root].numel() / cols;  // the op's own: in.size() / out.size()
+      const T scale = T(1) / T(count ? count : 1);
+      for (std::size_t j = 0; j < cols; ++j) out[j] = out[j] * scale;
+    }
   }
 
   // Chains of op nodes (a node whose only op argument is a node it alone reads) run as one
@@ -886,7 +978,8 @@ std::string executor<T>::state::listing_line(std::size_t i) const {
   if (s.region_of[i] != state::no_region) {
     const auto& r = s.regions[s.region_of[i]];
     std::string members;
-    for (std::size_t q = 0; q + 1 < r.members.size(); ++q) members += fmt::format("{}%{}", q ? ", " : "", r.members[q]);
+    const std::size_t shown = r.sink == state::no_sink ? r.members.size() - 1 : r.members.size();
+    for (std::size_t q = 0; q < shown; ++q) members += fmt::format("{}%{}", q ? ", " : "", r.members[q]);
     out += fmt::format("  [elementwise region: computes {} on the fly{}]", members,
                        s.planned && !r.blocked ? ", whole this plan" : "");
   }

@@ -27,6 +27,15 @@ void binary_block(binary_kind kind, T* out, block_operand<T> a, block_operand<T>
 template <class T>
 void sum_to(view<T> out, view<const T> in);
 
+// What sum_to does when it reduces every row of a contiguous (rows, cols) input to one row of
+// cols (a bias's gradient): the rows are cut into reduction_parts(rows * cols) parts (0 or 1:
+// one), fixed by the size; each part's rows are added in order to a row starting at 0, and the
+// parts' rows then added in order. add_rows is that addition of `count` rows to o; elementwise
+// regions that end in such a sum (runtime/executor.hpp) run these to get bitwise its result.
+std::size_t reduction_parts(std::size_t elements);
+template <class T>
+void add_rows(T* o, const T* rows, std::size_t count, std::size_t cols);
+
 // out = max of in over the dimensions where out is 1 and in is not (shapes of equal rank).
 template <class T>
 void max_to(view<T> out, view<const T> in);

@@ -11,6 +11,16 @@
 
 namespace typegrad {
 
+namespace detail {
+// out holds the sum of every row of x (its leading extents) in one row of x's last extent,
+// which is more than one value, and is not x itself: out is (C) or (1, ..., 1, C) for x (..., C).
+inline bool sums_rows(const shape& out, const shape& x) {
+  if (x.rank() == 0 || out.rank() == 0 || out.rank() > x.rank() || out == x) return false;
+  const std::size_t c = x[x.rank() - 1];
+  return c >= 2 && out[out.rank() - 1] == c && out.numel() == c;
+}
+}  // namespace detail
+
 // ---- sum_to(e, like): e summed/expanded to like's shape --------------------------------------
 struct sum_to_op {
   static constexpr std::string_view name = "sum_to";
@@ -22,6 +32,9 @@ struct sum_to_op {
   static constexpr unsigned shape_only_arguments = 0b10;  // like
   template <class T>
   static void forward(view<T> out, inputs<T> in) { kernels::sum_to<T>(out, in[0]); }
+  // Whether this is a sum of every row of e into one row of its last extent (> 1), e.g. a bias's
+  // gradient: then it may end an elementwise region (runtime/executor.hpp).
+  static bool sums_rows(const shape& out, input_shapes in) { return detail::sums_rows(out, in[0]); }
   template <std::size_t I, class G, class Y, class E, class Like>
   static auto vjp(G g, Y, E e, Like) {
     if constexpr (I == 0) return sum_to(g, e);

@@ -78,6 +78,11 @@ struct reduce_op {
       throw shape_rule_violation(fmt::format("mean over no elements: the reduced axes of {} are empty (an empty batch?)", in[0]));
     return out;
   }
+  // A sum (mean) of every row of x into one row of its last extent may end an elementwise region.
+  static constexpr bool mean_of_rows = Mean;
+  static bool sums_rows(const shape&, input_shapes in) {
+    return detail::sums_rows(keepdims_shape<Axes>(in[0]), in[0]);
+  }
   template <class T>
   static void forward(view<T> out, inputs<T> in) {
     kernels::sum_to<T>(view<T>{out.data, keepdims_shape<Axes>(in[0].shape)}, in[0]);

@@ -49,6 +49,11 @@ struct node_spec {
   // For an op with a block function (it may join elementwise regions): whether, for these shapes,
   // its operands broadcast as NumPy's right-aligned rule says (nullptr: they always do).
   bool (*block_applies)(const shape& out, input_shapes in) = nullptr;
+  // For a sum over rows (sum_to, sum, mean): whether, for these shapes, it adds every row of its
+  // first argument into one row of its last extent, as kernels::add_rows does (it may then end an
+  // elementwise region); mean_of_rows: the sum is then scaled by 1 / rows, as the op does.
+  bool (*sums_rows)(const shape& out, input_shapes in) = nullptr;
+  bool mean_of_rows = false;
 };
 
 template <class T>

@@ -50,6 +50,8 @@ runtime::node_spec op_spec() {
   if constexpr (requires { &Op::is_view; }) s.is_view = &Op::is_view;
   if constexpr (requires { Op::shape_only_arguments; }) s.shape_only_arguments = Op::shape_only_arguments;
   if constexpr (requires { &Op::block_applies; }) s.block_applies = &Op::block_applies;
+  if constexpr (requires { &Op::sums_rows; }) s.sums_rows = &Op::sums_rows;
+  if constexpr (requires { Op::mean_of_rows; }) s.mean_of_rows = Op::mean_of_rows;
   if constexpr (Fusion::argument != no_fusion) s.fused_argument = Fusion::argument;
   if constexpr (requires { Fusion::unused_arguments; }) s.unused_arguments = Fusion::unused_arguments;
   if constexpr (requires { Fusion::inner_argument; }) s.fused_inner_argument = Fusion::inner_argument;
