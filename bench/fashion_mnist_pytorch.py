@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""fashion_mnist_cnn's network, data and optimizer in PyTorch: the reference for
-bench/fashion_mnist_vs_pytorch.sh.
+"""fashion_mnist_cnn's (or, with --net resnet, fashion_mnist_resnet's) network, data and optimizer
+in PyTorch: the reference for bench/fashion_mnist_vs_pytorch.sh.
 
-    /usr/bin/python3 bench/fashion_mnist_pytorch.py [--epochs 5] [--batch 64] [--lr 1e-3]
-        [--seed 1] [--threads 2] [--data-dir /usr/share/datasets/fashion-mnist]
+    /usr/bin/python3 bench/fashion_mnist_pytorch.py [--net cnn|resnet] [--epochs 5] [--batch 64]
+        [--lr 1e-3 (cnn) / 2e-3 (resnet)] [--seed 1] [--threads 2]
+        [--data-dir /usr/share/datasets/fashion-mnist] [--flush-denormal]
 
 Same as the C++ example: images standardised with mean 0.2860 / stddev 0.3530, shuffled each
 epoch, batch 64 (smaller last batch kept); conv 3x3 (32, same) -> relu -> max_pool 2 -> conv 3x3
@@ -13,6 +14,15 @@ learning rate cosine-decayed per step over the run. Data are read from the IDX .
 gzip + numpy. Prints one line per epoch: train loss, test accuracy, seconds (training only, like
 the C++ example's first figure). The network runs in PyTorch's default contiguous (N, C, H, W)
 format, as a user would write it.
+
+--net resnet: examples/nets/small_resnet.hpp's network (stem conv 3x3 16 - bn - relu, two
+identity and two downsampling basic blocks of 16, 32, 64 channels with 1x1 projection shortcuts,
+global average pooling, dense 10; convs without bias, He-normal, bn gamma 1 beta 0 momentum 0.1,
+dense Glorot-uniform) trained with AdamW (weight decay 0.01), as examples/fashion_mnist_resnet.cpp.
+
+--flush-denormal: torch.set_flush_denormal(True), as typegrad's kernels run (FTZ/DAZ). PyTorch's
+default keeps denormal arithmetic, which on this network costs it an order of magnitude once
+the training state decays into the subnormal range (docs/benchmarks.md).
 """
 import argparse
 import gzip
@@ -67,22 +77,65 @@ class Net(nn.Module):
         return self.dense2(F.relu(self.dense1(torch.flatten(x, 1))))
 
 
+class BasicBlock(nn.Module):
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.projection = None
+        if stride != 1:
+            self.projection = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        h = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(h + (x if self.projection is None else self.projection(x)))
+
+
+class SmallResNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 16, 3, padding=1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(16)
+        self.blocks = nn.Sequential(BasicBlock(16, 16, 1), BasicBlock(16, 32, 2), BasicBlock(32, 32, 1),
+                                    BasicBlock(32, 64, 2))
+        self.dense = nn.Linear(64, 10)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        nn.init.xavier_uniform_(self.dense.weight)
+        nn.init.zeros_(self.dense.bias)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.stem_bn(self.stem(x))))
+        return self.dense(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--net", choices=["cnn", "resnet"], default="cnn")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW's, for --net resnet")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--flush-denormal", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(a.flush_denormal)
     torch.manual_seed(a.seed)
 
     train_x, train_y = load(a.data_dir, "train")
     test_x, test_y = load(a.data_dir, "t10k")
-    model = Net()
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    if a.net == "resnet":
+        model = SmallResNet()
+        opt = torch.optim.AdamW(model.parameters(), lr=a.lr or 2e-3, weight_decay=a.weight_decay)
+    else:
+        model = Net()
+        opt = torch.optim.Adam(model.parameters(), lr=a.lr or 1e-3)
     steps_per_epoch = math.ceil(len(train_x) / a.batch)
     total = a.epochs * steps_per_epoch
     # Like train::cosine_schedule{lr, total}: a half cosine from lr at step 0 to 0 at `total`.

@@ -2,12 +2,26 @@
 # Trains fashion_mnist_cnn and the same network in PyTorch (bench/fashion_mnist_pytorch.py, 2
 # threads) one after the other in the same run, with the same epochs, batch, learning rate and seed,
 # each under /usr/bin/time -v, and prints per-epoch seconds and accuracy, peak RSS and the ratios.
-#   bench/fashion_mnist_vs_pytorch.sh [epochs]     (default 5, the example's default)
+#   bench/fashion_mnist_vs_pytorch.sh [--resnet] [--flush-denormal] [epochs]   (default 5)
+#   --resnet    fashion_mnist_resnet (examples/nets/small_resnet.hpp: batch norms, residual
+#               blocks) and the same network in PyTorch, instead of fashion_mnist_cnn
+#   --flush-denormal  PyTorch with torch.set_flush_denormal(True), as typegrad runs (FTZ/DAZ);
+#               without it PyTorch's default (denormal arithmetic: 13x slower on the ResNet)
 #   BUILD_DIR   build directory holding examples/fashion_mnist_cnn (default: build/)
 #   DATA_DIR    the Fashion-MNIST IDX files (default: /usr/share/datasets/fashion-mnist)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ours_bin="${BUILD_DIR:-$root/build}/examples/fashion_mnist_cnn"
+example=fashion_mnist_cnn net=cnn
+torch_options=()
+while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do
+  case "$1" in
+    --resnet) example=fashion_mnist_resnet net=resnet ;;
+    --flush-denormal) torch_options+=(--flush-denormal) ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+ours_bin="${BUILD_DIR:-$root/build}/examples/$example"
 data="${DATA_DIR:-/usr/share/datasets/fashion-mnist}"
 epochs="${1:-5}"
 work=$(mktemp -d)
@@ -15,11 +29,11 @@ trap 'rm -rf "$work"' EXIT
 FMA_PEAK_BIN="$(dirname "$(dirname "$ours_bin")")/bench/fma_peak" "$root/bench/machine.sh"
 /usr/bin/time -v "$ours_bin" --epochs "$epochs" --threads 2 --quiet --data-dir "$data" \
   --checkpoint "$work/ck.safetensors" > "$work/ours.out" 2> "$work/ours.time"
-echo "--- typegrad (fashion_mnist_cnn --threads 2)"
+echo "--- typegrad ($example --threads 2)"
 grep '^epoch' "$work/ours.out"
-/usr/bin/time -v /usr/bin/python3 "$root/bench/fashion_mnist_pytorch.py" --epochs "$epochs" --threads 2 \
+/usr/bin/time -v /usr/bin/python3 "$root/bench/fashion_mnist_pytorch.py" --net "$net" "${torch_options[@]}" --epochs "$epochs" --threads 2 \
   --data-dir "$data" > "$work/torch.out" 2> "$work/torch.time"
-echo "--- PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') (torch.set_num_threads(2))"
+echo "--- PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') (torch.set_num_threads(2)${torch_options[*]:+, ${torch_options[*]}})"
 cat "$work/torch.out"
 "$root/bench/machine.sh" load
 python3 - "$work" <<'PY'
