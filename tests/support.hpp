@@ -1,8 +1,8 @@
 #pragma once
 // Shared test helpers: seeded random tensors, casts between element types, a view's values as a
-// vector, and comparisons of results (largest difference, same bits). Each generator draws from
-// std::mt19937(seed) in element order, so a given (extents, seed, range) always yields the same
-// tensor.
+// vector, and comparisons of results (largest absolute or relative difference, same bits). Each
+// generator draws from std::mt19937(seed) in element order, so a given (extents, seed, range)
+// always yields the same tensor.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -59,6 +59,17 @@ double max_error(const std::vector<T>& got, const std::vector<T>& want) {
   if (got.size() != want.size()) return HUGE_VAL;
   double e = 0;
   for (std::size_t i = 0; i < want.size(); ++i) e = std::max(e, std::abs(double(got[i]) - double(want[i])));
+  return e;
+}
+
+// The largest |got - want| / (atol + |want|) over want's elements, the error in units of a mixed
+// tolerance (relative where |want| is well above atol); infinity if the sizes differ.
+template <class T>
+double max_relative_error(const std::vector<T>& got, const std::vector<T>& want, double atol) {
+  if (got.size() != want.size()) return HUGE_VAL;
+  double e = 0;
+  for (std::size_t i = 0; i < want.size(); ++i)
+    e = std::max(e, std::abs(double(got[i]) - double(want[i])) / (atol + std::abs(double(want[i]))));
   return e;
 }
 
