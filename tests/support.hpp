@@ -1,8 +1,8 @@
 #pragma once
 // Shared test helpers: seeded random tensors, casts between element types, a view's values as a
-// vector, and comparisons of results (largest absolute or relative difference, same bits). Each
-// generator draws from std::mt19937(seed) in element order, so a given (extents, seed, range)
-// always yields the same tensor.
+// vector, comparisons of results (largest absolute or relative difference, same bits), and
+// multi-indices. Each generator draws from std::mt19937(seed) in element order, so a given
+// (extents, seed, range) always yields the same tensor.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -77,6 +77,22 @@ double max_relative_error(const std::vector<T>& got, const std::vector<T>& want,
 template <class T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// A multi-index, and conversions between it and the row-major flat index in a shape.
+using multi_index = std::vector<std::size_t>;
+inline multi_index unravel(std::size_t flat, const shape& s) {
+  multi_index idx(s.rank());
+  for (std::size_t d = s.rank(); d-- > 0;) {
+    idx[d] = flat % s[d];
+    flat /= s[d];
+  }
+  return idx;
+}
+inline std::size_t ravel(const multi_index& idx, const shape& s) {
+  std::size_t flat = 0;
+  for (std::size_t d = 0; d < s.rank(); ++d) flat = flat * s[d] + idx[d];
+  return flat;
 }
 
 }  // namespace typegrad::test_support
