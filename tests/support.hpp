@@ -1,7 +1,7 @@
 #pragma once
 // Shared test helpers: seeded random tensors, casts between element types, a view's values as a
-// vector, comparisons of results (largest absolute or relative difference, same bits), and
-// multi-indices. Each generator draws from std::mt19937(seed) in element order, so a given
+// vector, comparisons of results (largest absolute or relative difference, same bits), the
+// message of an error, and multi-indices. Each generator draws from std::mt19937(seed) in element order, so a given
 // (extents, seed, range) always yields the same tensor.
 #include <algorithm>
 #include <array>
@@ -9,8 +9,10 @@
 #include <cstddef>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include <typegrad/core/errors.hpp>
 #include <typegrad/core/shape.hpp>
 #include <typegrad/tensor.hpp>
 
@@ -37,6 +39,16 @@ tensor<double, R> random_away_from_zero(const std::array<std::size_t, R>& extent
   std::uniform_real_distribution<double> u(lo, hi);
   for (auto& e : t) e = (rng() & 1) ? u(rng) : -u(rng);
   return t;
+}
+
+// n values of element type T, uniform in [lo, hi): one draw per element.
+template <class T>
+std::vector<T> random_values(std::size_t n, unsigned seed, double lo = -1, double hi = 1) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<T> v(n);
+  for (auto& e : v) e = T(u(rng));
+  return v;
 }
 
 // Element-wise conversion of a double tensor to element type T.
@@ -71,6 +83,17 @@ double max_relative_error(const std::vector<T>& got, const std::vector<T>& want,
   for (std::size_t i = 0; i < want.size(); ++i)
     e = std::max(e, std::abs(double(got[i]) - double(want[i])) / (atol + std::abs(double(want[i]))));
   return e;
+}
+
+// The message of the typegrad::error that call() throws, or "no error".
+template <class F>
+std::string error_message(F&& call) {
+  try {
+    call();
+  } catch (const error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 // Whether a and b hold the same bits (so +0 and -0 differ, and NaN equals the same NaN).

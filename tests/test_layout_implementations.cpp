@@ -25,6 +25,7 @@
 using namespace typegrad;
 using kernels::axis_values;
 using kernels::layout_kernel;
+using test_support::error_message;
 using test_support::same_bits;
 
 namespace {
@@ -237,21 +238,13 @@ BOOST_AUTO_TEST_CASE(permute_default_dispatch_follows_the_layout) {
 BOOST_AUTO_TEST_CASE(errors_name_the_kernel_implementation_and_shapes) {
   const shape xs{2, 3, 4};
   std::vector<float> x(xs.numel()), out(xs.numel());
-  auto message = [](auto&& call) -> std::string {
-    try {
-      call();
-    } catch (const error& e) {
-      return e.what();
-    }
-    return "no error";
-  };
-  const std::string not_applying = message([&] {
+  const std::string not_applying = error_message([&] {
     kernels::permute_with<float>("tiled_transpose", {out.data(), xs}, {x.data(), xs}, {0, 1, 2});
   });
   BOOST_TEST(not_applying ==
                  "permute: implementation \"tiled_transpose\" does not apply to x (2, 3, 4), perm (0, 1, 2)",
              not_applying);
-  const std::string unknown = message([&] {
+  const std::string unknown = error_message([&] {
     kernels::slice_with<float>("tiled_transpose", {out.data(), xs}, {x.data(), xs}, {}, kernels::unit_steps);
   });
   BOOST_TEST(unknown == "slice: no implementation \"tiled_transpose\" (there are: runs, reference)", unknown);

@@ -27,6 +27,7 @@
 
 using namespace typegrad;
 using kernels::matmul_form;
+using test_support::error_message;
 using test_support::max_error;
 using test_support::same_bits;
 
@@ -193,12 +194,8 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_blocked_gemm) {
 BOOST_AUTO_TEST_CASE(errors_name_the_kernel_and_the_implementations) {
   const shape as{2, 3}, bs{3, 4}, os{2, 4};
   std::vector<float> a(as.numel()), b(bs.numel()), out(os.numel());
-  std::string message = "no error";
-  try {
-    kernels::matmul_with<float>("packed", {out.data(), os}, {a.data(), as}, {b.data(), bs}, {});
-  } catch (const error& e) {
-    message = e.what();
-  }
+  const std::string message = error_message(
+      [&] { kernels::matmul_with<float>("packed", {out.data(), os}, {a.data(), as}, {b.data(), bs}, {}); });
   BOOST_TEST(message == "matmul: no implementation \"packed\" (there are: blocked, reference)", message);
   BOOST_CHECK_THROW((void)kernels::matmul_applies("packed", as, bs, {}), error);
   // (Both implementations apply to every shape, so none can refuse one.)

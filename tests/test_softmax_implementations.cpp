@@ -23,6 +23,7 @@
 #include "support.hpp"
 
 using namespace typegrad;
+using test_support::error_message;
 using test_support::max_relative_error;
 using test_support::same_bits;
 
@@ -31,12 +32,8 @@ namespace {
 // Inputs within +-3: the rounding of x - max (relative eps * |x - max|) stays below the tolerance
 // of 16 eps.
 template <class T>
-std::vector<T> random_values(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-3, 3);
-  std::vector<T> v(n);
-  for (auto& e : v) e = T(u(rng));
-  return v;
+std::vector<T> random_inputs(std::size_t n, unsigned seed) {
+  return test_support::random_values<T>(n, seed, -3, 3);
 }
 
 template <class T>
@@ -95,7 +92,7 @@ void check_every_softmax_implementation() {
   std::map<std::string_view, int> applied;  // cases per implementation
   unsigned seed = 1;
   for (const auto& c : cases) {
-    const softmax_problem<T> pr{c, random_values<T>(c.x.numel(), ++seed)};
+    const softmax_problem<T> pr{c, random_inputs<T>(c.x.numel(), ++seed)};
     const std::string_view chosen = kernels::softmax_chosen(c.x, c.axis);
     for (const std::string_view name : kernels::softmax_implementations()) {
       if (!kernels::softmax_applies(name, c.x, c.axis)) continue;
@@ -133,7 +130,7 @@ struct cross_entropy_problem {
   std::vector<T> logits, labels;
 
   cross_entropy_problem(const shape& s, unsigned seed)
-      : logits_shape(s), labels_shape(s.dims().first(s.rank() - 1)), logits(random_values<T>(s.numel(), seed)) {
+      : logits_shape(s), labels_shape(s.dims().first(s.rank() - 1)), logits(random_inputs<T>(s.numel(), seed)) {
     std::mt19937 rng(seed + 1);
     for (std::size_t i = 0; i < labels_shape.numel(); ++i) labels.push_back(T(rng() % s[s.rank() - 1]));
   }
@@ -214,16 +211,8 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_rows_for_a_contiguous_axis) {
 BOOST_AUTO_TEST_CASE(errors_name_the_kernel_implementation_and_shapes) {
   const shape xs{2, 3, 4}, ls{2, 3};
   std::vector<float> x(xs.numel()), out(xs.numel()), labels{0, 1, 2, 3, 0, 7};
-  auto message = [](auto&& call) -> std::string {
-    try {
-      call();
-    } catch (const error& e) {
-      return e.what();
-    }
-    return "no error";
-  };
   auto softmax_by = [&](std::string_view name) {
-    return message([&] { kernels::softmax_with<float>(name, {out.data(), xs}, {x.data(), xs}, 1, false); });
+    return error_message([&] { kernels::softmax_with<float>(name, {out.data(), xs}, {x.data(), xs}, 1, false); });
   };
   const std::string not_applying = softmax_by("rows");
   BOOST_TEST(not_applying == "softmax: implementation \"rows\" does not apply to x (2, 3, 4), axis 1", not_applying);
@@ -234,7 +223,7 @@ BOOST_AUTO_TEST_CASE(errors_name_the_kernel_implementation_and_shapes) {
   BOOST_TEST(kernels::softmax_applies("rows", xs, 2));
 
   auto cross_entropy_by = [&](std::string_view name) {
-    return message([&] {
+    return error_message([&] {
       kernels::softmax_cross_entropy_with<float>(name, {out.data(), ls}, {x.data(), xs}, {labels.data(), ls});
     });
   };
