@@ -96,10 +96,11 @@ std::string error_message(F&& call) {
   return "no error";
 }
 
-// Whether a and b hold the same bits (so +0 and -0 differ, and NaN equals the same NaN).
+// Whether a and b hold the same bits (so +0 and -0 differ, and NaN equals the same NaN). Empty
+// vectors may hold no buffer, and memcmp must not be given a null pointer even for 0 bytes.
 template <class T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
 // A multi-index, and conversions between it and the row-major flat index in a shape.
