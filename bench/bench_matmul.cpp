@@ -3,8 +3,12 @@
 // both gradients) on the default instruction set. Each figure is the median and the best of 7
 // samples, after a warm-up; a sample repeats the product for at least 20 ms.
 //
-//   bench_matmul            all shapes
-//   bench_matmul quick      skips the 1024^3 product
+//   bench_matmul                     all shapes
+//   bench_matmul quick               skips the 1024^3 product
+//   bench_matmul --impl NAME [quick] matmul alone by its implementation NAME (kernels/gemm.hpp) on
+//                                    the same shapes, 1 and 2 threads, on the default instruction
+//                                    set: to compare implementations (the reference takes seconds
+//                                    per 1024^3 product)
 //
 // The shapes: square products, and the dense layers of examples/fashion_mnist_cnn.cpp at batch 64
 // (3136 -> 128 and 128 -> 10), forward and both backward forms (a transposed A for the weight
@@ -96,6 +100,24 @@ void bench_kernel(const product_shape& s) {
   std::fflush(stdout);
 }
 
+// --impl: matmul by implementation `impl` on s's product, as bench_kernel times kernels::gemm.
+void bench_implementation(std::string_view impl, const product_shape& s) {
+  const auto a = s.trans_a ? random_matrix(s.k, s.m, 1) : random_matrix(s.m, s.k, 1);
+  const auto b = s.trans_b ? random_matrix(s.n, s.k, 2) : random_matrix(s.k, s.n, 2);
+  tensor<float, 2> c({s.m, s.n});
+  const kernels::matmul_form form{s.trans_a, s.trans_b, false};
+  const double gflop = 2e-9 * double(s.m) * double(s.n) * double(s.k);
+  std::string row = fmt::format("{:<28} {:<18}", label(s), s.what);
+  for (int threads : {1, 2}) {
+    tbb::task_arena arena(threads);
+    auto run = [&] { kernels::matmul_with<float>(impl, c.as_view(), a.as_view(), b.as_view(), form); };
+    const timing t = time_calls([&] { arena.execute(run); });
+    row += fmt::format(" | {:>5.0f} {:>5.0f}", gflop / t.median, gflop / t.best);
+  }
+  fmt::print("{}\n", row);
+  std::fflush(stdout);
+}
+
 constexpr var<"a", 2> a;
 constexpr var<"b", 2> b;
 constexpr var<"r", 2> r;
@@ -125,15 +147,17 @@ void bench_program(std::size_t m, std::size_t k, std::size_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::string_view(argv[1]) == "quick";
-  const auto default_isa = kernels::gemm_isa();
-  fmt::print("{}\n", kernels::gemm_description());
-  fmt::print("kernels::gemm<float>, GFLOP/s: median and best of {} samples, per instruction set and thread count\n",
-             samples);
-  fmt::print("{:<28} {:<18} | {:^23} | {:^23} | {:^23}\n", "op(A) op(B)", "", "avx512", "avx2", "portable");
-  fmt::print("{:<28} {:<18} | {:^11} {:^11} | {:^11} {:^11} | {:^11} {:^11}\n", "", "", "1 thread", "2 threads",
-             "1 thread", "2 threads", "1 thread", "2 threads");
-  std::vector<product_shape> shapes{
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  const bool by_implementation = !args.empty() && args[0] == "--impl";
+  const std::size_t options = by_implementation ? 2 : 0;
+  const bool quick = args.size() == options + 1 && args[options] == "quick";
+  const auto names = kernels::matmul_implementations();
+  if ((by_implementation && (args.size() < 2 || std::find(names.begin(), names.end(), args[1]) == names.end())) ||
+      args.size() > options + quick) {
+    fmt::print(stderr, "usage: bench_matmul [--impl NAME] [quick], NAME one of: {}\n", fmt::join(names, ", "));
+    return 2;
+  }
+  const std::vector<product_shape> shapes{
       {false, false, 512, 512, 512, "square"},
       {false, false, 1024, 1024, 1024, "square"},
       {false, false, 64, 128, 3136, "dense 3136->128"},
@@ -143,8 +167,23 @@ int main(int argc, char** argv) {
       {true, false, 128, 10, 64, "  its weight grad"},
       {false, true, 64, 128, 10, "  its input grad"},
   };
+  auto measured = [&](const product_shape& s) { return !quick || s.m * s.n * s.k < (std::size_t{1} << 30); };
+  const auto default_isa = kernels::gemm_isa();
+  fmt::print("{}\n", kernels::gemm_description());
+  if (by_implementation) {
+    fmt::print("kernels::matmul_with<float>(\"{}\", ...), GFLOP/s: median and best of {} samples\n", args[1], samples);
+    fmt::print("{:<28} {:<18} | {:^11} | {:^11}\n", "op(A) op(B)", "", "1 thread", "2 threads");
+    for (const auto& s : shapes)
+      if (measured(s)) bench_implementation(args[1], s);
+    return 0;
+  }
+  fmt::print("kernels::gemm<float>, GFLOP/s: median and best of {} samples, per instruction set and thread count\n",
+             samples);
+  fmt::print("{:<28} {:<18} | {:^23} | {:^23} | {:^23}\n", "op(A) op(B)", "", "avx512", "avx2", "portable");
+  fmt::print("{:<28} {:<18} | {:^11} {:^11} | {:^11} {:^11} | {:^11} {:^11}\n", "", "", "1 thread", "2 threads",
+             "1 thread", "2 threads", "1 thread", "2 threads");
   for (const auto& s : shapes)
-    if (!quick || s.m * s.n * s.k < (std::size_t{1} << 30)) bench_kernel(s);
+    if (measured(s)) bench_kernel(s);
 
   kernels::set_gemm_isa(default_isa);
   fmt::print("\nmatmul through programs ({} kernels), GFLOP/s, median and best; forward + gradients counts 3 "

@@ -1,16 +1,18 @@
 #pragma once
 // Shared test helpers: seeded random tensors, casts between element types, a view's values as a
-// vector, and comparisons of results (largest difference, same bits). Each generator draws from
-// std::mt19937(seed) in element order, so a given (extents, seed, range) always yields the same
-// tensor.
+// vector, comparisons of results (largest absolute or relative difference, same bits), the
+// message of an error, and multi-indices. Each generator draws from std::mt19937(seed) in element order, so a given
+// (extents, seed, range) always yields the same tensor.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include <typegrad/core/errors.hpp>
 #include <typegrad/core/shape.hpp>
 #include <typegrad/tensor.hpp>
 
@@ -39,6 +41,16 @@ tensor<double, R> random_away_from_zero(const std::array<std::size_t, R>& extent
   return t;
 }
 
+// n values of element type T, uniform in [lo, hi): one draw per element.
+template <class T>
+std::vector<T> random_values(std::size_t n, unsigned seed, double lo = -1, double hi = 1) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<T> v(n);
+  for (auto& e : v) e = T(u(rng));
+  return v;
+}
+
 // Element-wise conversion of a double tensor to element type T.
 template <class T, std::size_t R>
 tensor<T, R> cast(const tensor<double, R>& t) {
@@ -62,10 +74,49 @@ double max_error(const std::vector<T>& got, const std::vector<T>& want) {
   return e;
 }
 
-// Whether a and b hold the same bits (so +0 and -0 differ, and NaN equals the same NaN).
+// The largest |got - want| / (atol + |want|) over want's elements, the error in units of a mixed
+// tolerance (relative where |want| is well above atol); infinity if the sizes differ.
+template <class T>
+double max_relative_error(const std::vector<T>& got, const std::vector<T>& want, double atol) {
+  if (got.size() != want.size()) return HUGE_VAL;
+  double e = 0;
+  for (std::size_t i = 0; i < want.size(); ++i)
+    e = std::max(e, std::abs(double(got[i]) - double(want[i])) / (atol + std::abs(double(want[i]))));
+  return e;
+}
+
+// The message of the typegrad::error that call() throws, or "no error".
+template <class F>
+std::string error_message(F&& call) {
+  try {
+    call();
+  } catch (const error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Whether a and b hold the same bits (so +0 and -0 differ, and NaN equals the same NaN). Empty
+// vectors may hold no buffer, and memcmp must not be given a null pointer even for 0 bytes.
 template <class T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+// A multi-index, and conversions between it and the row-major flat index in a shape.
+using multi_index = std::vector<std::size_t>;
+inline multi_index unravel(std::size_t flat, const shape& s) {
+  multi_index idx(s.rank());
+  for (std::size_t d = s.rank(); d-- > 0;) {
+    idx[d] = flat % s[d];
+    flat /= s[d];
+  }
+  return idx;
+}
+inline std::size_t ravel(const multi_index& idx, const shape& s) {
+  std::size_t flat = 0;
+  for (std::size_t d = 0; d < s.rank(); ++d) flat = flat * s[d] + idx[d];
+  return flat;
 }
 
 }  // namespace typegrad::test_support

@@ -27,6 +27,7 @@ using namespace typegrad;
 using kernels::conv_direction;
 using kernels::conv_geometry;
 using test_support::max_error;
+using test_support::random_values;
 using test_support::same_bits;
 
 namespace {
@@ -125,15 +126,6 @@ std::vector<shape_case> shape_cases() {
   add(options(2), {8, 32, 32, 32}, {32, 1, 1, 32});
   add(options(2, same, 1, 1, 16), {8, 64, 64, 16}, {32, 3, 3, 1});
   return out;
-}
-
-template <class T>
-std::vector<T> random_values(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-1, 1);
-  std::vector<T> v(n);
-  for (auto& e : v) e = T(u(rng));
-  return v;
 }
 
 // One case's tensors, and the reference's results.

@@ -8,9 +8,10 @@
 //   - the reference shape rule and the library both reject the shapes (a typegrad::shape_error,
 //     nothing else), or
 //   - f and its gradient with respect to every leaf (inputs, weights, biases, r), computed by the
-//     program in float and in double at 1 and at 2 threads, match the naive references of
-//     tests/reference/ chained by hand (the chain rule written out per program below), and the 1-
-//     and 2-thread results are bitwise identical.
+//     program in float and in double at 1 and at 2 threads, match the naive references (the
+//     library's reference implementations, and tests/reference/conv.hpp) chained by hand (the
+//     chain rule written out per program below), and the 1- and 2-thread results are bitwise
+//     identical.
 // The data is uniform in [-1, 1) and exact in float; data whose relu signs or max-pool argmaxes
 // are near a tie (where float rounding could decide otherwise) is drawn again.
 //
@@ -39,10 +40,12 @@
 #include <vector>
 
 #include "reference/conv.hpp"
-#include "reference/layout.hpp"
 #include "support.hpp"
 
 using namespace typegrad;
+using test_support::multi_index;
+using test_support::ravel;
+using test_support::unravel;
 
 namespace {
 
@@ -73,7 +76,7 @@ shape broadcast_shape(const shape& a, const shape& b) {
   return out;
 }
 // The flat index, in an operand of shape s, of the element that output index idx reads.
-std::size_t broadcast_index(const reference::index& idx, const shape& s) {
+std::size_t broadcast_index(const multi_index& idx, const shape& s) {
   const std::size_t offset = idx.size() - s.rank();
   std::size_t flat = 0;
   for (std::size_t d = 0; d < s.rank(); ++d) flat = flat * s[d] + (s[d] == 1 ? 0 : idx[offset + d]);
@@ -155,7 +158,7 @@ class evaluator {
     if (!compute_) return y;
     y.v.resize(y.s.numel());
     for (std::size_t i = 0; i < y.v.size(); ++i) {
-      const auto idx = reference::unravel(i, y.s);
+      const auto idx = unravel(i, y.s);
       y.v[i] = a.v[broadcast_index(idx, a.s)] + b.v[broadcast_index(idx, b.s)];
     }
     return y;
@@ -163,7 +166,7 @@ class evaluator {
   // g summed over the axes broadcast to reach g's shape from s.
   rt sum_to(const rt& g, const shape& s) const {
     std::vector<long double> acc(s.numel(), 0);
-    for (std::size_t i = 0; i < g.v.size(); ++i) acc[broadcast_index(reference::unravel(i, g.s), s)] += g.v[i];
+    for (std::size_t i = 0; i < g.v.size(); ++i) acc[broadcast_index(unravel(i, g.s), s)] += g.v[i];
     return {s, std::vector<double>(acc.begin(), acc.end())};
   }
 
@@ -232,11 +235,11 @@ class evaluator {
       out[d] = (std::size_t(hi - lo) + steps[d] - 1) / steps[d];
     }
     rt y{out, {}};
-    if (compute_) y.v = reference::slice<double>(x.cv(), out, b.begin, b.step);
+    if (compute_) y.v = reference_slice(x, out, b.begin, b.step);
     return y;
   }
   rt unslice(const rt& g, const shape& xs, const box& b) const {
-    return {xs, reference::unslice<double>(g.cv(), xs, b.begin, b.step)};
+    return {xs, reference_unslice(g, xs, b.begin, b.step)};
   }
 
   // low_high: (low, high) zeros per axis.
@@ -244,11 +247,11 @@ class evaluator {
     shape out = x.s;
     for (std::size_t d = 0; d < x.s.rank(); ++d) out[d] += low_high[2 * d] + low_high[2 * d + 1];
     rt y{out, {}};
-    if (compute_) y.v = reference::unslice<double>(x.cv(), out, lows(low_high), kernels::unit_steps);
+    if (compute_) y.v = reference_unslice(x, out, lows(low_high), kernels::unit_steps);
     return y;
   }
   rt pad_backward(const rt& g, const shape& xs, const std::vector<std::size_t>& low_high) const {
-    return {xs, reference::slice<double>(g.cv(), xs, lows(low_high), kernels::unit_steps)};
+    return {xs, reference_slice(g, xs, lows(low_high), kernels::unit_steps)};
   }
 
   rt concat(const std::vector<const rt*>& parts, std::size_t axis) {
@@ -263,14 +266,15 @@ class evaluator {
     if (!compute_) return y;
     std::vector<view<const double>> views;
     for (auto* p : parts) views.push_back(p->cv());
-    y.v = reference::concat<double>(views, axis);
+    y.v.resize(out.numel());
+    kernels::concat_with<double>("reference", {y.v.data(), out}, views, axis);
     return y;
   }
   // The block of g that part k of the concat came from.
   rt concat_part(const rt& g, const std::vector<const rt*>& parts, std::size_t axis, std::size_t k) const {
     kernels::axis_values begin{};
     for (std::size_t j = 0; j < k; ++j) begin[axis] += parts[j]->s[axis];
-    return {parts[k]->s, reference::slice<double>(g.cv(), parts[k]->s, begin, kernels::unit_steps)};
+    return {parts[k]->s, reference_slice(g, parts[k]->s, begin, kernels::unit_steps)};
   }
 
   // target extents: positive, 0 (x's extent there) or one -1 (inferred); row-major order kept.
@@ -304,7 +308,7 @@ class evaluator {
     long double f = 0, scale = 0;
     std::vector<long double> gy(y.v.size(), 0), gr(r.v.size(), 0);
     for (std::size_t i = 0; i < s.numel(); ++i) {
-      const auto idx = reference::unravel(i, s);
+      const auto idx = unravel(i, s);
       const std::size_t a = broadcast_index(idx, y.s), b = broadcast_index(idx, r.s);
       f += (long double)y.v[a] * r.v[b];
       scale += std::abs((long double)y.v[a] * r.v[b]);
@@ -339,9 +343,9 @@ class evaluator {
     shape window = shape::of_rank(w.dims);
     for (std::size_t d = 0; d < w.dims; ++d) window[d] = w.size[d];
     for (std::size_t i = 0; i < y.v.size(); ++i) {
-      const auto o = reference::unravel(i, y.s);  // (n, o..., c)
+      const auto o = unravel(i, y.s);  // (n, o..., c)
       for (std::size_t t = 0; t < window.numel(); ++t) {
-        const auto j = reference::unravel(t, window);
+        const auto j = unravel(t, window);
         auto p = o;
         bool inside = true;
         for (std::size_t d = 0; d < w.dims; ++d) {
@@ -349,10 +353,23 @@ class evaluator {
           inside = inside && p[d + 1] < x.s[d + 1];
         }
         if (!inside) continue;
-        const double v = x.v[reference::ravel(p, x.s)];
+        const double v = x.v[ravel(p, x.s)];
         if (v != y.v[i]) margin_ = std::min(margin_, (y.v[i] - v) / scale);
       }
     }
+  }
+  // slice and unslice by the library's reference implementation (kernels/layout.hpp, "reference").
+  static std::vector<double> reference_slice(const rt& x, const shape& out, const kernels::axis_values& begin,
+                                             const kernels::axis_values& step) {
+    std::vector<double> y(out.numel());
+    kernels::slice_with<double>("reference", {y.data(), out}, x.cv(), begin, step);
+    return y;
+  }
+  static std::vector<double> reference_unslice(const rt& x, const shape& out, const kernels::axis_values& begin,
+                                               const kernels::axis_values& step) {
+    std::vector<double> y(out.numel());
+    kernels::unslice_with<double>("reference", {y.data(), out}, x.cv(), begin, step);
+    return y;
   }
   static kernels::axis_values lows(const std::vector<std::size_t>& low_high) {
     kernels::axis_values lo{};
@@ -920,7 +937,7 @@ void compare_with_reference(const config& c, const std::vector<rt>& data, const 
     note(error, scale, "gradient of " + names[k]);
     if (!(error <= tol * scale))
       BOOST_ERROR(what << ": the gradient of " << names[k] << " differs by " << error << " at element " << at
-                       << " (index " << fmt::format("{}", fmt::join(reference::unravel(at, ref.grads[k].s), ", "))
+                       << " (index " << fmt::format("{}", fmt::join(unravel(at, ref.grads[k].s), ", "))
                        << "): " << double(got[at]) << ", the reference gives " << want[at] << "; largest |gradient| "
                        << scale << ", tolerance " << tol * scale);
   }

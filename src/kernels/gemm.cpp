@@ -10,6 +10,14 @@
 // blocked_gemm runs the Goto/BLIS loops over the kernels of the chosen instruction set
 // (gemm_kernels.hpp), and the sum behind each element of C is split by K alone. So the result is
 // independent of the thread count, and even of the tiling.
+//
+// matmul is an ordered list of implementations (near the end of this file), like conv.cpp's and
+// pool.cpp's; a call runs the first that applies, and tests and benchmarks can run any of them by
+// name (tests/test_matmul_implementations.cpp):
+//
+//   blocked    any shapes and form: the plan above on the blocked GEMM.
+//   reference  any shapes and form: the definition, element by element, sums in long double
+//              (matmul_reference.cpp), the one the blocked GEMM is tested against.
 #include "typegrad/kernels/gemm.hpp"
 
 #include <algorithm>
@@ -24,6 +32,8 @@
 #include <fmt/format.h>
 
 #include "gemm_isa.hpp"
+#include "implementation_list.hpp"
+#include "matmul_reference.hpp"
 #include "narrow.hpp"
 #include "../parallel/parallel_chunks.hpp"
 #include "scratch.hpp"
@@ -322,11 +332,55 @@ gemm_plan plan_matmul(const shape& as, const shape& bs, matmul_form f) {
   return p;
 }
 
+template <class T>
+void blocked_matmul(view<T> out, view<const T> a, view<const T> b, matmul_form form) {
+  run_plan<T>(plan_matmul(a.shape, b.shape, form), a.data, b.data, out.data);
+}
+
+// ---- the implementation list ---------------------------------------------------------------------
+// In the order the default dispatch tries them; it runs the first whose applies() holds for a's and
+// b's shapes and the form. blocked applies to everything, so the reference is never the default.
+
+template <class T>
+using matmul_run = void (*)(view<T>, view<const T>, view<const T>, matmul_form);
+template <class T>
+using matmul_implementation = implementation<bool (*)(const shape&, const shape&, matmul_form), matmul_run<T>>;
+
+bool always(const shape&, const shape&, matmul_form) { return true; }
+
+template <class T>
+constexpr matmul_implementation<T> matmul_list[] = {
+    {"blocked", always, blocked_matmul<T>},
+    {"reference", always, reference_matmul<T>},
+};
+
 }  // namespace
 
 template <class T>
 void matmul(view<T> out, view<const T> a, view<const T> b, matmul_form form) {
-  run_plan<T>(plan_matmul(a.shape, b.shape, form), a.data, b.data, out.data);
+  first_applying(matmul_list<T>, a.shape, b.shape, form).run(out, a, b, form);
+}
+
+// ---- choosing an implementation by name (tests and benchmarks) ----------------------------------
+
+std::vector<std::string_view> matmul_implementations() { return implementation_names(matmul_list<float>); }
+
+bool matmul_applies(std::string_view name, const shape& a, const shape& b, matmul_form form) {
+  return named(matmul_list<float>, "matmul", name).applies(a, b, form);
+}
+
+std::string_view matmul_chosen(const shape& a, const shape& b, matmul_form form) {
+  return first_applying(matmul_list<float>, a, b, form).name;
+}
+
+template <class T>
+void matmul_with(std::string_view name, view<T> out, view<const T> a, view<const T> b, matmul_form form) {
+  // e.g. "a (3, 4, 5)^T, b (3, 4, 6), summed over the batch"
+  auto describe = [&] {
+    return fmt::format("a {}{}, b {}{}{}", a.shape, form.trans_a ? "^T" : "", b.shape, form.trans_b ? "^T" : "",
+                       form.sum_batch ? ", summed over the batch" : "");
+  };
+  applying(matmul_list<T>, "matmul", name, describe, a.shape, b.shape, form).run(out, a, b, form);
 }
 
 template <class T>
@@ -368,6 +422,7 @@ void gather_columns_product(std::size_t m, std::size_t n, std::size_t k, const T
 
 #define TYPEGRAD_INSTANTIATE(T)                                                \
   template void matmul<T>(view<T>, view<const T>, view<const T>, matmul_form); \
+  template void matmul_with<T>(std::string_view, view<T>, view<const T>, view<const T>, matmul_form); \
   template void gemm<T>(const gemm_dims&, const T*, const T*, T*);          \
   template void gemm_serial<T>(const gemm_dims&, const T*, const T*, T, T*);  \
   template void narrow_product<T>(bool, std::size_t, std::size_t, std::size_t, const T*, std::size_t, const T*, \

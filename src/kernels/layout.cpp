@@ -1,10 +1,32 @@
 // Layout kernels: slice / unslice (strided boxes), concat and permute. Pure data movement, each
 // output element written once by one task (deterministic by construction). Axes that move
 // together are merged first, so the inner loops are contiguous runs wherever the layout allows.
+//
+// Each kernel is an ordered list of implementations (the end of this file), like conv.cpp's; a
+// call runs the first that applies, and tests can run any of them by name
+// (tests/test_layout_implementations.cpp):
+//
+//   slice, unslice, concat  runs, reference
+//   permute                 in_order, runs, tiled_transpose, reference
+//
+//   runs             contiguous runs along the last merged axis (slice, unslice, concat: any
+//                    shapes; permute: where the contiguous input axis stays last), long runs split
+//                    so that they still run in parallel.
+//   in_order         permute that keeps the memory order (at most one axis after merging): a copy.
+//   tiled_transpose  permute that moves the contiguous axis: a batched transpose in 32 x 32 tiles.
+//   reference        any shapes: one element at a time through its multi-index
+//                    (layout_reference.cpp), the one the others are tested against.
 #include <algorithm>
 #include <cstddef>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "../parallel/parallel_chunks.hpp"
+#include "implementation_list.hpp"
+#include "layout_reference.hpp"
 #include "typegrad/kernels/layout.hpp"
 
 namespace typegrad::kernels {
@@ -81,10 +103,8 @@ void fill_zero(T* p, std::size_t n) {
   std::fill(p, p + n, T(0));
 }
 
-}  // namespace
-
 template <class T>
-void slice(view<T> out, view<const T> in, const axis_values& begin, const axis_values& step) {
+void slice_runs(view<T> out, view<const T> in, const axis_values& begin, const axis_values& step) {
   const std::size_t n = out.size();
   if (n == 0) return;
   const box b = make_box(in.shape, out.shape, begin, step);
@@ -132,7 +152,7 @@ void slice(view<T> out, view<const T> in, const axis_values& begin, const axis_v
 }
 
 template <class T>
-void unslice(view<T> out, view<const T> in, const axis_values& begin, const axis_values& step) {
+void unslice_runs(view<T> out, view<const T> in, const axis_values& begin, const axis_values& step) {
   const std::size_t n = out.size();
   if (n == 0) return;
   if (in.size() == 0) {
@@ -205,7 +225,7 @@ void unslice(view<T> out, view<const T> in, const axis_values& begin, const axis
 }
 
 template <class T>
-void concat(view<T> out, std::span<const view<const T>> in, std::size_t axis) {
+void concat_runs(view<T> out, std::span<const view<const T>> in, std::size_t axis) {
   if (out.size() == 0) return;
   std::size_t outer = 1, inner = 1;
   for (std::size_t d = 0; d < axis; ++d) outer *= out.shape[d];
@@ -237,86 +257,106 @@ void concat(view<T> out, std::span<const view<const T>> in, std::size_t axis) {
   }
 }
 
-template <class T>
-void permute(view<T> out, view<const T> in, const axis_values& perm) {
-  const std::size_t n = out.size();
-  if (n == 0) return;
-  const shape& s = in.shape;
-  const std::size_t rank = s.rank();
-  // Canonical form: drop extent-1 axes, then merge input axes that stay adjacent and in order in
-  // the output into one axis (a group). For example (N, H, W, C) -> (N, C, H, W) is a transpose
-  // of a (N, H*W, C) tensor to (N, C, H*W).
-  axis_values first{}, last{};  // per group (in output order): its first and last input axis
-  std::size_t groups = 0;
-  for (std::size_t k = 0; k < rank; ++k) {
-    const std::size_t a = perm[k];
-    if (s[a] == 1) continue;
-    if (groups > 0) {
-      // a continues the previous group when the input axes between it and the group's last are
-      // all of extent 1 (dropped) and a follows them in the input.
-      std::size_t prev = last[groups - 1];
-      bool follows = a > prev;
-      for (std::size_t m = prev + 1; follows && m < a; ++m) follows = s[m] == 1;
-      if (follows) {
-        last[groups - 1] = a;
-        continue;
-      }
-    }
-    first[groups] = last[groups] = a;
-    ++groups;
-  }
-  // The groups in input order give the canonical input axes; p[k] = input axis of output axis k.
-  axis_values order{}, p{}, ie{}, is{};
-  for (std::size_t g = 0; g < groups; ++g) order[g] = g;
-  std::sort(order.begin(), order.begin() + groups, [&](std::size_t x, std::size_t y) { return first[x] < first[y]; });
-  for (std::size_t i = 0; i < groups; ++i) {
-    const std::size_t g = order[i];
-    p[g] = i;
-    ie[i] = 1;
-    for (std::size_t a = first[g]; a <= last[g]; ++a) ie[i] *= s[a];
-  }
-  std::size_t acc = 1;
-  for (std::size_t i = groups; i-- > 0;) {
-    is[i] = acc;
-    acc *= ie[i];
-  }
-  const std::size_t r = groups;
-  if (r <= 1) {  // the permutation keeps the memory order
-    parallel_chunks(n, 1, [&](std::size_t lo, std::size_t hi) { std::copy(in.data + lo, in.data + hi, out.data + lo); });
-    return;
-  }
-  axis_values oe{};  // canonical output extents
-  for (std::size_t k = 0; k < r; ++k) oe[k] = ie[p[k]];
+// permute's canonical form: extent-1 axes dropped, then input axes that stay adjacent and in
+// order in the output merged into one axis (a group). For example (N, H, W, C) -> (N, C, H, W) is
+// a transpose of a (N, H*W, C) tensor to (N, C, H*W).
+struct permute_form {
+  std::size_t r = 0;  // canonical rank
+  // p[k]: the canonical input axis of output axis k; input extents and strides; output extents.
+  axis_values p{}, ie{}, is{}, oe{};
 
-  if (p[r - 1] == r - 1) {
-    // The contiguous input axis stays last: copy runs of it, an odometer over the output rows.
-    const std::size_t run = ie[r - 1];
-    parallel_chunks(n / run, run, [&](std::size_t lo, std::size_t hi) {
-      axis_values k{};
-      unflatten(lo, oe, r - 1, k);
-      std::size_t src = 0;
-      for (std::size_t d = 0; d + 1 < r; ++d) src += k[d] * is[p[d]];
-      for (std::size_t row = lo; row < hi; ++row) {
-        std::copy_n(in.data + src, run, out.data + row * run);
-        for (std::size_t d = r - 1; d-- > 0;) {
-          src += is[p[d]];
-          if (++k[d] < oe[d]) break;
-          src -= oe[d] * is[p[d]];
-          k[d] = 0;
+  permute_form(const shape& s, const axis_values& perm) {
+    axis_values first{}, last{};  // per group (in output order): its first and last input axis
+    std::size_t groups = 0;
+    for (std::size_t k = 0; k < s.rank(); ++k) {
+      const std::size_t a = perm[k];
+      if (s[a] == 1) continue;
+      if (groups > 0) {
+        // a continues the previous group when the input axes between it and the group's last are
+        // all of extent 1 (dropped) and a follows them in the input.
+        std::size_t prev = last[groups - 1];
+        bool follows = a > prev;
+        for (std::size_t m = prev + 1; follows && m < a; ++m) follows = s[m] == 1;
+        if (follows) {
+          last[groups - 1] = a;
+          continue;
         }
       }
-    });
-    return;
+      first[groups] = last[groups] = a;
+      ++groups;
+    }
+    // The groups in input order give the canonical input axes.
+    axis_values order{};
+    for (std::size_t g = 0; g < groups; ++g) order[g] = g;
+    std::sort(order.begin(), order.begin() + groups, [&](std::size_t x, std::size_t y) { return first[x] < first[y]; });
+    for (std::size_t i = 0; i < groups; ++i) {
+      const std::size_t g = order[i];
+      p[g] = i;
+      ie[i] = 1;
+      for (std::size_t a = first[g]; a <= last[g]; ++a) ie[i] *= s[a];
+    }
+    std::size_t acc = 1;
+    for (std::size_t i = groups; i-- > 0;) {
+      is[i] = acc;
+      acc *= ie[i];
+    }
+    r = groups;
+    for (std::size_t k = 0; k < r; ++k) oe[k] = ie[p[k]];
   }
 
-  // A transpose of two axes, batched over the others: the input's contiguous axis i sits at output
-  // position q, the output's contiguous axis j is input axis p[r-1]. Tiles of tile x tile (i, j)
-  // read `tile` input cache lines and write `tile` output lines, both reused across the tile.
+  // The permutation keeps the memory order.
+  bool in_order() const { return r <= 1; }
+  // The contiguous input axis stays last.
+  bool keeps_last_axis() const { return r >= 1 && p[r - 1] == r - 1; }
+};
+
+template <class T>
+void permute_in_order(view<T> out, view<const T> in, const axis_values&) {
+  const std::size_t n = out.size();
+  if (n == 0) return;
+  parallel_chunks(n, 1, [&](std::size_t lo, std::size_t hi) { std::copy(in.data + lo, in.data + hi, out.data + lo); });
+}
+
+// The contiguous input axis stays last: copy runs of it, an odometer over the output rows.
+template <class T>
+void permute_runs(view<T> out, view<const T> in, const axis_values& perm) {
+  const std::size_t n = out.size();
+  if (n == 0) return;
+  const permute_form f(in.shape, perm);
+  const std::size_t r = f.r, run = f.ie[r - 1];
+  const axis_values &p = f.p, &is = f.is, &oe = f.oe;
+  parallel_chunks(n / run, run, [&](std::size_t lo, std::size_t hi) {
+    axis_values k{};
+    unflatten(lo, oe, r - 1, k);
+    std::size_t src = 0;
+    for (std::size_t d = 0; d + 1 < r; ++d) src += k[d] * is[p[d]];
+    for (std::size_t row = lo; row < hi; ++row) {
+      std::copy_n(in.data + src, run, out.data + row * run);
+      for (std::size_t d = r - 1; d-- > 0;) {
+        src += is[p[d]];
+        if (++k[d] < oe[d]) break;
+        src -= oe[d] * is[p[d]];
+        k[d] = 0;
+      }
+    }
+  });
+}
+
+// The contiguous input axis moves: a transpose of two axes, batched over the others. The input's
+// contiguous axis i sits at output position q, the output's contiguous axis j is input axis
+// p[r-1]. Tiles of tile x tile (i, j) read `tile` input cache lines and write `tile` output lines,
+// both reused across the tile.
+template <class T>
+void permute_tiled_transpose(view<T> out, view<const T> in, const axis_values& perm) {
+  if (out.size() == 0) return;
+  const permute_form f(in.shape, perm);
+  const std::size_t r = f.r;
+  const axis_values &p = f.p, &is = f.is, &oe = f.oe;
   constexpr std::size_t tile = 32;
   std::size_t q = 0;
   while (p[q] != r - 1) ++q;
   axis_values os{};
-  acc = 1;
+  std::size_t acc = 1;
   for (std::size_t k = r; k-- > 0;) {
     os[k] = acc;
     acc *= oe[k];
@@ -362,11 +402,152 @@ void permute(view<T> out, view<const T> in, const axis_values& perm) {
   });
 }
 
-#define TYPEGRAD_INSTANTIATE(T)                                                                \
-  template void slice<T>(view<T>, view<const T>, const axis_values&, const axis_values&);   \
-  template void unslice<T>(view<T>, view<const T>, const axis_values&, const axis_values&); \
-  template void concat<T>(view<T>, std::span<const view<const T>>, std::size_t);            \
-  template void permute<T>(view<T>, view<const T>, const axis_values&);
+// ---- the implementation lists ------------------------------------------------------------------
+// Per kernel, in the order the default dispatch tries them; it runs the first whose applies()
+// holds (for permute: on the input's shape and the permutation). Each list has an entry before the
+// reference that applies to everything, so the reference is never the default.
+
+template <class T>
+using box_run = void (*)(view<T>, view<const T>, const axis_values&, const axis_values&);  // slice, unslice
+template <class T>
+using concat_run = void (*)(view<T>, std::span<const view<const T>>, std::size_t);
+template <class T>
+using permute_run = void (*)(view<T>, view<const T>, const axis_values&);
+
+// slice, unslice and concat: no entry has a condition.
+template <class Run>
+using unconditional_implementation = implementation<bool (*)(), Run>;
+template <class Run>
+using permute_implementation = implementation<bool (*)(const shape&, const axis_values&), Run>;
+
+bool always() { return true; }
+bool always(const shape&, const axis_values&) { return true; }
+bool keeps_memory_order(const shape& x, const axis_values& perm) { return permute_form(x, perm).in_order(); }
+bool keeps_last_axis(const shape& x, const axis_values& perm) { return permute_form(x, perm).keeps_last_axis(); }
+bool moves_last_axis(const shape& x, const axis_values& perm) {
+  const permute_form f(x, perm);
+  return !f.in_order() && !f.keeps_last_axis();
+}
+
+template <class T>
+constexpr unconditional_implementation<box_run<T>> slice_list[] = {
+    {"runs", always, slice_runs<T>},
+    {"reference", always, reference_slice<T>},
+};
+
+template <class T>
+constexpr unconditional_implementation<box_run<T>> unslice_list[] = {
+    {"runs", always, unslice_runs<T>},
+    {"reference", always, reference_unslice<T>},
+};
+
+template <class T>
+constexpr unconditional_implementation<concat_run<T>> concat_list[] = {
+    {"runs", always, concat_runs<T>},
+    {"reference", always, reference_concat<T>},
+};
+
+template <class T>
+constexpr permute_implementation<permute_run<T>> permute_list[] = {
+    {"in_order", keeps_memory_order, permute_in_order<T>},
+    {"runs", keeps_last_axis, permute_runs<T>},
+    {"tiled_transpose", moves_last_axis, permute_tiled_transpose<T>},
+    {"reference", always, reference_permute<T>},
+};
+
+// f(list) with kernel k's list.
+template <class T, class F>
+decltype(auto) with_list(layout_kernel k, F&& f) {
+  switch (k) {
+    case layout_kernel::slice: return f(slice_list<T>);
+    case layout_kernel::unslice: return f(unslice_list<T>);
+    case layout_kernel::concat: return f(concat_list<T>);
+    case layout_kernel::permute: break;
+  }
+  return f(permute_list<T>);
+}
+
+}  // namespace
+
+template <class T>
+void slice(view<T> out, view<const T> in, const axis_values& begin, const axis_values& step) {
+  first_applying(slice_list<T>).run(out, in, begin, step);
+}
+
+template <class T>
+void unslice(view<T> out, view<const T> in, const axis_values& begin, const axis_values& step) {
+  first_applying(unslice_list<T>).run(out, in, begin, step);
+}
+
+template <class T>
+void concat(view<T> out, std::span<const view<const T>> in, std::size_t axis) {
+  first_applying(concat_list<T>).run(out, in, axis);
+}
+
+template <class T>
+void permute(view<T> out, view<const T> in, const axis_values& perm) {
+  first_applying(permute_list<T>, in.shape, perm).run(out, in, perm);
+}
+
+// ---- choosing an implementation by name (tests) -------------------------------------------------
+
+const char* layout_kernel_name(layout_kernel k) {
+  switch (k) {
+    case layout_kernel::slice: return "slice";
+    case layout_kernel::unslice: return "unslice";
+    case layout_kernel::concat: return "concat";
+    case layout_kernel::permute: break;
+  }
+  return "permute";
+}
+
+std::vector<std::string_view> layout_implementations(layout_kernel k) {
+  return with_list<float>(k, [](const auto& list) { return implementation_names(list); });
+}
+
+bool permute_applies(std::string_view name, const shape& x, const axis_values& perm) {
+  return named(permute_list<float>, "permute", name).applies(x, perm);
+}
+
+std::string_view permute_chosen(const shape& x, const axis_values& perm) {
+  return first_applying(permute_list<float>, x, perm).name;
+}
+
+template <class T>
+void slice_with(std::string_view name, view<T> out, view<const T> in, const axis_values& begin,
+                const axis_values& step) {
+  named(slice_list<T>, "slice", name).run(out, in, begin, step);
+}
+
+template <class T>
+void unslice_with(std::string_view name, view<T> out, view<const T> in, const axis_values& begin,
+                  const axis_values& step) {
+  named(unslice_list<T>, "unslice", name).run(out, in, begin, step);
+}
+
+template <class T>
+void concat_with(std::string_view name, view<T> out, std::span<const view<const T>> in, std::size_t axis) {
+  named(concat_list<T>, "concat", name).run(out, in, axis);
+}
+
+template <class T>
+void permute_with(std::string_view name, view<T> out, view<const T> in, const axis_values& perm) {
+  auto describe = [&] {
+    return fmt::format("x {}, perm ({})", in.shape, fmt::join(perm.begin(), perm.begin() + in.shape.rank(), ", "));
+  };
+  applying(permute_list<T>, "permute", name, describe, in.shape, perm).run(out, in, perm);
+}
+
+#define TYPEGRAD_INSTANTIATE(T)                                                                            \
+  template void slice<T>(view<T>, view<const T>, const axis_values&, const axis_values&);                 \
+  template void unslice<T>(view<T>, view<const T>, const axis_values&, const axis_values&);               \
+  template void concat<T>(view<T>, std::span<const view<const T>>, std::size_t);                          \
+  template void permute<T>(view<T>, view<const T>, const axis_values&);                                   \
+  template void slice_with<T>(std::string_view, view<T>, view<const T>, const axis_values&, const axis_values&); \
+  template void unslice_with<T>(std::string_view, view<T>, view<const T>, const axis_values&,             \
+                                const axis_values&);                                                      \
+  template void concat_with<T>(std::string_view, view<T>, std::span<const view<const T>>, std::size_t);   \
+  template void permute_with<T>(std::string_view, view<T>, view<const T>, const axis_values&);
 TYPEGRAD_INSTANTIATE(float)
 TYPEGRAD_INSTANTIATE(double)
 #undef TYPEGRAD_INSTANTIATE

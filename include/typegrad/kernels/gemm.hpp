@@ -7,8 +7,13 @@
 // run: results are bitwise independent of the thread count. The microkernels exist for AVX-512,
 // AVX2 and plain SSE2/portable code, all in one binary; the best one the CPU runs is chosen at
 // run time (docs/blas.md).
+//
+// matmul runs the first of its implementations that applies to the shapes; the end of this file
+// names them, for tests and benchmarks.
 #include <cstddef>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "typegrad/core/shape.hpp"
 
@@ -66,5 +71,29 @@ void set_gemm_isa(instruction_set isa);
 
 // The kernels in use, e.g. "typegrad GEMM, avx512 kernels (float 12x32, double 12x16 tiles)".
 std::string gemm_description();
+
+// ---- implementations by name: for tests and benchmarks ----------------------------------------
+// matmul has an ordered list of named implementations, each with an applicability test on a's and
+// b's shapes and the form; it runs the first that applies. Any of them can also be run by name
+// where it applies. "blocked" is the GEMM above; the last, "reference", is the definition loop by
+// loop with long double sums, slow and serial: it applies to everything, and the others are tested
+// against it. Programs never need these functions.
+
+// The names of matmul's implementations, in the order they are tried (the same for float and
+// double): blocked, reference.
+std::vector<std::string_view> matmul_implementations();
+
+// Whether matmul's implementation `name` applies to a and b (their shapes) in `form`. Throws
+// typegrad::error if matmul has no implementation of that name.
+bool matmul_applies(std::string_view name, const shape& a, const shape& b, matmul_form form);
+
+// The implementation matmul runs for a, b and form: the first in its list that applies.
+std::string_view matmul_chosen(const shape& a, const shape& b, matmul_form form);
+
+// matmul with implementation `name` instead of the first that applies. Throws typegrad::error,
+// naming matmul, the implementation and the shapes, if it does not apply (or there is none of that
+// name).
+template <class T>
+void matmul_with(std::string_view name, view<T> out, view<const T> a, view<const T> b, matmul_form form);
 
 }  // namespace typegrad::kernels

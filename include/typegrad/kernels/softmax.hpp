@@ -2,7 +2,12 @@
 // Kernels of the softmax family, compiled in src/kernels/softmax.cpp and src/kernels/loss.cpp
 // (float and double). All are numerically stable (the max is subtracted before exp), parallel
 // over the positions that are not reduced, and deterministic (a row never spans two tasks).
+//
+// softmax and softmax_cross_entropy each run the first of their implementations that applies to
+// the shapes; the end of this file names them, for tests.
 #include <cstddef>
+#include <string_view>
+#include <vector>
 
 #include "typegrad/core/shape.hpp"
 
@@ -31,5 +36,37 @@ void one_hot(view<T> out, view<const T> labels);
 // when the labels are bound data, so the error comes before any node has run.
 template <class T>
 void check_class_labels(const char* op, view<const T> labels, std::size_t classes);
+
+// ---- implementations by name: for tests -------------------------------------------------------
+// softmax and softmax_cross_entropy each have an ordered list of named implementations, each with
+// an applicability test on the input's shape (and softmax's axis); the kernel runs the first that
+// applies. Any of them can also be run by name where it applies. The last, "reference", is the
+// definition position by position with std::exp and std::log in long double, slow and serial: it
+// applies to everything, and the others are tested against it. Programs never need these
+// functions.
+
+// The names of softmax's implementations, in the order they are tried (the same for float and
+// double): rows, tiles, reference.
+std::vector<std::string_view> softmax_implementations();
+
+// Whether softmax's implementation `name` applies to an input of shape x along axis. Throws
+// typegrad::error if softmax has no implementation of that name.
+bool softmax_applies(std::string_view name, const shape& x, std::size_t axis);
+
+// The implementation softmax runs for x and axis: the first in its list that applies.
+std::string_view softmax_chosen(const shape& x, std::size_t axis);
+
+// softmax with implementation `name` instead of the first that applies. Throws typegrad::error,
+// naming softmax, the implementation, x's shape and the axis, if it does not apply (or there is
+// none of that name).
+template <class T>
+void softmax_with(std::string_view name, view<T> out, view<const T> in, std::size_t axis, bool log);
+
+// The same for softmax_cross_entropy, on the logits' shape: rows, reference.
+std::vector<std::string_view> softmax_cross_entropy_implementations();
+bool softmax_cross_entropy_applies(std::string_view name, const shape& logits);
+std::string_view softmax_cross_entropy_chosen(const shape& logits);
+template <class T>
+void softmax_cross_entropy_with(std::string_view name, view<T> out, view<const T> logits, view<const T> labels);
 
 }  // namespace typegrad::kernels
