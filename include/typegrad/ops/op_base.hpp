@@ -14,6 +14,14 @@
 //   shape_only_arguments           a bit mask: the arguments whose shape alone the op reads (a
 //                                  `like`); their values need not be computed for it
 //   multiply_adds(shapes, out)     constexpr: the op's multiply-adds, for products (conv, matmul)
+//   block<T>(out, operands, rows, cols)
+//                                  an elementwise op's arithmetic on a block (kernels/block.hpp):
+//                                  the op may then join elementwise regions (runtime/executor.hpp);
+//                                  block_applies(out, shapes) when its operands do not always
+//                                  broadcast right-aligned (expand)
+//   sums_rows(out, shapes)         for a sum (sum_to, sum, mean): whether these shapes sum every
+//                                  row into one row, as kernels::add_rows does (mean_of_rows: then
+//                                  scaled by 1 / rows); such a sum may end a region
 // and a value precondition on one argument (class labels in range, ...):
 //   checked_argument               the argument's index
 //   check_argument<T>(arg, shapes) throws value_error; programs call it before the parallel run
