@@ -31,9 +31,10 @@ FMA_PEAK_BIN="$(dirname "$(dirname "$ours_bin")")/bench/fma_peak" "$root/bench/m
   --checkpoint "$work/ck.safetensors" > "$work/ours.out" 2> "$work/ours.time"
 echo "--- typegrad ($example --threads 2)"
 grep '^epoch' "$work/ours.out"
-/usr/bin/time -v /usr/bin/python3 "$root/bench/fashion_mnist_pytorch.py" --net "$net" "${torch_options[@]}" --epochs "$epochs" --threads 2 \
-  --data-dir "$data" > "$work/torch.out" 2> "$work/torch.time"
-echo "--- PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') (torch.set_num_threads(2)${torch_options[*]:+, ${torch_options[*]}})"
+/usr/bin/time -v /usr/bin/python3 "$root/bench/fashion_mnist_pytorch.py" --net "$net" "${torch_options[@]}" \
+  --epochs "$epochs" --threads 2 --data-dir "$data" > "$work/torch.out" 2> "$work/torch.time"
+version=$(/usr/bin/python3 -c 'import torch; print(torch.__version__)')
+echo "--- PyTorch $version (torch.set_num_threads(2)${torch_options[*]:+, ${torch_options[*]}})"
 cat "$work/torch.out"
 "$root/bench/machine.sh" load
 python3 - "$work" <<'PY'

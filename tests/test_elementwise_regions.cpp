@@ -78,7 +78,9 @@ void residual_block_case() {
   const auto g1v = cast<T>(random_uniform<1>({8}, 4)), b1v = cast<T>(random_uniform<1>({8}, 5));
   const auto g2v = cast<T>(random_uniform<1>({8}, 6)), b2v = cast<T>(random_uniform<1>({8}, 7));
   const std::string listing = same_with_and_without_regions<T>(
-      [&](auto& p) { p.bind(x, xv).bind(w1, w1v).bind(w2, w2v).bind(g1, g1v).bind(b1, b1v).bind(g2, g2v).bind(b2, b2v); },
+      [&](auto& p) {
+        p.bind(x, xv).bind(w1, w1v).bind(w2, w2v).bind(g1, g1v).bind(b1, b1v).bind(g2, g2v).bind(b2, b2v);
+      },
       block_loss(), wrt(x, w1, w2, g1, b1, g2, b2));
   BOOST_TEST(listing.find("[elementwise region: computes") != std::string::npos, listing);
   BOOST_TEST(listing.find("whole this plan") == std::string::npos, listing);

@@ -396,7 +396,8 @@ struct executor<T>::state {
     for (std::size_t i = 0; i < n; ++i)
       if (live[i])
         for (auto j : deps[i])
-          if (std::find(readers_of[j].begin(), readers_of[j].end(), i) == readers_of[j].end()) readers_of[j].push_back(i);
+          if (std::find(readers_of[j].begin(), readers_of[j].end(), i) == readers_of[j].end())
+            readers_of[j].push_back(i);
     std::vector<bool> taken(n, false), in_region(n, false);
     for (std::size_t root = n; root-- > 0;) {
       if (taken[root] || !may_join_region(root)) continue;
