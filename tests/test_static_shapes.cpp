@@ -7,6 +7,8 @@
 #include <typegrad/core/static_shapes.hpp>
 #include <typegrad/typegrad.hpp>
 
+#include <string>
+
 #include "../examples/nets/fashion_cnn.hpp"
 
 using namespace typegrad;
@@ -101,4 +103,23 @@ BOOST_AUTO_TEST_CASE(program_shapes_match) {
   program.bind(fashion::x, images).bind(fashion::labels, classes).run();
   BOOST_TEST(program.gradient(fashion::conv2_w).shape == conv2_w);
   BOOST_TEST(program.gradient(fashion::dense1_w).shape == dense1_w);
+}
+
+// The same functions at run time (shapes known only then): a missing leaf or a rule's violation
+// is a shape_error naming it.
+BOOST_AUTO_TEST_CASE(run_time_use_and_errors) {
+  const std::size_t batch = 3;
+  const leaf_shapes given = {{"x", {batch, 9, 9, 3}}, {"w", {4, 3, 3, 3}}};
+  BOOST_TEST(static_shape(given, conv(x, w)) == (shape{batch, 9, 9, 4}));
+  BOOST_TEST(multiply_adds(given, conv(x, w)) == batch * 9 * 9 * 4 * 27);
+  const leaf_shapes missing = {{"x", {batch, 9, 9, 3}}};
+  BOOST_CHECK_EXCEPTION(static_shape(missing, conv(x, w)), shape_error, [](const shape_error& e) {
+    return std::string(e.what()).find("no shape given for leaf 'w'") != std::string::npos;
+  });
+  const leaf_shapes wrong_rank = {{"x", {batch, 9, 9}}, {"w", {4, 3, 3, 3}}};
+  BOOST_CHECK_EXCEPTION(static_shape(wrong_rank, conv(x, w)), shape_error, [](const shape_error& e) {
+    return std::string(e.what()).find("leaf 'x' has rank 4 but is given the shape (3, 9, 9)") != std::string::npos;
+  });
+  const leaf_shapes mismatch = {{"x", {batch, 9, 9, 3}}, {"w", {4, 3, 3, 2}}};
+  BOOST_CHECK_THROW(static_shape(mismatch, conv(x, w)), shape_rule_violation);
 }
