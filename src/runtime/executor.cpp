@@ -533,8 +533,10 @@ struct executor<T>::state {
       return;
     }
     if (r.sink_sums_rows) return run_region_into_sum(r);
-    parallel_chunks(r.rows, r.cols * r.members.size(), [&](std::size_t lo, std::size_t hi) {
-      for_each_block(r, lo, hi, [](const T*, std::size_t, std::size_t) {});
+    const auto nothing = [](const T*, std::size_t, std::size_t) {};
+    if (r.rows * r.cols <= block_elements) for_each_block(r, 0, r.rows, nothing);  // one block: no task
+    else parallel_chunks(r.rows, r.cols * r.members.size(), [&](std::size_t lo, std::size_t hi) {
+      for_each_block(r, lo, hi, nothing);
     });
     if (r.sink != no_sink && !r.sink_is_view) run_sink_kernel(r, r.whole.data());  // (a sum not over rows)
   }
