@@ -75,13 +75,16 @@ std::vector<shape_case> shape_cases() {
   add(options(3), {1, 5, 6, 7, 16}, {16, 3, 3, 3, 16});
   add(options(2), {1, 2, 3, 3}, {16, 5, 5, 3});  // extents smaller than the window
   add(options(2, valid), {2, 6, 7, 12}, {24, 3, 2, 12});
-  // more input channels (narrow, packed_gemm, phases)
+  // more input channels (indirect, packed_gemm, phases)
   add(options(2, valid), {2, 6, 5, 20}, {48, 3, 3, 20});
   add(options(2, uncentered, 2), {2, 9, 8, 12}, {40, 3, 3, 12});
   add(options(1, same, 3), {2, 33, 64}, {64, 3, 64});
   add(options(1), {1, 2, 24}, {16, 7, 24});  // extent smaller than the window
   add(options(2, same, 1, 2), {2, 7, 9, 17}, {16, 3, 3, 17});
   add(options(2), {1, 5, 6, 7}, {9, 4, 2, 7});  // even windows
+  // input gradients summed over more than 32 channels (indirect): dilation, batch 1
+  add(options(2, same, 1, 2), {2, 6, 7, 16}, {48, 3, 3, 16});
+  add(options(1), {1, 9, 32}, {64, 3, 32});
   add(options(2, valid), {2, 5, 5, 4}, {8, 5, 5, 4});  // the window is the whole input
   {
     auto p = options(3, explicit_pads, 2, 1);
@@ -253,12 +256,13 @@ BOOST_AUTO_TEST_CASE(lists_end_with_the_reference) {
   }
   using names = std::vector<std::string_view>;
   BOOST_TEST((kernels::conv_implementations(conv_direction::forward) ==
-              names{"depthwise", "pointwise", "winograd", "gathered", "narrow", "packed_gemm", "reference"}));
+              names{"depthwise", "pointwise", "winograd", "gathered", "indirect", "packed_gemm", "reference"}));
   BOOST_TEST((kernels::conv_implementations(conv_direction::weight_grad) ==
               names{"depthwise", "pointwise", "winograd", "gathered_columns", "gathered", "narrow", "packed_gemm",
                     "reference"}));
   BOOST_TEST((kernels::conv_implementations(conv_direction::input_grad) ==
-              names{"depthwise", "few_channel_dots", "pointwise", "winograd", "gathered", "phases", "reference"}));
+              names{"depthwise", "few_channel_dots", "pointwise", "winograd", "indirect", "gathered", "phases",
+                    "reference"}));
 }
 
 BOOST_AUTO_TEST_CASE(every_implementation_matches_the_reference_float) { check_every_implementation<float>(); }
@@ -276,8 +280,8 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       {same_geometry(2, 1, {64, 28, 28, 1}, {32, 3, 3, 1}), "gathered", "few_channel_dots", "gathered"},
       // b: C=K=64 3x3; c: C=K=128 3x3 stride 2 (phases); d: 1-d C=K=64 k=7
       {same_geometry(2, 1, {32, 56, 56, 64}, {64, 3, 3, 64}), "winograd", "winograd", "winograd"},
-      {same_geometry(2, 2, {32, 28, 28, 128}, {128, 3, 3, 128}), "narrow", "phases", "gathered_columns"},
-      {same_geometry(1, 1, {32, 1024, 64}, {64, 7, 64}), "gathered", "gathered", "gathered_columns"},
+      {same_geometry(2, 2, {32, 28, 28, 128}, {128, 3, 3, 128}), "indirect", "phases", "gathered_columns"},
+      {same_geometry(1, 1, {32, 1024, 64}, {64, 7, 64}), "indirect", "indirect", "gathered_columns"},
       // f: the main example's second conv, C=32 K=64 on 14x14
       {same_geometry(2, 1, {64, 14, 14, 32}, {64, 3, 3, 32}), "winograd", "winograd", "winograd"},
       // e: 3-d C=K=16 (16 floats are a narrow width)
@@ -322,9 +326,9 @@ BOOST_AUTO_TEST_CASE(errors_name_the_implementation_direction_and_geometry) {
   const std::string unknown = message("phases");
   BOOST_TEST(unknown ==
                  "conv forward: no implementation \"phases\" (there are: depthwise, pointwise, winograd, gathered, "
-                 "narrow, packed_gemm, reference)",
+                 "indirect, packed_gemm, reference)",
              unknown);
   BOOST_CHECK_THROW((void)kernels::conv_applies<double>(conv_direction::weight_grad, "few_channel_dots", g), error);
-  BOOST_TEST(!kernels::conv_applies<float>(conv_direction::forward, "narrow", g));  // 40 floats
-  BOOST_TEST(kernels::conv_applies<double>(conv_direction::forward, "narrow", g));  // 40 doubles
+  BOOST_TEST(!kernels::conv_applies<float>(conv_direction::forward, "indirect", g));  // 40 floats
+  BOOST_TEST(kernels::conv_applies<double>(conv_direction::forward, "indirect", g));  // 40 doubles
 }

@@ -5,14 +5,15 @@
 // one run per tap. Rows are the flat (batch, output position) indices, cut into tiles whose size
 // depends only on the geometry:
 //
-//   forward       per tile and group: pack the tile's patches (rows x taps*Cg) into scratch, then
-//                 one GEMM  out[rows, group's Kg] = patches * w_group^T  straight into the output.
+//   forward       per tile and group: one product  out[rows, group's Kg] = patches * w_group^T
+//                 straight into the output, its patches (rows x taps*Cg) read through a pointer
+//                 per row and tap (indirect) or packed into scratch (im2col).
 //   input grad    gather form, per input position p: dx[p] = sum over taps j whose output
 //                 o = (p + pad - d*j) / s is whole and in range of w_j^T g[o]. Input positions are
 //                 split by phase ((p + pad) mod s per dim), and each phase only meets the taps
 //                 with d*j = phase (mod s): no zero work for strided convs. Per phase tile and
-//                 group: pack g rows (rows x phase_taps*Kg), one GEMM with the phase's taps of w,
-//                 rearranged once per call as (phase_taps*Kg x Cg).
+//                 group: g rows (rows x phase_taps*Kg), read through pointers or packed, times the
+//                 phase's taps of w, rearranged once per call as (phase_taps*Kg x Cg).
 //   weight grad   dw = sum over rows of g_row^T patch_row: a reduction, split into a fixed number
 //                 of partial sums chosen from the sizes only; each partial is a sequence of
 //                 GEMMs (beta = 1) over its rows' tiles into its own buffer, and the partials are
@@ -25,33 +26,37 @@
 // one row, and each row is tested against the reference on every shape it claims
 // (tests/test_conv_implementations.cpp):
 //
-//   forward       depthwise, pointwise, winograd, gathered, narrow, packed_gemm, reference
-//   input grad    depthwise, few_channel_dots, pointwise, winograd, gathered, phases, reference
+//   forward       depthwise, pointwise, winograd, gathered, indirect, packed_gemm, reference
+//   input grad    depthwise, few_channel_dots, pointwise, winograd, indirect, gathered, phases,
+//                 reference
 //   weight grad   depthwise, pointwise, winograd, gathered_columns, gathered, narrow, packed_gemm,
 //                 reference
 //
 //   depthwise     one input channel per group (groups > 1): GEMMs with N = 1 would waste the
 //                 vector, so own loops, vectorised over channels.
 //   pointwise     1x1 window, stride 1, no padding: the products read x or g in place, no packing.
-//   gathered      one group, at most 16 input channels (64 for the forward), K narrow: im2col
+//   gathered      one group, at most 16 input channels (32 for the forward), K narrow: im2col
 //                 would copy runs as short as the product it feeds, so the products gather their
 //                 rows from a zero-padded copy of x (see padded_input).
 //   winograd      3x3 window, stride 1, 2-d, one group, at least 32 channels summed over, K (C for
 //                 the input gradient) narrow: F(2x2, 3x3), 2.25x fewer multiplies, in all three
 //                 directions (see below).
-//   narrow        Kg is 1 to 8 blocks of 64 bytes (weight grad: 1 to 4): packed patches, and the
-//                 narrow kernel (narrow.hpp) instead of the packed GEMM, which is slower on such
-//                 tall, narrow products.
+//   indirect      Kg is 1 to 8 blocks of 64 bytes: the narrow kernel (narrow.hpp) reading each
+//                 window's taps in place through a pointer per (row, tap), zeros for the padding
+//                 (indirect_forward): no copy of x at all.
+//   narrow (weight grad)  Kg is 1 to 4 blocks of 64 bytes: packed patches, and the narrow kernel
+//                 instead of the packed GEMM, which is slower on such tall, narrow products.
 //   packed_gemm   anything: packed patches and the packed GEMM.
 //   few_channel_dots  one group, stride 1, at most 16 input channels and not a narrow width (an
 //                 image model's 1 or 3): the transposed product would have N = C, so dx is a
 //                 correlation of g with the flipped kernel, dot products along g's channels.
 //   gathered_columns (weight grad)  one group, C a multiple of 64 bytes: dw = dY^T times the
 //                 patches, gathered by rows and columns from a zero-padded copy of x.
-//   gathered (input grad)  one group, stride 1, C narrow: dx is the forward conv of g with the
-//                 flipped kernel, run as the gathered forward (no packing of g rows).
+//   indirect, gathered (input grad)  one group, stride 1, C narrow: dx is the forward conv of g
+//                 with the flipped kernel, run as the indirect forward (more than 32 channels K)
+//                 or the gathered one (no packing of g rows).
 //   phases        anything: the phase decomposition above; each product on the narrow kernel
-//                 or the GEMM as Cg fits (product()).
+//                 (reading g's rows through pointers) or the packed GEMM as Cg fits.
 //   reference     anything: DESIGN.md's formula as a loop nest in long double
 //                 (conv_reference.cpp), the one the others are tested against.
 // Sums of no terms (no channels, taps or output positions) are zeros before any of them runs.
@@ -282,12 +287,12 @@ void pack_patches(T* dst, const T* x, const conv_geometry& g, const tap_table& t
 // the packed narrow product are as fast or faster (C = 32: 146 against 150, C = 64: 148 against
 // 128 on a Xeon model 167), so larger C keeps them.
 // Needs the narrow kernel (n = K, one group); a 1x1 window comes earlier in the lists (pointwise).
-// The forward keeps gathering up to 64 channels: with the microkernels' two steps per iteration,
-// (d) (1-d, C = K = 64, k = 7) runs at 185 GFLOP/s gathered against 165 packed (medians of 5,
-// 1 core, Xeon model 167); at C = 128 ((c), stride 2) the two are even (160 / 166). This weight
-// gradient stays at 16: the packed product is ahead from C = 32 on ((d): 144 against 127), and
-// gathered_columns (below) ahead of both where it applies.
-inline constexpr std::size_t max_gathered_channels = 16, max_gathered_forward_channels = 64;
+// The forward gathers up to 32 channels; from 64 on the indirect forward (below), which reads x
+// in place, is ahead: (d) (1-d, C = K = 64, k = 7) 193 -> 204 GFLOP/s, (b) 210 -> 222; at C = 32
+// the two are even (190 / 188), at 16 ((e)) gathering is (145 against 118; medians of 5, 1 core,
+// Xeon model 167). This weight gradient stays at 16: the packed product is ahead from C = 32 on
+// ((d): 144 against 127), and gathered_columns (below) ahead of both where it applies.
+inline constexpr std::size_t max_gathered_channels = 16, max_gathered_forward_channels = 32;
 template <class T, std::size_t MaxChannels = max_gathered_channels>
 bool gathers_patches(const conv_geometry& g) {
   return g.groups == 1 && g.in_channels <= MaxChannels && narrow_fits<T>(g.out_channels);
@@ -612,6 +617,68 @@ void gathered_forward(view<T> out, view<const T> x, view<const T> w, const conv_
   gathered_product_forward(out, x, wt.data(), g, e);
 }
 
+// ---- indirect forward ---------------------------------------------------------------------------
+// Per tile: a pointer per (row, tap) to the channels [c0, c0 + cg) that tap reads, in x or in a
+// run of zeros for the padding (an indirection buffer, as XNNPACK's convolutions use), then one
+// indirect product per group: the products read each window where it is, so there is neither an
+// im2col copy (12% of (c)'s time when the narrow kernel read packed patches) nor a padded copy of
+// x. One core, medians of 5 (Xeon model 167), against the packed patches on the same kernel: (c)
+// 186 -> 199 GFLOP/s (AVX2 kernels: 113 -> 115), 3-d (e) (C = 16) 90 -> 118, C = 1 31 -> 38; so
+// it replaced that implementation wherever Kg is a narrow width.
+template <class T>
+void window_pointers(const T** dst, const T* x, const T* zeros, const conv_geometry& g, const tap_table& taps,
+                     std::size_t q0, std::size_t rows, std::size_t c0) {
+  const std::size_t taps_n = g.taps(), in_pos = g.in_positions(), c = g.in_channels;
+  const std::size_t* rel = taps.relative.data();
+  grid_cursor cur(g.dims, g.out, q0);
+  for (std::size_t r = 0; r < rows; ++r, cur.next(), dst += taps_n) {
+    const T* xb = x + cur.batch * in_pos * c + c0;
+    const index origin = window_origin(g, cur.at);
+    if (origin >= 0) {
+      for (std::size_t t = 0; t < taps_n; ++t) dst[t] = xb + (std::size_t(origin) + rel[t]) * c;
+      continue;
+    }
+    for (std::size_t t = 0; t < taps_n; ++t) {
+      const index pos = input_position(g, cur.at, taps.at(t));
+      dst[t] = pos < 0 ? zeros : xb + std::size_t(pos) * c;
+    }
+  }
+}
+
+// The indirect forward with the weights already as the indirect product reads them: wt = w_g^T
+// per group (patch x Kg, rows in w's (tap, channel) order).
+template <class T>
+void indirect_product_forward(view<T> out, view<const T> x, const T* wt, const conv_geometry& g,
+                              const conv_epilogue<T>& e) {
+  const std::size_t rows = g.batch * g.out_positions(), k = g.out_channels, taps_n = g.taps();
+  const std::size_t cg = g.in_group(), kg = g.out_group(), patch = taps_n * cg;
+  const std::size_t tile = tile_rows_for(patch), tiles = ceil_div(rows, tile);
+  const auto taps = make_taps(g);
+  auto zeros = scratch().take<T>(cg);
+  std::fill_n(zeros.data(), cg, T(0));
+  const bool fused = epilogue_in_registers(e, k);
+  parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
+    auto pointers = scratch().take<const T*>(tile * taps_n);
+    for (std::size_t ti = lo; ti < hi; ++ti) {
+      const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
+      for (std::size_t grp = 0; grp < g.groups; ++grp) {
+        window_pointers(pointers.data(), x.data, zeros.data(), g, taps, q0, m, grp * cg);
+        indirect_product<T>(m, kg, taps_n, cg, pointers.data(), wt + grp * kg * patch, kg,
+                            out.data + q0 * k + grp * kg, k, false, fused && e.bias ? e.bias + grp * kg : nullptr,
+                            fused && e.relu);
+      }
+      if (!fused) finish_rows(out.data + q0 * k, m, k, e);
+    }
+  });
+}
+
+template <class T>
+void indirect_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+  auto wt = scratch().take<T>(w.size());
+  transpose_weights(w.data, g, wt.data());
+  indirect_product_forward(out, x, wt.data(), g, e);
+}
+
 // ---- Winograd F(2x2, 3x3) ---------------------------------------------------------------------------
 // 3x3 windows, stride 1, dilation 1, one group, 2 ordered dims: each 2x2 block of outputs (a tile)
 // comes from its 4x4 input patch d as A^T [(G w G^T) .* (B^T d B)] A (Lavin and Gray, "Fast
@@ -829,8 +896,10 @@ bool gathers_input_grad(const conv_geometry& g) {
   return true;
 }
 
+// The forward conv that is g's input gradient (above): its geometry, and its weights, the flipped
+// kernel as the narrow kernel reads it (rows (tap, k) of the window, columns c) into wt.
 template <class T>
-void gathered_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
+conv_geometry input_grad_as_forward(const conv_geometry& g, const T* w, T* wt) {
   const std::size_t c = g.in_channels, k = g.out_channels, taps_n = g.taps();
   conv_geometry t = g;
   t.in = g.out;
@@ -838,13 +907,30 @@ void gathered_input_grad(view<T> dx, view<const T> gr, view<const T> w, const co
   t.in_channels = k;
   t.out_channels = c;
   for (std::size_t d = 0; d < g.dims; ++d) t.pad_low[d] = g.dilation[d] * (g.window[d] - 1) - g.pad_low[d];
-  // The flipped kernel as the narrow kernel reads it: rows (tap, k) of t's window, columns c.
-  auto wt = scratch().take<T>(w.size());
   for_each_tap(g, [&](std::size_t tap, const per_dim&, std::size_t flipped) {
     for (std::size_t kk = 0; kk < k; ++kk)
-      for (std::size_t ch = 0; ch < c; ++ch) wt.data()[(tap * k + kk) * c + ch] = w.data[(kk * taps_n + flipped) * c + ch];
+      for (std::size_t ch = 0; ch < c; ++ch) wt[(tap * k + kk) * c + ch] = w[(kk * taps_n + flipped) * c + ch];
   });
-  gathered_product_forward<T>(dx, gr, wt.data(), t, {});
+  return t;
+}
+
+template <class T>
+void gathered_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
+  auto wt = scratch().take<T>(w.size());
+  gathered_product_forward<T>(dx, gr, wt.data(), input_grad_as_forward(g, w.data, wt.data()), {});
+}
+
+// The same forward on the indirect product: ahead of the gathered one from K = 64 on, as in the
+// forward (indirect_forward).
+template <class T>
+bool indirect_input_grad_applies(const conv_geometry& g) {
+  return gathers_input_grad<T>(g) && g.out_channels > max_gathered_forward_channels;
+}
+
+template <class T>
+void indirect_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
+  auto wt = scratch().take<T>(w.size());
+  indirect_product_forward<T>(dx, gr, wt.data(), input_grad_as_forward(g, w.data, wt.data()), {});
 }
 
 // Per tile and group: pack the patches (or, `direct`, read a pointwise geometry's x in place),
@@ -881,10 +967,6 @@ void patch_forward(view<T> out, view<const T> x, view<const T> w, const conv_geo
 template <class T>
 void pointwise_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
   patch_forward(out, x, w, g, e, true, narrow_fits<T>(g.out_group()));
-}
-template <class T>
-void narrow_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
-  patch_forward(out, x, w, g, e, false, true);
 }
 template <class T>
 void packed_gemm_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
@@ -973,14 +1055,22 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
         }
   }
 
-  std::size_t max_tile = 0, max_width = 0;
+  std::size_t max_tile = 0, max_width = 0, max_taps = 0;
   for (std::size_t ph = 0; ph < phases; ++ph) {
     max_tile = std::max(max_tile, info[ph].tile_rows);
     max_width = std::max(max_width, info[ph].tap_count * kg);
+    max_taps = std::max(max_taps, info[ph].tap_count);
   }
+  // With Cg a narrow width the products read g's rows where they are, through a pointer per row
+  // and phase tap (indirect_product; (c), stride 2: 165 -> 178 GFLOP/s on one core); else the
+  // rows are packed for the GEMM.
+  const bool indirect = !direct && narrow_fits<T>(cg);
+  auto zeros = scratch().take<T>(kg);
+  std::fill_n(zeros.data(), kg, T(0));
   const std::size_t cost = max_tile * max_width * c;
   parallel_chunks(next_item, std::max<std::size_t>(cost, 1), [&](std::size_t lo, std::size_t hi) {
-    auto pack = scratch().take<T>(direct ? 0 : max_tile * max_width);
+    auto pointers = scratch().take<const T*>(direct ? 0 : max_tile * max_taps);
+    auto pack = scratch().take<T>(direct || indirect ? 0 : max_tile * max_width);
     auto result = scratch().take<T>(strided ? max_tile * cg : 0);
     std::size_t ph = 0;
     for (std::size_t item = lo; item < hi; ++item) {
@@ -989,9 +1079,10 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
       const std::size_t r0 = (item - pi.item_begin) * pi.tile_rows, m = std::min(pi.tile_rows, pi.rows - r0);
       const std::size_t width = pi.tap_count * kg;
       for (std::size_t grp = 0; grp < g.groups; ++grp) {
-        // The tile's rows of g: per row, per phase tap, the Kg channels of the output it feeds.
+        // The tile's rows of g: per row, per phase tap, the Kg channels of the output it feeds
+        // (zeros where that output is outside g).
         if (!direct && width > 0) {
-          T* dst = pack.data();
+          const T** dst = pointers.data();
           grid_cursor cur(g.dims, pi.count, r0);
           const index* sh = shift.data() + pi.tap_begin * g.dims;
           const index* rel = shift_rel.data() + pi.tap_begin;
@@ -1005,11 +1096,10 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
               base = base * index(g.out[i]) + t;
             }
             if (interior) {  // every tap feeds an output: no bounds checks
-              for (std::size_t tt = 0; tt < pi.tap_count; ++tt, dst += kg)
-                copy_run(dst, gb + std::size_t(base + rel[tt]) * k, kg);
+              for (std::size_t tt = 0; tt < pi.tap_count; ++tt) *dst++ = gb + std::size_t(base + rel[tt]) * k;
               continue;
             }
-            for (std::size_t tt = 0; tt < pi.tap_count; ++tt, dst += kg) {
+            for (std::size_t tt = 0; tt < pi.tap_count; ++tt) {
               index o = 0;
               bool inside = true;
               for (std::size_t i = 0; i < g.dims && inside; ++i) {
@@ -1017,10 +1107,11 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
                 inside = oi >= 0 && oi < index(g.out[i]);
                 o = o * index(g.out[i]) + oi;
               }
-              if (inside) copy_run(dst, gb + std::size_t(o) * k, kg);
-              else std::fill_n(dst, kg, T(0));
+              *dst++ = inside ? gb + std::size_t(o) * k : zeros.data();
             }
           }
+          if (!indirect)
+            for (std::size_t e = 0; e < m * pi.tap_count; ++e) copy_run(pack.data() + e * kg, pointers.data()[e], kg);
         }
         // Unstrided: the phase's rows are dx's rows, written in place; else into scratch.
         T* res = strided ? result.data() : dx.data + r0 * c + grp * cg;
@@ -1028,8 +1119,10 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
         if (width == 0) {
           for (std::size_t r = 0; r < m; ++r) std::fill_n(res + r * ldr, cg, T(0));
         } else {
-          const T* a = direct ? gr.data + r0 * k + grp * kg : pack.data();
-          product<T>(false, m, cg, width, a, direct ? k : width, wr + pi.w_offset + grp * width * cg, cg, res, ldr);
+          const T* wg = wr + pi.w_offset + grp * width * cg;
+          if (indirect) indirect_product<T>(m, cg, pi.tap_count, kg, pointers.data(), wg, cg, res, ldr, false);
+          else product<T>(false, m, cg, width, direct ? gr.data + r0 * k + grp * kg : pack.data(), direct ? k : width,
+                          wg, cg, res, ldr);
         }
         if (strided) {
           grid_cursor cur(g.dims, pi.count, r0);
@@ -1211,7 +1304,7 @@ constexpr conv_implementation<forward_run<T>> forward_list[] = {
     {"pointwise", is_pointwise, pointwise_forward<T>},
     {"winograd", winograd_applies<T>, winograd_forward<T>},
     {"gathered", gathers_patches<T, max_gathered_forward_channels>, gathered_forward<T>},
-    {"narrow", narrow_fits_out_group<T>, narrow_forward<T>},
+    {"indirect", narrow_fits_out_group<T>, indirect_forward<T>},
     {"packed_gemm", always, packed_gemm_forward<T>},
     {"reference", always, reference_conv_forward<T>},
 };
@@ -1222,6 +1315,7 @@ constexpr conv_implementation<gradient_run<T>> input_grad_list[] = {
     {"few_channel_dots", dots_into_few_channels<T>, few_channel_input_grad<T>},
     {"pointwise", is_pointwise, pointwise_input_grad<T>},
     {"winograd", winograd_applies_input_grad<T>, winograd_input_grad<T>},
+    {"indirect", indirect_input_grad_applies<T>, indirect_input_grad<T>},
     {"gathered", gathers_input_grad<T>, gathered_input_grad<T>},
     {"phases", always, phases_input_grad<T>},
     {"reference", always, reference_conv_input_grad<T>},

@@ -409,6 +409,12 @@ void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, con
 }
 
 template <class T>
+void indirect_product(std::size_t m, std::size_t n, std::size_t taps, std::size_t run, const T* const* a,
+                      const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate, const T* bias, bool relu) {
+  active_kernels<T>().indirect(m, n, taps, run, a, b, ldb, c, ldc, accumulate, {bias, relu});
+}
+
+template <class T>
 void gather_dot_product(std::size_t m, std::size_t c, std::size_t taps, std::size_t k, const T* a,
                         const std::size_t* ro, const std::size_t* to, const T* b, T* out, std::size_t ldo) {
   active_kernels<T>().gather_dot(m, c, taps, k, a, ro, to, b, out, ldo);
@@ -430,6 +436,8 @@ void gather_columns_product(std::size_t m, std::size_t n, std::size_t k, const T
   template void gather_product<T>(std::size_t, std::size_t, std::size_t, const T*, const std::size_t*,         \
                                   const std::size_t*, std::size_t, const T*, std::size_t, T*, std::size_t, bool, \
                                   const T*, bool);                                                            \
+  template void indirect_product<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T* const*,         \
+                                    const T*, std::size_t, T*, std::size_t, bool, const T*, bool);              \
   template void gather_dot_product<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T*,            \
                                       const std::size_t*, const std::size_t*, const T*, T*, std::size_t);         \
   template void gather_columns_product<T>(std::size_t, std::size_t, std::size_t, const T*, std::size_t, const T*, \

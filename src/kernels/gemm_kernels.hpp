@@ -294,6 +294,72 @@ void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const si
   }
 }
 
+// ---- indirect products --------------------------------------------------------------------------
+// C's R x cols block = A (R x taps * run) B + beta C with A read through an indirection buffer:
+// A(r, t * run + s) = p[r * taps + t][s], a pointer per row and tap to `run` contiguous elements
+// (conv's forward reads each window's taps straight from x and its padding from a run of zeros,
+// as XNNPACK's convolutions do: no im2col copy). Per tap, R pointer loads; then per s NV vector
+// loads of B and R broadcasts. The same arithmetic order as tile.
+template <class T, int R, int NV>
+void indirect_tile(size_t taps, size_t run, const T* const* p, const T* b, size_t bs, T beta, T* c, size_t ldc,
+                   size_t cols, tile_epilogue<T> e) {
+  constexpr size_t L = lanes<T>;
+  vec<T> acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = vec<T>{};
+  for (size_t t = 0; t < taps; ++t) {
+    const T* row[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) row[r] = p[r * taps + t];
+    const T* bt = b + t * run * bs;
+#pragma GCC unroll 2
+    for (size_t s = 0; s < run; ++s) {
+      vec<T> bv[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) bv[v] = load(bt + s * bs + v * L);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const T av = row[r][s];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+      }
+    }
+  }
+  write_tile<T, R, NV>(acc, beta, c, ldc, cols, e);
+}
+
+template <class T>
+using indirect_tile_fn = void (*)(size_t, size_t, const T* const*, const T*, size_t, T, T*, size_t, size_t,
+                                  tile_epilogue<T>);
+template <class T, int NV, class Rows>
+struct indirect_tiles_by_rows;
+template <class T, int NV, size_t... I>
+struct indirect_tiles_by_rows<T, NV, std::index_sequence<I...>> {
+  static constexpr indirect_tile_fn<T> fn[] = {&indirect_tile<T, int(I) + 1, NV>...};
+};
+
+// isa_gemm::indirect: like narrow, with A read through the indirection buffer p (m x taps).
+template <class T, int... Rows>
+void indirect(size_t m, size_t n, size_t taps, size_t run, const T* const* p, const T* b, size_t ldb, T* c,
+              size_t ldc, bool accumulate, tile_epilogue<T> e) {
+  constexpr size_t L = lanes<T>;
+  constexpr int max_vectors = sizeof...(Rows);
+  constexpr int rows[] = {Rows...};
+  const T beta = accumulate ? T(1) : T(0);
+  for (size_t j = 0; j < n; j += max_vectors * L) {
+    const size_t cols = smaller(max_vectors * L, n - j);
+    with_vectors<max_vectors>(cols / L, [&]<int V>() {
+      constexpr int R = rows[V - 1];
+      constexpr const indirect_tile_fn<T>* by_rows = indirect_tiles_by_rows<T, V, std::make_index_sequence<R>>::fn;
+      for (size_t i = 0; i < m; i += R)
+        by_rows[smaller(R, m - i) - 1](taps, run, p + i * taps, b + j, ldb, beta, c + i * ldc + j, ldc, cols,
+                                       {e.bias ? e.bias + j : nullptr, e.relu});
+    });
+  }
+}
+
 // isa_gemm::gather_dot: out[i * ldo + c] = sum over t < taps, k < K of a[ro[i] + to[t] + k] *
 // b[(t * C + c) * K + k]. Products with a right-hand side narrower than a vector (conv's input
 // gradient into 1-15 channels): vectors run along k, and the rows go in blocks of L (one vector's
@@ -395,7 +461,7 @@ void gather_columns(size_t m, size_t n, size_t k, const T* a, size_t lda, const 
 template <class T, int MR, int NV, int... NarrowRows>
 constexpr isa_gemm<T> make_gemm(size_t kc, size_t mc, size_t nc) {
   return {MR, NV * lanes<T>, kc, mc, nc, &pack_b<T, NV>, &multiply<T, MR, NV>, &narrow<T, NarrowRows...>,
-          &gather<T, NarrowRows...>, &gather_dot<T>,
+          &gather<T, NarrowRows...>, &indirect<T, NarrowRows...>, &gather_dot<T>,
           &gather_columns<T, gather_columns_rows, gather_columns_vectors>};
 }
 

@@ -39,6 +39,14 @@ void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, con
                     const std::size_t* so, std::size_t run, const T* b, std::size_t ldb, T* c, std::size_t ldc,
                     bool accumulate, const T* bias = nullptr, bool relu = false);
 
+// The same with A read through an indirection buffer: A(i, t * run + s) = a[i * taps + t][s], a
+// pointer per row and tap to `run` contiguous elements (k = taps * run): conv's implicit GEMM
+// reading each window's taps where they are (in x, or a run of zeros for the padding).
+template <class T>
+void indirect_product(std::size_t m, std::size_t n, std::size_t taps, std::size_t run, const T* const* a,
+                      const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate, const T* bias = nullptr,
+                      bool relu = false);
+
 // out (m x C, rows ldo apart) with out[i][c] = sum over taps t and k < K of a[ro[i] + to[t] + k] *
 // b[(t * C + c) * K + k]: for a right-hand side narrower than a vector (conv's input gradient into
 // a few channels), vectorized along the contiguous k. Each sum in a fixed order.

@@ -87,7 +87,7 @@ enum class conv_direction { forward, input_grad, weight_grad };
 const char* conv_direction_name(conv_direction d);
 
 // The names of d's implementations, in the order they are tried (the same for float and double),
-// e.g. depthwise, pointwise, gathered, narrow, packed_gemm, reference for the forward.
+// e.g. depthwise, pointwise, winograd, gathered, indirect, packed_gemm, reference for the forward.
 std::vector<std::string_view> conv_implementations(conv_direction d);
 
 // Whether d's implementation `name` applies to geometry g with elements T. Throws typegrad::error
