@@ -175,6 +175,11 @@ const std::vector<bench_case> cases{
     conv_row<1, 1>("d", "1-d N=32 C=64 L=1024 K=64 k=7", 32, 64, 1024, 64, 7),
     conv_row<3, 1>("e", "3-d N=4 C=16 32^3 K=16 3x3x3", 4, 16, 32, 16, 3),
     conv_row<2, 1>("f", "2-d N=64 C=32 14x14 K=64 3x3", 64, 32, 14, 64, 3),
+    // The small ResNet's (examples/fashion_mnist_resnet.cpp) first stage, downsampling conv and
+    // projection shortcut.
+    conv_row<2, 1>("g", "2-d N=64 C=16 28x28 K=16 3x3", 64, 16, 28, 16, 3),
+    conv_row<2, 2>("h", "2-d N=64 C=16 28x28 K=32 3x3 stride 2", 64, 16, 28, 32, 3),
+    conv_row<2, 2>("i", "2-d N=64 C=16 28x28 K=32 1x1 stride 2", 64, 16, 28, 32, 1),
 };
 
 // --impl: each direction's kernel of conv case c alone, by implementation `impl`, on random data

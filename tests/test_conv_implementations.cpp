@@ -286,6 +286,12 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       {same_geometry(2, 1, {64, 14, 14, 32}, {64, 3, 3, 32}), "winograd", "winograd", "winograd"},
       // e: 3-d C=K=16 (16 floats are a narrow width)
       {same_geometry(3, 1, {4, 32, 32, 32, 16}, {16, 3, 3, 3, 16}), "gathered", "gathered", "gathered_columns"},
+      // g, h, i: the small ResNet's first stage, downsampling conv and projection shortcut (strided:
+      // x read in place, not gathered from a padded copy, from 8 channels on)
+      {same_geometry(2, 1, {64, 28, 28, 16}, {16, 3, 3, 16}), "gathered", "gathered", "gathered_columns"},
+      {same_geometry(2, 2, {64, 28, 28, 16}, {32, 3, 3, 16}), "indirect", "phases", "narrow"},
+      {same_geometry(2, 2, {64, 28, 28, 16}, {32, 1, 1, 16}), "indirect", "phases", "narrow"},
+      {same_geometry(2, 2, {64, 56, 56, 3}, {32, 3, 3, 3}), "gathered", "phases", "gathered"},
       // 1x1; K = 40 floats is no narrow width; depthwise
       {same_geometry(2, 1, {8, 14, 14, 64}, {128, 1, 1, 64}), "pointwise", "pointwise", "pointwise"},
       {same_geometry(2, 1, {8, 14, 14, 12}, {40, 3, 3, 12}), "packed_gemm", "few_channel_dots", "packed_gemm"},

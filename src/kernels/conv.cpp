@@ -298,6 +298,24 @@ bool gathers_patches(const conv_geometry& g) {
   return g.groups == 1 && g.in_channels <= MaxChannels && narrow_fits<T>(g.out_channels);
 }
 
+// The copy is of the whole input, while a strided conv's windows start at only one position in
+// stride^d: from 8 channels on, reading x in place is then ahead, the indirect forward (N = 64,
+// 3x3 stride 2, K = 32; C = 8: 112 -> 123 GFLOP/s, 16: 108 -> 140; C = 3: 94 against 82) and the
+// packed patches of the narrow weight gradient (C = 8: 90 -> 109, 16: 93 -> 114; even at C = 32,
+// ahead again at C = 128, (c): 162 against 148; one core, medians of 9, Xeon model 167).
+bool strided(const conv_geometry& g) {
+  for (std::size_t d = 0; d < g.dims; ++d)
+    if (g.stride[d] > 1) return true;
+  return false;
+}
+template <class T>
+bool gathers_forward(const conv_geometry& g) {
+  return gathers_patches<T, max_gathered_forward_channels>(g) && (!strided(g) || g.in_channels < 8);
+}
+bool gathering_pays_for_weight_grad(const conv_geometry& g) {
+  return !strided(g) || g.in_channels < 8 || g.in_channels >= 32;
+}
+
 // Zero-fills dst (batch items of batch_step elements, element strides `step` per dim) and copies
 // src (batch, extent..., channels), shifted by `low` per dim, into it line by line; batch items in
 // parallel (each task writes its own items: the copy was a serial section of every gathered conv).
@@ -993,7 +1011,7 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
   phase_info* info = info_buf.data();
   const auto taps = make_taps(g);
   std::size_t next_tap = 0, next_item = 0, w_size = 0;
-  bool strided = phases > 1;
+  bool strided = phases > 1, zero_phases = false;
   for (std::size_t ph = 0; ph < phases; ++ph) {
     phase_info& pi = info[ph];
     pi = phase_info{};
@@ -1034,7 +1052,10 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
     }
     pi.rows = g.batch * grid;
     pi.tile_rows = tile_rows_for(std::max<std::size_t>(pi.tap_count * kg, 1));
-    pi.items = ceil_div(pi.rows, pi.tile_rows);
+    // A phase no tap reaches (a 1x1 window's, but one phase of stride^d) is zeros: written below
+    // with all of dx at once, not row by row.
+    pi.items = pi.tap_count == 0 ? 0 : ceil_div(pi.rows, pi.tile_rows);
+    zero_phases = zero_phases || pi.tap_count == 0;
     pi.item_begin = next_item;
     next_item += pi.items;
     pi.w_offset = w_size;
@@ -1067,11 +1088,15 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
   const bool indirect = !direct && narrow_fits<T>(cg);
   auto zeros = scratch().take<T>(kg);
   std::fill_n(zeros.data(), kg, T(0));
+  if (zero_phases) fill<T>(dx, T(0));
+  per_dim dx_step{};  // dx's element strides per spatial dim
+  for (std::size_t i = g.dims, step = c; i-- > 0; step *= g.in[i]) dx_step[i] = step;
   const std::size_t cost = max_tile * max_width * c;
   parallel_chunks(next_item, std::max<std::size_t>(cost, 1), [&](std::size_t lo, std::size_t hi) {
     auto pointers = scratch().take<const T*>(direct ? 0 : max_tile * max_taps);
     auto pack = scratch().take<T>(direct || indirect ? 0 : max_tile * max_width);
     auto result = scratch().take<T>(strided ? max_tile * cg : 0);
+    auto offsets = scratch().take<std::size_t>(strided ? max_tile : 0);
     std::size_t ph = 0;
     for (std::size_t item = lo; item < hi; ++item) {
       while (item >= info[ph].item_begin + info[ph].items) ++ph;
@@ -1081,7 +1106,7 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
       for (std::size_t grp = 0; grp < g.groups; ++grp) {
         // The tile's rows of g: per row, per phase tap, the Kg channels of the output it feeds
         // (zeros where that output is outside g).
-        if (!direct && width > 0) {
+        if (!direct) {
           const T** dst = pointers.data();
           grid_cursor cur(g.dims, pi.count, r0);
           const index* sh = shift.data() + pi.tap_begin * g.dims;
@@ -1116,21 +1141,16 @@ void phase_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
         // Unstrided: the phase's rows are dx's rows, written in place; else into scratch.
         T* res = strided ? result.data() : dx.data + r0 * c + grp * cg;
         const std::size_t ldr = strided ? cg : c;
-        if (width == 0) {
-          for (std::size_t r = 0; r < m; ++r) std::fill_n(res + r * ldr, cg, T(0));
-        } else {
-          const T* wg = wr + pi.w_offset + grp * width * cg;
-          if (indirect) indirect_product<T>(m, cg, pi.tap_count, kg, pointers.data(), wg, cg, res, ldr, false);
-          else product<T>(false, m, cg, width, direct ? gr.data + r0 * k + grp * kg : pack.data(), direct ? k : width,
-                          wg, cg, res, ldr);
-        }
-        if (strided) {
-          grid_cursor cur(g.dims, pi.count, r0);
-          for (std::size_t r = 0; r < m; ++r, cur.next()) {
-            std::size_t flat = 0;
-            for (std::size_t i = 0; i < g.dims; ++i) flat = flat * g.in[i] + pi.first[i] + g.stride[i] * cur.at[i];
-            std::memcpy(dx.data + (cur.batch * g.in_positions() + flat) * c + grp * cg, res + r * cg,
-                        cg * sizeof(T));
+        const T* wg = wr + pi.w_offset + grp * width * cg;
+        if (indirect) indirect_product<T>(m, cg, pi.tap_count, kg, pointers.data(), wg, cg, res, ldr, false);
+        else product<T>(false, m, cg, width, direct ? gr.data + r0 * k + grp * kg : pack.data(), direct ? k : width,
+                        wg, cg, res, ldr);
+        if (strided) {  // the phase's rows to their places in dx (a few channels each: no calls)
+          grid_offsets(g.dims, pi.count, g.stride, pi.first, dx_step, g.in_positions() * c, r0, m, offsets.data());
+          for (std::size_t r = 0; r < m; ++r) {
+            T* to = dx.data + offsets.data()[r] + grp * cg;
+            const T* from = res + r * cg;
+            for (std::size_t e = 0; e < cg; ++e) to[e] = from[e];
           }
         }
       }
@@ -1187,7 +1207,11 @@ void weight_grad_partials(view<T> dw, const conv_geometry& g, std::size_t tile, 
 // 151 -> 157; Winograd stays ahead where it applies ((f) 269 against 179).
 template <class T>
 bool gathers_weight_grad_columns(const conv_geometry& g) {
-  return g.groups == 1 && g.in_channels * sizeof(T) % 64 == 0;
+  return g.groups == 1 && g.in_channels * sizeof(T) % 64 == 0 && gathering_pays_for_weight_grad(g);
+}
+template <class T>
+bool gathers_weight_grad(const conv_geometry& g) {
+  return gathers_patches<T>(g) && gathering_pays_for_weight_grad(g);
 }
 
 // The weight gradient over tiles of output positions [q0, q0 + m), the windows' offsets ro into a
@@ -1303,7 +1327,7 @@ constexpr conv_implementation<forward_run<T>> forward_list[] = {
     {"depthwise", is_depthwise, depthwise_forward<T>},
     {"pointwise", is_pointwise, pointwise_forward<T>},
     {"winograd", winograd_applies<T>, winograd_forward<T>},
-    {"gathered", gathers_patches<T, max_gathered_forward_channels>, gathered_forward<T>},
+    {"gathered", gathers_forward<T>, gathered_forward<T>},
     {"indirect", narrow_fits_out_group<T>, indirect_forward<T>},
     {"packed_gemm", always, packed_gemm_forward<T>},
     {"reference", always, reference_conv_forward<T>},
@@ -1327,7 +1351,7 @@ constexpr conv_implementation<gradient_run<T>> weight_grad_list[] = {
     {"pointwise", is_pointwise, pointwise_weight_grad<T>},
     {"winograd", winograd_applies_weight_grad<T>, winograd_weight_grad<T>},
     {"gathered_columns", gathers_weight_grad_columns<T>, gathered_columns_weight_grad<T>},
-    {"gathered", gathers_patches<T>, gathered_weight_grad<T>},
+    {"gathered", gathers_weight_grad<T>, gathered_weight_grad<T>},
     {"narrow", narrow_weight_grad_fits<T>, narrow_weight_grad<T>},
     {"packed_gemm", always, packed_gemm_weight_grad<T>},
     {"reference", always, reference_conv_weight_grad<T>},
