@@ -93,7 +93,7 @@ std::vector<shape_case> shape_cases() {
     p.dilation = {1, 2, 1};
     add(p, {2, 7, 5, 6, 2}, {3, 3, 2, 2, 2});
   }
-  // 3x3, stride 1, 32 or more channels summed over (winograd): odd output extents (clipped 2x2
+  // 3x3, stride 1, 16 or more channels summed over (winograd): odd output extents (clipped 2x2
   // tiles), channels not a multiple of the vector width, batch 1, no padding
   add(options(2), {1, 7, 9, 33}, {48, 3, 3, 33});
   add(options(2, valid), {2, 9, 8, 48}, {32, 3, 3, 48});
@@ -288,7 +288,7 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       {same_geometry(3, 1, {4, 32, 32, 32, 16}, {16, 3, 3, 3, 16}), "gathered", "gathered", "gathered_columns"},
       // g, h, i: the small ResNet's first stage, downsampling conv and projection shortcut (strided:
       // x read in place, not gathered from a padded copy, from 8 channels on)
-      {same_geometry(2, 1, {64, 28, 28, 16}, {16, 3, 3, 16}), "gathered", "gathered", "gathered_columns"},
+      {same_geometry(2, 1, {64, 28, 28, 16}, {16, 3, 3, 16}), "winograd", "winograd", "winograd"},
       {same_geometry(2, 2, {64, 28, 28, 16}, {32, 3, 3, 16}), "indirect", "phases", "narrow"},
       {same_geometry(2, 2, {64, 28, 28, 16}, {32, 1, 1, 16}), "indirect", "phases", "narrow"},
       {same_geometry(2, 2, {64, 56, 56, 3}, {32, 3, 3, 3}), "gathered", "phases", "gathered"},
@@ -305,13 +305,14 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
     BOOST_TEST(kernels::conv_chosen<float>(conv_direction::weight_grad, e.g) == e.weight_grad, what);
   }
   // 40 doubles are 5 blocks of 64 bytes, a narrow width: gathered forward (20 input channels); the
-  // weight gradient's narrow product takes at most 4 blocks (too many channels to gather there)
-  const auto g40 = same_geometry(2, 1, {8, 14, 14, 20}, {40, 3, 3, 20});
+  // weight gradient's narrow product takes at most 4 blocks (too many channels to gather there);
+  // a 5x5 window, which Winograd's F(2x2, 3x3) does not take
+  const auto g40 = same_geometry(2, 1, {8, 14, 14, 20}, {40, 5, 5, 20});
   BOOST_TEST(kernels::conv_chosen<float>(conv_direction::forward, g40) == "packed_gemm");
   BOOST_TEST(kernels::conv_chosen<double>(conv_direction::forward, g40) == "gathered");
   BOOST_TEST(kernels::conv_chosen<double>(conv_direction::weight_grad, g40) == "packed_gemm");
   // 32 doubles, 4 blocks: narrow weight gradient
-  const auto g32 = same_geometry(2, 1, {8, 14, 14, 20}, {32, 3, 3, 20});
+  const auto g32 = same_geometry(2, 1, {8, 14, 14, 20}, {32, 5, 5, 20});
   BOOST_TEST(kernels::conv_chosen<double>(conv_direction::weight_grad, g32) == "narrow");
 
 }

@@ -38,7 +38,7 @@
 //   gathered      one group, at most 16 input channels (32 for the forward), K narrow: im2col
 //                 would copy runs as short as the product it feeds, so the products gather their
 //                 rows from a zero-padded copy of x (see padded_input).
-//   winograd      3x3 window, stride 1, 2-d, one group, at least 32 channels summed over, K (C for
+//   winograd      3x3 window, stride 1, 2-d, one group, at least 16 channels summed over, K (C for
 //                 the input gradient) narrow: F(2x2, 3x3), 2.25x fewer multiplies, in all three
 //                 directions (see below).
 //   indirect      Kg is 1 to 8 blocks of 64 bytes: the narrow kernel (narrow.hpp) reading each
@@ -708,10 +708,12 @@ void indirect_forward(view<T> out, view<const T> x, view<const T> w, const conv_
 // test holds it to the same tolerance as the others. Chosen where measured faster (bench_cnn
 // --cpu, Xeon model 167, against the narrow product and the gathered input gradient): (b) C = K =
 // 64 on 56x56, forward 165-182 -> 287-311 effective GFLOP/s, input gradient 162 -> 300-325; (f)
-// C = 32, K = 64 on 14x14, forward 159-171 -> 265-272, input gradient 158 -> 231-242. The
-// transforms cost per channel what the products save per channel pair, and a tile covers 2x2
-// outputs: so at least 32 channels summed over, and outputs of at least 4x4.
-constexpr std::size_t winograd_min_channels = 32;
+// C = 32, K = 64 on 14x14, forward 159-171 -> 265-272, input gradient 158 -> 231-242; (g) C = K
+// = 16 on 28x28 (medians of 9, against gathering), forward 128 -> 164, input gradient 126 -> 169,
+// weight gradient even (160 / 158). The transforms cost per channel what the products save per
+// channel pair, and a tile covers 2x2 outputs: so at least 16 channels summed over, and outputs
+// of at least 4x4.
+constexpr std::size_t winograd_min_channels = 16;
 
 bool winograd_window(const conv_geometry& g) {
   return g.dims == 2 && g.groups == 1 && g.window[0] == 3 && g.window[1] == 3 && g.stride[0] == 1 &&
