@@ -6,7 +6,8 @@
 // output bitwise equal, float and double, at 1 and 2 threads, for a residual block with batch
 // norms (forward and every gradient), for operands of every kind (full, per-channel column,
 // scalar, a literal), and for shapes whose broadcasting does not fit blocks (the region then runs
-// its members whole). The listing names the regions.
+// its members whole), and for members also read outside (stored by the region). The listing names
+// the regions.
 #include <typegrad/runtime/executor.hpp>
 #include <typegrad/typegrad.hpp>
 
@@ -138,4 +139,30 @@ BOOST_AUTO_TEST_CASE(shapes_that_do_not_fit_blocks) {
   listing = same_with_and_without_regions<double>([&](auto& p) { p.bind(x, xv).bind(y, full_y); }, f, wrt(x, y));
   BOOST_TEST(listing.find("[elementwise region: computes") != std::string::npos, listing);
   BOOST_TEST(listing.find("whole this plan") == std::string::npos, listing);
+}
+
+// A member read outside its region, by nodes that come after the region's runner: the region
+// stores it too (a batch norm's centred input, summed for the variance and normalised later).
+// Blocked, run whole (y broadcasting otherwise), with an empty batch; the listing names it.
+BOOST_AUTO_TEST_CASE(values_read_outside_are_stored) {
+  const auto xv = random_uniform<4>({4, 6, 5, 8}, 41), yv = random_uniform<4>({4, 6, 5, 8}, 42);
+  const auto cv = random_uniform<1>({8}, 43);
+  const auto d = x * y - c;
+  const auto spread = sum(square(d), axes<0, 1, 2>);  // d computed on the fly, and stored
+  auto f = sum(relu(d / sqrt(spread + lit<1>)) * c);  // d read again after the sum
+  std::string listing =
+      same_with_and_without_regions<double>([&](auto& p) { p.bind(x, xv).bind(y, yv).bind(c, cv); }, f, wrt(x, y, c));
+  BOOST_TEST(listing.find(", stores %") != std::string::npos, listing);
+  BOOST_TEST(listing.find("'s region]") != std::string::npos, listing);
+  BOOST_TEST(listing.find("whole this plan") == std::string::npos, listing);
+  const auto xf = cast<float>(xv), yf = cast<float>(yv);
+  const auto cf = cast<float>(cv);
+  same_with_and_without_regions<float>([&](auto& p) { p.bind(x, xf).bind(y, yf).bind(c, cf); }, f, wrt(x, y, c));
+  const auto column_y = random_uniform<4>({4, 1, 1, 8}, 44);
+  listing = same_with_and_without_regions<double>([&](auto& p) { p.bind(x, xv).bind(y, column_y).bind(c, cv); }, f,
+                                                  wrt(x, y, c));
+  BOOST_TEST(listing.find("whole this plan") != std::string::npos, listing);
+  const auto empty_x = random_uniform<4>({0, 6, 5, 8}, 45), empty_y = random_uniform<4>({0, 6, 5, 8}, 46);
+  same_with_and_without_regions<double>([&](auto& p) { p.bind(x, empty_x).bind(y, empty_y).bind(c, cv); }, f,
+                                        wrt(x, y, c));
 }

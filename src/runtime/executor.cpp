@@ -88,6 +88,9 @@ struct executor<T>::state {
     // Per member and argument slot: the member it reads (< members.size()), or members.size() +
     // an index into inputs, or shape_only (an argument read for its shape: no value).
     std::vector<std::vector<std::size_t>> operands;
+    // Per member: whether its value is also stored in its own node's storage, for readers outside
+    // the region (all of them after the node that runs it).
+    std::vector<bool> stored;
     // This plan: blocks apply (every member of the root's shape, every input full, a column or a
     // scalar of it), and how; else the members run whole, their values in `whole`.
     bool blocked = false;
@@ -111,6 +114,10 @@ struct executor<T>::state {
   static constexpr std::size_t no_region = std::size_t(-1);
   std::vector<region> regions;
   std::vector<std::size_t> region_of;  // per node: the region it roots, or no_region
+  // Per node: the node whose region stores its value (a region member read outside it), or
+  // not_stored; such a node runs no kernel, and its readers depend on that node.
+  static constexpr std::size_t not_stored = std::size_t(-1);
+  std::vector<std::size_t> stored_by;
   // The kernel calls of kernel_order, in that order, ready to make: a run reads them front to back.
   struct region;
   struct kernel_call {
@@ -128,9 +135,10 @@ struct executor<T>::state {
   std::size_t profiled_runs = 0;
 
   // set_output_ready: the hook, and for this plan the outputs that are final once node i's kernel
-  // has run (ready_after[i]: the output itself, or the root of the view it is) or before any
-  // kernel runs (ready_first: leaves, constants and views of them). Outputs never share a block
-  // with a later node (pinned), so nothing overwrites them after that kernel.
+  // has run (ready_after[i]: the output itself, or the root of the view it is, or the node whose
+  // region stores that) or before any kernel runs (ready_first: leaves, constants and views of
+  // them). Outputs never share a block with a later node (pinned), so nothing overwrites them
+  // after that kernel.
   output_ready_fn output_ready;
   std::vector<std::vector<std::size_t>> ready_after;  // per node: output indices
   std::vector<std::size_t> ready_first;
@@ -242,11 +250,14 @@ struct executor<T>::state {
       unplanned += need;
       if (view_root[i] != no_view) continue;
       std::optional<std::size_t> best;
+      // A value a region stores is written when the region runs, by the node that runs it: the
+      // block must be free of readers before that node (which may itself read the old owner).
+      const std::size_t writer = stored_by[i] == not_stored ? i : stored_by[i];
       for (std::size_t b = 0; b < blocks.size(); ++b) {
         const auto owner = blocks[b].owner;
         if (blocks[b].capacity < need || pinned[owner]) continue;
         bool dead = std::all_of(readers[owner].begin(), readers[owner].end(),
-                                [&](std::size_t c) { return c != i && ancestors.test(i, c); });
+                                [&](std::size_t c) { return c != writer && ancestors.test(writer, c); });
         if (dead && (!best || blocks[b].capacity < blocks[*best].capacity)) best = b;
       }
       if (!best) {
@@ -320,6 +331,14 @@ struct executor<T>::state {
         throw value_error(fmt::format("run (check_finite): leaf '{}' {} holds {} at flat index {}", nodes[i].label,
                                       shapes[i], bad_text(data[i][k]), k));
     }
+    const auto check_node = [&](std::size_t i) {
+      const std::size_t n = shapes[i].numel(), k = first_bad(data[i], n);
+      if (k < n)
+        throw value_error(fmt::format(
+            "run (check_finite): the first non-finite value is {} at flat index {} of node %{} {}, {} node: {}\n"
+            "  (every argument of this node is finite; program.listing() numbers the nodes)",
+            bad_text(data[i][k]), k, i, shapes[i], nodes[i].adjoint ? "an adjoint" : "a forward", describe(i, 400)));
+    };
     floating_point_scope mode;
     if (output_ready) notify_first();
     if (profiling) node_seconds.resize(nodes.size());
@@ -331,12 +350,13 @@ struct executor<T>::state {
       } else {
         run_node(i);
       }
-      const std::size_t n = check_finite ? shapes[i].numel() : 0, k = first_bad(data[i], n);
-      if (k < n)
-        throw value_error(fmt::format(
-            "run (check_finite): the first non-finite value is {} at flat index {} of node %{} {}, {} node: {}\n"
-            "  (every argument of this node is finite; program.listing() numbers the nodes)",
-            bad_text(data[i][k]), k, i, shapes[i], nodes[i].adjoint ? "an adjoint" : "a forward", describe(i, 400)));
+      if (check_finite) {
+        // The values i's region stores come before i in order: they are checked first.
+        if (region_of[i] != no_region)
+          for (std::size_t q = 0; q < regions[region_of[i]].members.size(); ++q)
+            if (regions[region_of[i]].stored[q]) check_node(regions[region_of[i]].members[q]);
+        check_node(i);
+      }
       if (output_ready) notify_after(i);
     }
     if (profiling) ++profiled_runs;
@@ -346,7 +366,8 @@ struct executor<T>::state {
     for (auto& r : ready_after) r.clear();
     ready_first.clear();
     for (std::size_t o = 0; o < outputs.size(); ++o) {
-      const std::size_t n = outputs[o], root = view_root[n] == no_view ? n : view_root[n];
+      const std::size_t n = outputs[o], viewed = view_root[n] == no_view ? n : view_root[n];
+      const std::size_t root = stored_by[viewed] == not_stored ? viewed : stored_by[viewed];  // its writer
       (nodes[root].kind == node_kind::op ? ready_after[root] : ready_first).push_back(o);
     }
   }
@@ -365,7 +386,7 @@ struct executor<T>::state {
     else c.kernel(c.out, c.in);
   }
   void run_node(std::size_t i) {
-    if (view_root[i] != no_view) return;
+    if (view_root[i] != no_view || stored_by[i] != not_stored) return;
     call(calls[call_of[i]]);
   }
 
@@ -391,6 +412,7 @@ struct executor<T>::state {
   void form_regions(bool enabled) {
     const std::size_t n = nodes.size();
     region_of.assign(n, no_region);
+    stored_by.assign(n, not_stored);
     if (!enabled) return;
     std::vector<std::vector<std::size_t>> readers_of(n);
     for (std::size_t i = 0; i < n; ++i)
@@ -403,7 +425,10 @@ struct executor<T>::state {
       if (taken[root] || !may_join_region(root)) continue;
       // Candidates in decreasing position: a node's readers come after it, so when it is looked
       // at, every reader that could join already has.
-      std::vector<std::size_t> members{root}, candidates(deps[root]);
+      // A node also read outside joins when every such reader comes after the root: the region
+      // then stores its value as well (a batch norm's centred input, computed on the fly for the
+      // variance's sum, kept for the normalisation).
+      std::vector<std::size_t> members{root}, candidates(deps[root]), stored;
       in_region[root] = true;
       while (!candidates.empty() && members.size() < max_region_members) {
         const auto top = std::max_element(candidates.begin(), candidates.end());
@@ -411,10 +436,16 @@ struct executor<T>::state {
         candidates.erase(top);
         if (in_region[j] || taken[j] || is_output[j] || !may_join_region(j) || nodes[j].rank != nodes[root].rank)
           continue;
-        if (!std::all_of(readers_of[j].begin(), readers_of[j].end(), [&](std::size_t r) { return in_region[r]; }))
-          continue;
+        bool read_outside = false, read_later = true;
+        for (auto r : readers_of[j])
+          if (!in_region[r]) {
+            read_outside = true;
+            read_later = read_later && r > root;
+          }
+        if (read_outside && !read_later) continue;
         in_region[j] = true;
         members.push_back(j);
+        if (read_outside) stored.push_back(j);
         candidates.insert(candidates.end(), deps[j].begin(), deps[j].end());
       }
       for (auto m : members) in_region[m] = false;
@@ -425,6 +456,10 @@ struct executor<T>::state {
         if (nodes[q].sums_rows && nodes[q].fused_argument == node_spec::no_argument && !taken[q] &&
             nodes[q].inputs[0] == root)
           sink = q;
+        // (the values the region stores must then be read after the sum alone)
+        for (auto j : stored)
+          for (auto r : readers_of[j])
+            if (r < q && std::find(members.begin(), members.end(), r) == members.end()) sink = no_sink;
       }
       if (members.size() < 2 && sink == no_sink) continue;
       std::sort(members.begin(), members.end());
@@ -434,6 +469,7 @@ struct executor<T>::state {
       r.sink = sink;
       for (auto m : members) {
         taken[m] = true;
+        r.stored.push_back(std::find(stored.begin(), stored.end(), m) != stored.end());
         // A fused node's kernel (and block function) reads its args; any other node's, its inputs
         // (args less the arguments a kernel does not read, but with those read for their shape).
         const bool fused = nodes[m].fused_argument != node_spec::no_argument;
@@ -460,6 +496,16 @@ struct executor<T>::state {
       if (sink != no_sink) taken[sink] = true;
       args[runner] = r.inputs;
       deps[runner] = r.inputs;
+      // A stored value is written by the runner: its readers wait for the runner (all come after
+      // it), and it keeps no inputs of its own.
+      for (auto j : stored) {
+        stored_by[j] = runner;
+        deps[j].clear();
+        for (std::size_t x = j + 1; x < n; ++x)
+          if (std::find(deps[x].begin(), deps[x].end(), j) != deps[x].end() &&
+              std::find(deps[x].begin(), deps[x].end(), runner) == deps[x].end())
+            deps[x].push_back(runner);
+      }
       region_of[runner] = regions.size();
       regions.push_back(std::move(r));
     }
@@ -523,10 +569,12 @@ struct executor<T>::state {
         in.clear();
         for (std::size_t k = 0; k < r.operands[q].size(); ++k) {
           const std::size_t o = r.operands[q][k], j = r.reads[q][k];
-          const T* p = o == shape_only ? nullptr : o < r.members.size() ? r.whole.data() + o * count : data[j];
+          const T* p = o == shape_only ? nullptr
+                       : o < r.members.size() && !r.stored[o] ? r.whole.data() + o * count
+                                                              : data[j];
           in.push_back(view<const T>{p, shapes[j]});
         }
-        T* out = q == last && r.sink == no_sink ? data[m] : r.whole.data() + q * count;
+        T* out = (q == last && r.sink == no_sink) || r.stored[q] ? data[m] : r.whole.data() + q * count;
         kernels[m](view<T>{out, shapes[m]}, inputs<T>(in));
       }
       if (r.sink != no_sink) run_sink_kernel(r, r.whole.data() + last * count);
@@ -569,14 +617,16 @@ struct executor<T>::state {
           if (o == shape_only) {
             operands[k] = {};
           } else if (o < r.members.size()) {
-            operands[k] = {scratch.data() + o * tile, kernels::operand_kind::full, 1};
+            const T* p = r.stored[o] ? data[r.members[o]] + r0 * r.cols : scratch.data() + o * tile;
+            operands[k] = {p, kernels::operand_kind::full, 1};
           } else {
             const std::size_t x = o - r.members.size();
             const T* p = data[r.inputs[x]];
             operands[k] = {r.kinds[x] == kernels::operand_kind::full ? p + r0 * r.cols : p, r.kinds[x], r.broadcast[x]};
           }
         }
-        out = q < last || r.sink_sums_rows ? scratch.data() + q * tile
+        out = r.stored[q]                   ? data[r.members[q]] + r0 * r.cols
+              : q < last || r.sink_sums_rows ? scratch.data() + q * tile
               : r.sink == no_sink           ? data[r.root] + r0 * r.cols
               : r.sink_is_view              ? data[r.sink] + r0 * r.cols
                                             : r.whole.data() + r0 * r.cols;
@@ -677,7 +727,7 @@ struct executor<T>::state {
   bool worth_concurrent_nodes() const {
     std::vector<std::size_t> heavy;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (nodes[i].kind != node_kind::op || !live[i] || view_root[i] != no_view) continue;
+      if (nodes[i].kind != node_kind::op || !live[i] || view_root[i] != no_view || stored_by[i] != not_stored) continue;
       std::size_t touched = shapes[i].numel();
       for (auto j : deps[i]) touched += shapes[j].numel();
       if (touched >= serial_cutoff) heavy.push_back(i);
@@ -846,7 +896,8 @@ void executor<T>::run() {
     s.concurrent_nodes = s.worth_concurrent_nodes();
     s.kernel_order.clear();
     for (std::size_t i = 0; i < s.nodes.size(); ++i)
-      if (s.nodes[i].kind == node_kind::op && s.live[i] && s.view_root[i] == state::no_view)
+      if (s.nodes[i].kind == node_kind::op && s.live[i] && s.view_root[i] == state::no_view &&
+          s.stored_by[i] == state::not_stored)
         s.kernel_order.push_back(i);
     for (auto i : s.leaves) s.planned_leaf_shapes[i] = s.bound[i].shape;
     s.plan_ready();
@@ -983,9 +1034,14 @@ std::string executor<T>::state::listing_line(std::size_t i) const {
     std::string members;
     const std::size_t shown = r.sink == state::no_sink ? r.members.size() - 1 : r.members.size();
     for (std::size_t q = 0; q < shown; ++q) members += fmt::format("{}%{}", q ? ", " : "", r.members[q]);
-    out += fmt::format("  [elementwise region: computes {} on the fly{}]", members,
+    std::string stored;
+    for (std::size_t q = 0; q < r.members.size(); ++q)
+      if (r.stored[q]) stored += fmt::format("{}%{}", stored.empty() ? "" : ", ", r.members[q]);
+    out += fmt::format("  [elementwise region: computes {} on the fly{}{}]", members,
+                       stored.empty() ? "" : fmt::format(", stores {}", stored),
                        s.planned && !r.blocked ? ", whole this plan" : "");
   }
+  if (s.stored_by[i] != state::not_stored) out += fmt::format("  [stored by %{}'s region]", s.stored_by[i]);
   if (n.kind == node_kind::op && !s.live[i]) out += "  [not computed]";
   else if (s.planned && n.kind == node_kind::op && s.view_root[i] != state::no_view)
     out += fmt::format("  [view of %{}]", s.view_root[i]);
