@@ -629,7 +629,8 @@ void gathered_product_forward(view<T> out, view<const T> x, const T* wt, const c
 }
 
 template <class T>
-void gathered_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+void gathered_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
+                      const conv_epilogue<T>& e) {
   auto wt = scratch().take<T>(w.size());
   transpose_weights(w.data, g, wt.data());
   gathered_product_forward(out, x, wt.data(), g, e);
@@ -691,7 +692,8 @@ void indirect_product_forward(view<T> out, view<const T> x, const T* wt, const c
 }
 
 template <class T>
-void indirect_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g, const conv_epilogue<T>& e) {
+void indirect_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
+                      const conv_epilogue<T>& e) {
   auto wt = scratch().take<T>(w.size());
   transpose_weights(w.data, g, wt.data());
   indirect_product_forward(out, x, wt.data(), g, e);
