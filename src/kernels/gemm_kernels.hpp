@@ -207,24 +207,32 @@ void pack_b(bool trans, const T* b, size_t ldb, size_t kc, size_t nc, T* out) {
 }
 
 // ---- narrow products ----------------------------------------------------------------------------
+// f.template operator()<V, R>(j, cols) for each column block [j, j + cols) of n, up to
+// sizeof...(Rows) vectors wide: a block of V vectors runs tiles of R = Rows[V - 1] rows. The
+// loop of the narrow, gathered and indirect products.
+template <class T, int... Rows, class F>
+void by_column_blocks(size_t n, F&& f) {
+  constexpr size_t L = lanes<T>;
+  constexpr int max_vectors = sizeof...(Rows);
+  constexpr int rows[] = {Rows...};
+  for (size_t j = 0; j < n; j += max_vectors * L) {
+    const size_t cols = smaller(max_vectors * L, n - j);
+    with_vectors<max_vectors>(cols / L, [&]<int V>() { f.template operator()<V, rows[V - 1]>(j, cols); });
+  }
+}
+
 // isa_gemm::narrow: A and B in place, the whole sum in registers, in column blocks of up to
 // sizeof...(Rows) vectors; a block of V vectors runs tiles of Rows[V - 1] rows.
 template <class T, int... Rows>
 void narrow(bool trans_a, size_t m, size_t n, size_t k, const T* a, size_t lda, const T* b, size_t ldb, T* c,
             size_t ldc, bool accumulate, tile_epilogue<T> e) {
-  constexpr size_t L = lanes<T>;
-  constexpr int max_vectors = sizeof...(Rows);
-  constexpr int rows[] = {Rows...};
   const gemm_panels<T> ap = trans_a ? gemm_panels<T>{a, 1, lda, true} : gemm_panels<T>{a, lda, lda, false};
-  for (size_t j = 0; j < n; j += max_vectors * L) {
-    const size_t cols = smaller(max_vectors * L, n - j);
-    with_vectors<max_vectors>(cols / L, [&]<int V>() {
-      with_layout(trans_a, [&]<bool KMajor>() {
-        column_block<T, rows[V - 1], V, KMajor>(m, k, ap, b + j, ldb, accumulate ? T(1) : T(0), c + j, ldc, cols,
-                                                {e.bias ? e.bias + j : nullptr, e.relu});
-      });
+  by_column_blocks<T, Rows...>(n, [&]<int V, int R>(size_t j, size_t cols) {
+    with_layout(trans_a, [&]<bool KMajor>() {
+      column_block<T, R, V, KMajor>(m, k, ap, b + j, ldb, accumulate ? T(1) : T(0), c + j, ldc, cols,
+                                    {e.bias ? e.bias + j : nullptr, e.relu});
     });
-  }
+  });
 }
 
 // ---- gathered products ---------------------------------------------------------------------------
@@ -278,20 +286,13 @@ struct gather_tiles_by_rows<T, NV, std::index_sequence<I...>> {
 template <class T, int... Rows>
 void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const size_t* so, size_t run, const T* b,
             size_t ldb, T* c, size_t ldc, bool accumulate, tile_epilogue<T> e) {
-  constexpr size_t L = lanes<T>;
-  constexpr int max_vectors = sizeof...(Rows);
-  constexpr int rows[] = {Rows...};
   const T beta = accumulate ? T(1) : T(0);
-  for (size_t j = 0; j < n; j += max_vectors * L) {
-    const size_t cols = smaller(max_vectors * L, n - j);
-    with_vectors<max_vectors>(cols / L, [&]<int V>() {
-      constexpr int R = rows[V - 1];
-      constexpr const gather_tile_fn<T>* by_rows = gather_tiles_by_rows<T, V, std::make_index_sequence<R>>::fn;
-      for (size_t i = 0; i < m; i += R)
-        by_rows[smaller(R, m - i) - 1](k, a, ro + i, so, run, b + j, ldb, beta, c + i * ldc + j, ldc, cols,
-                                       {e.bias ? e.bias + j : nullptr, e.relu});
-    });
-  }
+  by_column_blocks<T, Rows...>(n, [&]<int V, int R>(size_t j, size_t cols) {
+    constexpr const gather_tile_fn<T>* by_rows = gather_tiles_by_rows<T, V, std::make_index_sequence<R>>::fn;
+    for (size_t i = 0; i < m; i += R)
+      by_rows[smaller(R, m - i) - 1](k, a, ro + i, so, run, b + j, ldb, beta, c + i * ldc + j, ldc, cols,
+                                     {e.bias ? e.bias + j : nullptr, e.relu});
+  });
 }
 
 // ---- indirect products --------------------------------------------------------------------------
@@ -344,20 +345,13 @@ struct indirect_tiles_by_rows<T, NV, std::index_sequence<I...>> {
 template <class T, int... Rows>
 void indirect(size_t m, size_t n, size_t taps, size_t run, const T* const* p, const T* b, size_t ldb, T* c,
               size_t ldc, bool accumulate, tile_epilogue<T> e) {
-  constexpr size_t L = lanes<T>;
-  constexpr int max_vectors = sizeof...(Rows);
-  constexpr int rows[] = {Rows...};
   const T beta = accumulate ? T(1) : T(0);
-  for (size_t j = 0; j < n; j += max_vectors * L) {
-    const size_t cols = smaller(max_vectors * L, n - j);
-    with_vectors<max_vectors>(cols / L, [&]<int V>() {
-      constexpr int R = rows[V - 1];
-      constexpr const indirect_tile_fn<T>* by_rows = indirect_tiles_by_rows<T, V, std::make_index_sequence<R>>::fn;
-      for (size_t i = 0; i < m; i += R)
-        by_rows[smaller(R, m - i) - 1](taps, run, p + i * taps, b + j, ldb, beta, c + i * ldc + j, ldc, cols,
-                                       {e.bias ? e.bias + j : nullptr, e.relu});
-    });
-  }
+  by_column_blocks<T, Rows...>(n, [&]<int V, int R>(size_t j, size_t cols) {
+    constexpr const indirect_tile_fn<T>* by_rows = indirect_tiles_by_rows<T, V, std::make_index_sequence<R>>::fn;
+    for (size_t i = 0; i < m; i += R)
+      by_rows[smaller(R, m - i) - 1](taps, run, p + i * taps, b + j, ldb, beta, c + i * ldc + j, ldc, cols,
+                                     {e.bias ? e.bias + j : nullptr, e.relu});
+  });
 }
 
 // isa_gemm::gather_dot: out[i * ldo + c] = sum over t < taps, k < K of a[ro[i] + to[t] + k] *
