@@ -727,7 +727,8 @@ struct executor<T>::state {
   bool worth_concurrent_nodes() const {
     std::vector<std::size_t> heavy;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (nodes[i].kind != node_kind::op || !live[i] || view_root[i] != no_view || stored_by[i] != not_stored) continue;
+      if (nodes[i].kind != node_kind::op || !live[i] || view_root[i] != no_view || stored_by[i] != not_stored)
+        continue;
       std::size_t touched = shapes[i].numel();
       for (auto j : deps[i]) touched += shapes[j].numel();
       if (touched >= serial_cutoff) heavy.push_back(i);
