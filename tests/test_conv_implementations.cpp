@@ -82,6 +82,10 @@ std::vector<shape_case> shape_cases() {
   add(options(1), {1, 2, 24}, {16, 7, 24});  // extent smaller than the window
   add(options(2, same, 1, 2), {2, 7, 9, 17}, {16, 3, 3, 17});
   add(options(2), {1, 5, 6, 7}, {9, 4, 2, 7});  // even windows
+  // stride 2 in 2-d into 8 or 16 channels (pairs): odd extents, odd padding, an even window
+  add(options(2, same, 2), {2, 7, 9, 8}, {16, 3, 3, 8});
+  add(options(2, explicit_pads, 2, 1, 1, 1, 2), {1, 6, 7, 16}, {32, 3, 3, 16});
+  add(options(2, valid, 2), {2, 9, 8, 16}, {16, 4, 2, 16});
   // input gradients summed over more than 32 channels (indirect): dilation, batch 1
   add(options(2, same, 1, 2), {2, 6, 7, 16}, {48, 3, 3, 16});
   add(options(1), {1, 9, 32}, {64, 3, 32});
@@ -261,8 +265,8 @@ BOOST_AUTO_TEST_CASE(lists_end_with_the_reference) {
               names{"depthwise", "pointwise", "winograd", "gathered_columns", "gathered", "narrow", "packed_gemm",
                     "reference"}));
   BOOST_TEST((kernels::conv_implementations(conv_direction::input_grad) ==
-              names{"depthwise", "few_channel_dots", "pointwise", "winograd", "indirect", "gathered", "phases",
-                    "reference"}));
+              names{"depthwise", "few_channel_dots", "pointwise", "winograd", "indirect", "gathered", "pairs",
+                    "phases", "reference"}));
 }
 
 BOOST_AUTO_TEST_CASE(every_implementation_matches_the_reference_float) { check_every_implementation<float>(); }
@@ -289,7 +293,7 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       // g, h, i: the small ResNet's first stage, downsampling conv and projection shortcut (strided:
       // x read in place, not gathered from a padded copy, from 8 channels on)
       {same_geometry(2, 1, {64, 28, 28, 16}, {16, 3, 3, 16}), "winograd", "winograd", "winograd"},
-      {same_geometry(2, 2, {64, 28, 28, 16}, {32, 3, 3, 16}), "indirect", "phases", "narrow"},
+      {same_geometry(2, 2, {64, 28, 28, 16}, {32, 3, 3, 16}), "indirect", "pairs", "narrow"},
       {same_geometry(2, 2, {64, 28, 28, 16}, {32, 1, 1, 16}), "indirect", "phases", "narrow"},
       {same_geometry(2, 2, {64, 56, 56, 3}, {32, 3, 3, 3}), "gathered", "phases", "gathered"},
       // 1x1; K = 40 floats is no narrow width; depthwise

@@ -27,8 +27,8 @@
 // (tests/test_conv_implementations.cpp):
 //
 //   forward       depthwise, pointwise, winograd, gathered, indirect, packed_gemm, reference
-//   input grad    depthwise, few_channel_dots, pointwise, winograd, indirect, gathered, phases,
-//                 reference
+//   input grad    depthwise, few_channel_dots, pointwise, winograd, indirect, gathered, pairs,
+//                 phases, reference
 //   weight grad   depthwise, pointwise, winograd, gathered_columns, gathered, narrow, packed_gemm,
 //                 reference
 //
@@ -55,6 +55,8 @@
 //   indirect, gathered (input grad)  one group, stride 1, C narrow: dx is the forward conv of g
 //                 with the flipped kernel, run as the indirect forward (more than 32 channels K)
 //                 or the gathered one (no packing of g rows).
+//   pairs (input grad)  2-d, stride 2, C of half a vector or one: phases of rows only, each
+//                 row's column pairs one row of a product 2C wide (see pairs_input_grad).
 //   phases        anything: the phase decomposition above; each product on the narrow kernel
 //                 (reading g's rows through pointers) or the packed GEMM as Cg fits.
 //   reference     anything: DESIGN.md's formula as a loop nest in long double
@@ -1171,6 +1173,94 @@ void phases_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv
   phase_input_grad(dx, gr, w, g, false);
 }
 
+// ---- input gradient of a 2-d stride-2 conv, pairs of columns ---------------------------------------
+// The phases above split dx's positions four ways for stride (2, 2); with a few channels C each
+// phase's product is one vector wide (load-bound, 73 GFLOP/s on (h)). Here only the rows are split
+// by phase: the two columns 2u + phi - pad (phi = 0, 1) of a row are one row of the product, 2C
+// wide, contiguous in dx. Column tap t reaches column phase t mod 2 from output column u - t / 2,
+// so such a row reads g at the window rows of its row phase and the columns u - q, q = 0 ..
+// (kx - 1) / 2, through pointers (zeros outside g), times the weights rearranged per row phase as
+// ((row tap, q, k) x (phi, c)), zero where 2q + phi is no tap: with a 3-wide window a quarter of
+// the multiplies are by zeros, for products twice as wide. For C of half a vector or one (one
+// core, N = 64, Xeon model 167, against the phases): 3x3 on 28x28, C = 8, K = 32 31 -> 67
+// GFLOP/s; C = 16, K = 16 52 -> 73, K = 32 ((h)) 78 -> 95; 56x56, K = 64 103 -> 116; a 4x4 window
+// (no zeros) 102 -> 136. At C = 32 the phases' product is two vectors wide already and ahead
+// (137 against 118).
+template <class T>
+bool pairs_input_grad_applies(const conv_geometry& g) {
+  return g.dims == 2 && g.groups == 1 && g.stride[0] == 2 && g.stride[1] == 2 && g.dilation[0] == 1 &&
+         g.dilation[1] == 1 && g.window[0] >= 2 && g.window[1] >= 2 && narrow_fits<T>(2 * g.in_channels) &&
+         g.in_channels * sizeof(T) <= 64;
+}
+
+template <class T>
+void pairs_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
+  const std::size_t c = g.in_channels, k = g.out_channels, h = g.in[0], wd = g.in[1], oh = g.out[0], ow = g.out[1];
+  const std::size_t ky = g.window[0], kx = g.window[1], pad_y = g.pad_low[0], pad_x = g.pad_low[1];
+  const std::size_t offsets = (kx - 1) / 2 + 1, width = 2 * c;
+  // Pair u covers columns 2u - pad_x and 2u + 1 - pad_x; the pairs that cover a column of dx.
+  const std::size_t u0 = pad_x / 2, u1 = (wd - 1 + pad_x) / 2, pairs = u1 - u0 + 1;
+  auto zeros = scratch().take<T>(k);
+  std::fill_n(zeros.data(), k, T(0));
+  for (std::size_t phase = 0; phase < 2; ++phase) {
+    // Rows p with p + pad_y = phase (mod 2), taps ty = phase (mod 2).
+    const std::size_t first = (phase + 2 - pad_y % 2) % 2;
+    const std::size_t count = first < h ? (h - first + 1) / 2 : 0, row_taps = (ky - phase + 1) / 2;
+    const std::size_t rows = g.batch * count * pairs, depth = row_taps * offsets;
+    if (rows == 0) continue;
+    auto wr = scratch().take<T>(depth * k * width);
+    for (std::size_t i = 0; i < row_taps; ++i)
+      for (std::size_t q = 0; q < offsets; ++q)
+        for (std::size_t kk = 0; kk < k; ++kk)
+          for (std::size_t phi = 0; phi < 2; ++phi) {
+            T* dst = wr.data() + ((i * offsets + q) * k + kk) * width + phi * c;
+            const std::size_t ty = phase + 2 * i, tx = 2 * q + phi;
+            if (tx < kx) std::copy_n(w.data + ((kk * ky + ty) * kx + tx) * c, c, dst);
+            else std::fill_n(dst, c, T(0));
+          }
+    const std::size_t tile = tile_rows_for(depth * k);
+    parallel_chunks(ceil_div(rows, tile), tile * depth * k * width, [&](std::size_t lo, std::size_t hi) {
+      auto pointers = scratch().take<const T*>(tile * depth);
+      auto result = scratch().take<T>(tile * width);
+      for (std::size_t ti = lo; ti < hi; ++ti) {
+        const std::size_t r0 = ti * tile, m = std::min(tile, rows - r0);
+        // Rows in order (batch item, row of the phase, pair): a cursor, not a division per row.
+        std::size_t ui = r0 % pairs, iy = r0 / pairs % count, n = r0 / pairs / count;
+        auto next = [&] {
+          if (++ui < pairs) return;
+          ui = 0;
+          if (++iy < count) return;
+          iy = 0;
+          ++n;
+        };
+        for (std::size_t r = 0; r < m; ++r, next()) {
+          const std::size_t u = u0 + ui, y = first + 2 * iy;
+          const T** dst = pointers.data() + r * depth;
+          for (std::size_t i = 0; i < row_taps; ++i) {
+            const index oy2 = index(y + pad_y) - index(phase + 2 * i);  // 2 * the output row
+            const bool row_inside = oy2 >= 0 && oy2 / 2 < index(oh);
+            const T* line = row_inside ? gr.data + (n * oh + std::size_t(oy2 / 2)) * ow * k : nullptr;
+            for (std::size_t q = 0; q < offsets; ++q) {
+              const index ox = index(u) - index(q);
+              *dst++ = row_inside && ox >= 0 && ox < index(ow) ? line + std::size_t(ox) * k : zeros.data();
+            }
+          }
+        }
+        indirect_product<T>(m, width, depth, k, pointers.data(), wr.data(), width, result.data(), width, false);
+        ui = r0 % pairs, iy = r0 / pairs % count, n = r0 / pairs / count;
+        for (std::size_t r = 0; r < m; ++r, next()) {
+          const std::size_t u = u0 + ui, y = first + 2 * iy;
+          const index x0 = index(2 * u) - index(pad_x);  // the pair's first column
+          const std::size_t from = x0 < 0 ? 1 : 0, to = x0 + 1 < index(wd) ? 2 : 1;  // its columns in dx
+          T* out = dx.data + ((n * h + y) * wd + std::size_t(x0 + index(from))) * c;
+          const T* in = result.data() + r * width + from * c;
+          for (std::size_t e = 0; e < (to - from) * c; ++e) out[e] = in[e];
+        }
+      }
+    });
+  }
+}
+
 // ---- weight-gradient implementations -------------------------------------------------------------
 
 // The reduction dw = sum over rows of g_row^T patch_row as partial_count() partial sums over
@@ -1345,6 +1435,7 @@ constexpr conv_implementation<gradient_run<T>> input_grad_list[] = {
     {"winograd", winograd_applies_input_grad<T>, winograd_input_grad<T>},
     {"indirect", indirect_input_grad_applies<T>, indirect_input_grad<T>},
     {"gathered", gathers_input_grad<T>, gathered_input_grad<T>},
+    {"pairs", pairs_input_grad_applies<T>, pairs_input_grad<T>},
     {"phases", always, phases_input_grad<T>},
     {"reference", always, reference_conv_input_grad<T>},
 };
