@@ -82,6 +82,9 @@ std::vector<shape_case> shape_cases() {
   add(options(1), {1, 2, 24}, {16, 7, 24});  // extent smaller than the window
   add(options(2, same, 1, 2), {2, 7, 9, 17}, {16, 3, 3, 17});
   add(options(2), {1, 5, 6, 7}, {9, 4, 2, 7});  // even windows
+  // window lines of 1 KiB or more (the indirect forward's pointer per line), with border rows
+  add(options(1), {2, 40, 64}, {32, 7, 64});
+  add(options(2, same, 2), {1, 7, 8, 96}, {32, 3, 3, 96});
   // stride 2 in 2-d into 8 or 16 channels (pairs): odd extents, odd padding, an even window
   add(options(2, same, 2), {2, 7, 9, 8}, {16, 3, 3, 8});
   add(options(2, explicit_pads, 2, 1, 1, 1, 2), {1, 6, 7, 16}, {32, 3, 3, 16});
