@@ -352,9 +352,11 @@ struct executor<T>::state {
       }
       if (check_finite) {
         // The values i's region stores come before i in order: they are checked first.
-        if (region_of[i] != no_region)
-          for (std::size_t q = 0; q < regions[region_of[i]].members.size(); ++q)
-            if (regions[region_of[i]].stored[q]) check_node(regions[region_of[i]].members[q]);
+        if (region_of[i] != no_region) {
+          const region& r = regions[region_of[i]];
+          for (std::size_t q = 0; q < r.members.size(); ++q)
+            if (r.stored[q]) check_node(r.members[q]);
+        }
         check_node(i);
       }
       if (output_ready) notify_after(i);
