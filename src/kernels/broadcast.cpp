@@ -24,85 +24,6 @@ std::array<std::ptrdiff_t, max_rank> broadcast_strides(const shape& s, const sha
   return st;
 }
 
-template <class T, class F>
-void binary_loop(view<T> out, view<const T> a, view<const T> b, F f) {
-  const std::size_t n = out.size();
-  if (n == 0) return;
-  // Fast paths: equal shapes, or one side a single value.
-  if (a.size() == n && b.size() == n) {
-    parallel_chunks(n, 1, [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t i = lo; i < hi; ++i) out.data[i] = f(a.data[i], b.data[i]);
-    });
-    return;
-  }
-  if (b.size() == 1 && a.size() == n) {
-    const T bv = b.data[0];
-    parallel_chunks(n, 1, [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t i = lo; i < hi; ++i) out.data[i] = f(a.data[i], bv);
-    });
-    return;
-  }
-  if (a.size() == 1 && b.size() == n) {
-    const T av = a.data[0];
-    parallel_chunks(n, 1, [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t i = lo; i < hi; ++i) out.data[i] = f(av, b.data[i]);
-    });
-    return;
-  }
-  // One side a suffix of the output's shape (a bias over the channels, a row vector): rows of it.
-  auto is_suffix = [&](const shape& s) {
-    if (s.rank() > out.shape.rank()) return false;
-    for (std::size_t d = 0; d < s.rank(); ++d)
-      if (s[d] != out.shape[out.shape.rank() - s.rank() + d]) return false;
-    return s.numel() > 0;
-  };
-  // full has out's shape, part is repeated along rows of its size; f gets them in a, b order.
-  auto by_rows = [&](const T* full, const T* part, std::size_t width, bool part_first) {
-    parallel_chunks(n / width, width, [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t row = lo; row < hi; ++row) {
-        T* o = out.data + row * width;
-        const T* p = full + row * width;
-        if (part_first)
-          for (std::size_t j = 0; j < width; ++j) o[j] = f(part[j], p[j]);
-        else
-          for (std::size_t j = 0; j < width; ++j) o[j] = f(p[j], part[j]);
-      }
-    });
-  };
-  if (a.size() == n && is_suffix(b.shape)) return by_rows(a.data, b.data, b.size(), false);
-  if (b.size() == n && is_suffix(a.shape)) return by_rows(b.data, a.data, a.size(), true);
-  // General case: rows of the last output dimension; the outer index walks the other dims.
-  const std::size_t r = out.shape.rank();
-  auto sa = broadcast_strides(a.shape, out.shape);
-  auto sb = broadcast_strides(b.shape, out.shape);
-  const std::size_t inner = out.shape[r - 1];
-  const std::ptrdiff_t ia = sa[r - 1], ib = sb[r - 1];
-  const std::size_t rows = n / inner;
-  parallel_chunks(rows, inner, [&](std::size_t lo, std::size_t hi) {
-    for (std::size_t row = lo; row < hi; ++row) {
-      std::ptrdiff_t oa = 0, ob = 0;
-      std::size_t rest = row;
-      for (std::size_t d = r - 1; d-- > 0;) {
-        std::size_t idx = rest % out.shape[d];
-        rest /= out.shape[d];
-        oa += std::ptrdiff_t(idx) * sa[d];
-        ob += std::ptrdiff_t(idx) * sb[d];
-      }
-      T* o = out.data + row * inner;
-      const T* pa = a.data + oa;
-      const T* pb = b.data + ob;
-      if (ia == 1 && ib == 1)
-        for (std::size_t j = 0; j < inner; ++j) o[j] = f(pa[j], pb[j]);
-      else if (ia == 1)
-        for (std::size_t j = 0; j < inner; ++j) o[j] = f(pa[j], pb[0]);
-      else if (ib == 1)
-        for (std::size_t j = 0; j < inner; ++j) o[j] = f(pa[0], pb[j]);
-      else
-        for (std::size_t j = 0; j < inner; ++j) o[j] = f(pa[0], pb[0]);
-    }
-  });
-}
-
 // Reduction plan: for every output element, the input offset of its first term (out_strides,
 // 0 along broadcast dims) and the reduced dims walked from there (red_extents, red_strides).
 struct reduction {
@@ -304,9 +225,58 @@ void with_binary_fn(binary_kind kind, Body&& body) {
   }
 }
 
+// Broadcasting runs as blocks of binary_block, the loops elementwise regions run, so each kind's
+// loops exist once. Where each operand is out's shape (full), one value (scalar) or a suffix of
+// it (column: a bias over the channels, a row vector), out is rows of the suffix's size cut into
+// chunks; otherwise each row of out's last extent is one block.
 template <class T>
 void binary(binary_kind kind, view<T> out, view<const T> a, view<const T> b) {
-  with_binary_fn<T>(kind, [&](auto f) { binary_loop(out, a, b, f); });
+  using enum operand_kind;
+  const std::size_t n = out.size();
+  if (n == 0) return;
+  const std::size_t r = out.shape.rank();
+  auto is_suffix = [&](const shape& s) {
+    if (s.rank() > r) return false;
+    for (std::size_t d = 0; d < s.rank(); ++d)
+      if (s[d] != out.shape[r - s.rank() + d]) return false;
+    return true;
+  };
+  std::size_t width = 1;  // the columns' size, 1 without one
+  auto covers = [&](const view<const T>& v, operand_kind& k) {
+    if (v.size() == n) k = full;
+    else if (v.size() == 1) k = scalar;
+    else if (is_suffix(v.shape) && (width == 1 || width == v.size())) k = column, width = v.size();
+    else return false;
+    return true;
+  };
+  operand_kind ka{}, kb{};
+  if (covers(a, ka) && covers(b, kb)) {
+    auto from = [](const view<const T>& v, operand_kind k, std::size_t first) {
+      return block_operand<T>{k == full ? v.data + first : v.data, k};
+    };
+    parallel_chunks(n / width, width, [&](std::size_t lo, std::size_t hi) {
+      binary_block(kind, out.data + lo * width, from(a, ka, lo * width), from(b, kb, lo * width), hi - lo, width);
+    });
+    return;
+  }
+  const auto sa = broadcast_strides(a.shape, out.shape);
+  const auto sb = broadcast_strides(b.shape, out.shape);
+  const std::size_t inner = out.shape[r - 1];
+  const operand_kind ra = sa[r - 1] == 0 ? scalar : full, rb = sb[r - 1] == 0 ? scalar : full;
+  parallel_chunks(n / inner, inner, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t row = lo; row < hi; ++row) {
+      std::ptrdiff_t oa = 0, ob = 0;
+      std::size_t rest = row;
+      for (std::size_t d = r - 1; d-- > 0;) {
+        const std::size_t idx = rest % out.shape[d];
+        rest /= out.shape[d];
+        oa += std::ptrdiff_t(idx) * sa[d];
+        ob += std::ptrdiff_t(idx) * sb[d];
+      }
+      binary_block(kind, out.data + row * inner, block_operand<T>{a.data + oa, ra}, block_operand<T>{b.data + ob, rb},
+                   1, inner);
+    }
+  });
 }
 
 template <class T>
