@@ -3,7 +3,7 @@
 // shape of a fixed set where it applies, against the library's reference implementation: the max
 // kernels bitwise where each output is one value of the input or one g (max_pool, max_pool_gather),
 // and bitwise the general implementation's result (max_pool_backward, with and without relu's
-// mask); the averages within a few eps. 1 and 2 threads bitwise; that each implementation applies
+// mask); the averages within a few eps (avg_pool's 2x2 bitwise its 2d). 1 and 2 threads bitwise; that each implementation applies
 // to some shape of the set (so none goes untested); and which one the default dispatch picks for
 // known shapes. Kernels are called directly: no programs, no graphs. ctest runs this file again
 // with TYPEGRAD_ISA=avx2 and portable (the 2x2 kernels are compiled per instruction set).
@@ -201,6 +201,8 @@ void check_every_implementation() {
           else BOOST_TEST(max_error(one, want) <= pr.tolerance(), label);
           if (k == pool_kernel::max_pool_backward)
             BOOST_TEST(same_bits(one, general), label << ": differs from general");
+          if (k == pool_kernel::avg_pool && name == "2x2")  // 2d's sums, held in registers
+            BOOST_TEST(same_bits(one, pr.run(k, "2d", 1)), label << ": differs from 2d");
           BOOST_TEST(same_bits(one, pr.run(k, name, 2, positive_only)), label << ": 1 and 2 threads differ");
           if (name == chosen)
             BOOST_TEST(same_bits(one, pr.run(k, {}, 2, positive_only)),
@@ -230,7 +232,7 @@ BOOST_AUTO_TEST_CASE(lists_end_with_the_reference) {
   }
   using names = std::vector<std::string_view>;
   BOOST_TEST((kernels::pool_implementations(pool_kernel::max_pool) == names{"2x2", "2d", "general", "reference"}));
-  BOOST_TEST((kernels::pool_implementations(pool_kernel::avg_pool) == names{"2d", "general", "reference"}));
+  BOOST_TEST((kernels::pool_implementations(pool_kernel::avg_pool) == names{"2x2", "2d", "general", "reference"}));
   BOOST_TEST((kernels::pool_implementations(pool_kernel::max_pool_gather) == names{"general", "reference"}));
   BOOST_TEST((kernels::pool_implementations(pool_kernel::max_pool_backward) ==
               names{"2x2", "tiled_2d", "general", "reference"}));
@@ -251,9 +253,9 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
   };
   const expected cases[] = {
       // the Fashion-MNIST CNN's two 2x2 pools, and bench_pool's
-      {{{64, 28, 28, 32}, pool_window_of({2, 2}, {2, 2})}, "2x2", "2d", "general", "2x2", "tiled_2d"},
-      {{{64, 14, 14, 64}, pool_window_of({2, 2}, {2, 2})}, "2x2", "2d", "general", "2x2", "tiled_2d"},
-      {{{32, 56, 56, 64}, pool_window_of({2, 2}, {2, 2})}, "2x2", "2d", "general", "2x2", "tiled_2d"},
+      {{{64, 28, 28, 32}, pool_window_of({2, 2}, {2, 2})}, "2x2", "2x2", "general", "2x2", "tiled_2d"},
+      {{{64, 14, 14, 64}, pool_window_of({2, 2}, {2, 2})}, "2x2", "2x2", "general", "2x2", "tiled_2d"},
+      {{{32, 56, 56, 64}, pool_window_of({2, 2}, {2, 2})}, "2x2", "2x2", "general", "2x2", "tiled_2d"},
       // 2x2 over odd extents (clipped windows); 3x3 stride 2 (overlapping)
       {{{8, 7, 7, 64}, pool_window_of({2, 2}, {2, 2})}, "2d", "2d", "general", "tiled_2d", "tiled_2d"},
       {{{8, 14, 14, 64}, pool_window_of({3, 3}, {2, 2})}, "2d", "2d", "general", "general", "general"},

@@ -84,6 +84,8 @@ struct isa_passes {
   // window's four positions, the input rows x and x + row, columns 2j and 2j + 1 (in row-major
   // order from -inf: v > best replaces, so NaN never does).
   void (*max_pool_2x2)(const T* x, std::size_t row, std::size_t cols, std::size_t c, T* out);
+  // The same row of a 2x2 average pool: the four positions summed in that order from 0, times 1 / 4.
+  void (*avg_pool_2x2)(const T* x, std::size_t row, std::size_t cols, std::size_t c, T* out);
   // Its backward for that row: each window's gradient g[j] to its first maximum, 0 elsewhere;
   // with positive_only, also 0 where x <= 0 (relu's mask fused in).
   void (*max_pool_backward_2x2)(const T* x, std::size_t row, const T* g, std::size_t cols, std::size_t c,

@@ -76,19 +76,21 @@ void combine_rows(T* o, const T* src, std::ptrdiff_t stride, size_t count, size_
     for (size_t e = j; e < inner; ++e) o[e] = combine(o[e], src[std::ptrdiff_t(k) * stride + std::ptrdiff_t(e)]);
 }
 
-// ---- 2x2 max pooling, stride 2 -------------------------------------------------------------------
-// A window's positions in row-major order: (x, x + c, x + row, x + row + c).
-template <class T>
-void max_pool_2x2(const T* x, size_t row, size_t cols, size_t c_n, T* out) {
+// ---- 2x2 pooling, stride 2 -----------------------------------------------------------------------
+// A window's positions in row-major order: (x, x + c, x + row, x + row + c), folded in that order
+// as pool.cpp's 2-d kernels do: the largest from -inf, or the sum from 0 times 1 / 4.
+template <class T, bool Average>
+void pool_2x2(const T* x, size_t row, size_t cols, size_t c_n, T* out) {
   for (size_t j = 0; j < cols; ++j, x += 2 * c_n, out += c_n)
     over_channels<T>(c_n, [&]<class V>(size_t c) {
       const size_t at[4] = {c, c_n + c, row + c, row + c_n + c};
-      V best = V{} - __builtin_huge_val();
+      V acc = Average ? V{} : V{} - __builtin_huge_val();
       for (int k = 0; k < 4; ++k) {
         const V v = load_as<V>(x + at[k]);
-        best = v > best ? v : best;
+        if constexpr (Average) acc = acc + v;
+        else acc = v > acc ? v : acc;
       }
-      store_as(out + c, best);
+      store_as(out + c, Average ? acc * T(0.25) : acc);
     });
 }
 
@@ -221,7 +223,7 @@ void winograd_output_grads(const winograd_block& b, const T* dy, size_t k_n, siz
 
 template <class T>
 constexpr isa_passes<T> make_passes() {
-  return {&combine_rows<T, add_op>, &combine_rows<T, max_op>, &max_pool_2x2<T>, &max_pool_backward_2x2<T>,
+  return {&combine_rows<T, add_op>, &combine_rows<T, max_op>, &pool_2x2<T, false>, &pool_2x2<T, true>, &max_pool_backward_2x2<T>,
           &winograd_inputs<T>, &winograd_outputs<T>, &winograd_output_grads<T>};
 }
 
