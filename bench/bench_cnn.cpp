@@ -180,6 +180,7 @@ const std::vector<bench_case> cases{
     conv_row<2, 1>("g", "2-d N=64 C=16 28x28 K=16 3x3", 64, 16, 28, 16, 3),
     conv_row<2, 2>("h", "2-d N=64 C=16 28x28 K=32 3x3 stride 2", 64, 16, 28, 32, 3),
     conv_row<2, 2>("i", "2-d N=64 C=16 28x28 K=32 1x1 stride 2", 64, 16, 28, 32, 1),
+    conv_row<2, 2>("j", "2-d N=64 C=32 14x14 K=64 3x3 stride 2", 64, 32, 14, 64, 3),  // its second downsampling
 };
 
 // --impl: each direction's kernel of conv case c alone, by implementation `impl`, on random data

@@ -34,6 +34,7 @@ CASES = [
     ("g", "2-d N=64 C=16 28x28 K=16 3x3", 2, 64, 16, 28, 16, 3, 1),
     ("h", "2-d N=64 C=16 28x28 K=32 3x3 stride 2", 2, 64, 16, 28, 32, 3, 2),
     ("i", "2-d N=64 C=16 28x28 K=32 1x1 stride 2", 2, 64, 16, 28, 32, 1, 2),
+    ("j", "2-d N=64 C=32 14x14 K=64 3x3 stride 2", 2, 64, 32, 14, 64, 3, 2),
 ]
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 FORMATS = {1: [("contiguous", torch.contiguous_format)],
