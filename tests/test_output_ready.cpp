@@ -47,7 +47,8 @@ constexpr auto counting_identity(X) {
   return node<counting_identity_op, X>{};
 }
 
-// Two branches big enough to run concurrently at 2 threads (64 x 512 x 256 products). w1's
+// Two branches that run concurrently at 2 threads (64 x 128 x 256 products: big enough for their
+// kernels to split, too small to fill both threads alone; runtime/executor.cpp). w1's
 // gradient reads the counting op's forward value only; w2's passes through its vjp, so at one
 // thread the counting op has run exactly once (forward) when w1's gradient is final. s's
 // gradient is tanh(x w1) itself, a forward node; x is an output that no kernel writes.
@@ -55,9 +56,9 @@ constexpr auto h = tanh(matmul(x, w1));
 constexpr auto loss = sum(h * counting_identity(sigmoid(matmul(x, w2)))) + sum(h * s);
 
 struct fixture {
-  tensor<double, 2> xv = test_support::random_uniform<2>({64, 512}, 1);
-  tensor<double, 2> w1v = test_support::random_uniform<2>({512, 256}, 2, -0.05, 0.05);
-  tensor<double, 2> w2v = test_support::random_uniform<2>({512, 256}, 3, -0.05, 0.05);
+  tensor<double, 2> xv = test_support::random_uniform<2>({64, 128}, 1);
+  tensor<double, 2> w1v = test_support::random_uniform<2>({128, 256}, 2, -0.05, 0.05);
+  tensor<double, 2> w2v = test_support::random_uniform<2>({128, 256}, 3, -0.05, 0.05);
   tensor<double, 2> sv = test_support::random_uniform<2>({64, 256}, 4);
   // p with these values bound, on `threads` threads.
   template <class Program>
@@ -221,7 +222,7 @@ BOOST_AUTO_TEST_CASE(profiling_times_every_kernel_without_changing_results) {
       });
       BOOST_TEST(kernels > 10u);
       BOOST_TEST(count_lines(table, [](const std::string& line) { return line.rfind('#', 0) != 0; }) == kernels);
-      // Slowest first: the 64 x 512 x 256 products before the counting identity's copies.
+      // Slowest first: the 64 x 128 x 256 products before the counting identity's copies.
       BOOST_TEST(table.find("matmul") < table.find("counting_identity"));
       BOOST_TEST(table.find("leaf") == std::string::npos);
       p.reset_profile();
