@@ -1,7 +1,7 @@
 // How much a second thread speeds up the training step of the Inception-style network
 // (examples/nets/inception_net.hpp, as fashion_mnist_inception trains it), and where the gain
-// comes from: (a) inter-node concurrency (the flow graph running independent nodes, such as the
-// branches of a block, at the same time) and (b) the parallel loops inside kernels.
+// could come from: the parallel loops inside kernels, and running independent nodes (such as the
+// branches of a block) at the same time.
 //
 //   inception_threads [--threads N] [--runs R] [--steps S] [--batch B] [--data-dir DIR]
 //
@@ -10,31 +10,25 @@
 //    of S steps, after a warm-up.
 // 2. The graph: op nodes, and how many of them can run at the same time (the width of the flow
 //    graph: the largest set of nodes none of which depends on another).
-// 3. The split. The executor has no switch that disables one source of parallelism, so the
-//    program's own node list and kernels (the lowering that compile() made) are replayed here
-//    with a scheduler of the bench's own, in four ways: serial; (b) only (topological order, N
-//    threads in the kernels' loops); (a) only (the flow graph on N threads, each kernel inside a
-//    one-thread arena so that its loops run inline); both (the flow graph, as the executor).
-//    The replay gives each node its own buffer (no reuse), and its results are checked to be
-//    bitwise those of the program. Per-node serial times give the work and the critical path
-//    (the longest chain of dependent nodes, weighted by time): work / critical path bounds what
-//    (a) alone could gain with unlimited threads, and a list schedule of those times on N
-//    threads what it could gain here (a figure that a loaded machine distorts less than the
-//    wall-clock speed-ups, which need idle cores).
+// 3. What concurrent nodes could add. The program's profiler times each kernel alone on one thread
+//    (program.profile_ms(): the kernels the program runs, its fusions and elementwise regions
+//    included; nodes computed inside another's kernel take 0). Those times give the work and the
+//    critical path (the longest chain of dependent nodes, weighted by time): work / critical path
+//    bounds what running independent nodes at once could gain with unlimited threads, and a list
+//    schedule of those times on N threads what it could gain here (a figure that a loaded machine
+//    distorts less than the wall-clock speed-ups, which need idle cores). Whether the executor
+//    overlaps nodes at all is its own decision per plan (docs/architecture.md, "Which nodes run
+//    concurrently"); an earlier version of this bench replayed the node list under schedulers of
+//    its own, which the plan-time fusions made impossible.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <memory>
-#include <optional>
-#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
-#include <tbb/flow_graph.h>
 #include <tbb/global_control.h>
-#include <tbb/task_arena.h>
 
 #include "nets/inception_net.hpp"
 
@@ -114,109 +108,6 @@ std::size_t max_concurrent_nodes(const op_dag& g) {
   return n - matched;
 }
 
-// The program's node list run by the bench's own scheduler (see the header comment).
-class replay {
- public:
-  replay(const runtime::executor<float>& exec, std::span<const runtime::kernel_fn<float>> kernels,
-         const std::vector<std::pair<std::string, const float*>>& leaves, int threads)
-      : nodes_(exec.nodes()), kernels_(kernels.begin(), kernels.end()), dag_(nodes_), arena_(threads) {
-    const std::size_t n = nodes_.size();
-    shapes_.resize(n);
-    data_.resize(n);
-    constants_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      shapes_[i] = exec.node_shape(i);
-      switch (nodes_[i].kind) {
-        case node_kind::leaf: {
-          auto it = std::find_if(leaves.begin(), leaves.end(), [&](const auto& l) { return l.first == nodes_[i].label; });
-          if (it == leaves.end()) throw std::runtime_error("replay: no data for leaf " + nodes_[i].label);
-          data_[i] = const_cast<float*>(it->second);
-          break;
-        }
-        case node_kind::constant:
-          constants_[i] = float(nodes_[i].constant_value);
-          data_[i] = &constants_[i];
-          break;
-        case node_kind::op:
-          buffers_.emplace_back(shapes_[i].numel(), 0.0f);
-          data_[i] = buffers_.back().data();
-          break;
-      }
-    }
-    inputs_.resize(n);
-    for (std::size_t i = 0; i < n; ++i)
-      for (auto j : nodes_[i].inputs) inputs_[i].push_back(view<const float>{data_[j], shapes_[j]});
-    for (int t = 0; t < threads; ++t) solo_.push_back(std::make_unique<tbb::task_arena>(1, 1));
-    arena_.execute([&] { build_graph(); });
-  }
-
-  const op_dag& dag() const { return dag_; }
-  view<const float> value(std::size_t i) const { return {data_[i], shapes_[i]}; }
-
-  // Every op in topological order on the calling thread; kernels' loops use `threads`.
-  void run_topological(bool parallel_kernels) {
-    if (parallel_kernels) arena_.execute([&] { for (auto i : dag_.ops) run_node(i); });
-    else solo_[0]->execute([&] { for (auto i : dag_.ops) run_node(i); });
-  }
-  // The flow graph on `threads`; with serial_kernels each kernel runs in a one-thread arena.
-  void run_flow(bool serial_kernels) {
-    serial_kernels_ = serial_kernels;
-    arena_.execute([&] {
-      start_->try_put(tbb::flow::continue_msg{});
-      graph_->wait_for_all();
-    });
-  }
-  // Milliseconds per op node, one thread, topological order: the median of `runs` runs.
-  std::vector<double> node_times(int runs) {
-    std::vector<std::vector<double>> t(nodes_.size());
-    solo_[0]->execute([&] {
-      for (int r = 0; r < runs; ++r)
-        for (auto i : dag_.ops) {
-          const auto t0 = steady::now();
-          run_node(i);
-          t[i].push_back(ms_between(t0, steady::now()));
-        }
-    });
-    std::vector<double> m(nodes_.size(), 0.0);
-    for (auto i : dag_.ops) m[i] = median(t[i]);
-    return m;
-  }
-
- private:
-  void run_node(std::size_t i) {
-    kernels_[i](view<float>{data_[i], shapes_[i]}, inputs<float>(inputs_[i]));
-  }
-  void build_graph() {
-    using namespace tbb::flow;
-    graph_ = std::make_unique<tbb::flow::graph>();
-    start_ = std::make_unique<broadcast_node<continue_msg>>(*graph_);
-    flow_.resize(nodes_.size());
-    for (auto i : dag_.ops) {
-      flow_[i] = std::make_unique<continue_node<continue_msg>>(*graph_, [this, i](const continue_msg&) {
-        if (!serial_kernels_) return run_node(i);
-        solo_[std::size_t(tbb::this_task_arena::current_thread_index())]->execute([&] { run_node(i); });
-      });
-      if (dag_.preds[i].empty()) make_edge(*start_, *flow_[i]);
-      for (auto j : dag_.preds[i]) make_edge(*flow_[j], *flow_[i]);
-    }
-  }
-
-  std::vector<node_spec> nodes_;
-  std::vector<runtime::kernel_fn<float>> kernels_;
-  op_dag dag_;
-  std::vector<shape> shapes_;
-  std::vector<float*> data_;
-  std::vector<float> constants_;
-  std::vector<std::vector<float>> buffers_;
-  std::vector<std::vector<view<const float>>> inputs_;
-  tbb::task_arena arena_;
-  std::vector<std::unique_ptr<tbb::task_arena>> solo_;  // one per thread of arena_
-  std::unique_ptr<tbb::flow::graph> graph_;
-  std::unique_ptr<tbb::flow::broadcast_node<tbb::flow::continue_msg>> start_;
-  std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> flow_;
-  bool serial_kernels_ = false;
-};
-
 // The longest path through the op DAG, each node weighted by its time: its length and its nodes.
 struct critical_path {
   double ms = 0;
@@ -283,9 +174,6 @@ double list_schedule_ms(const op_dag& g, const std::vector<double>& t, int threa
   return now;
 }
 
-bool same_bits(view<const float> a, view<const float> b) {
-  return a.shape == b.shape && std::equal(a.data, a.data + a.size(), b.data);
-}
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -346,44 +234,19 @@ int main(int argc, char** argv) try {
   }
   const double step1 = median(t1), stepn = median(tn);
 
-  // The replay of the same program, reading the same leaves.
-  using nodes = typename decltype(one)::nodes;
-  std::vector<std::pair<std::string, const float*>> leaves{{"x", images.data()}, {"labels", labels.data()}};
-  for (const auto& e : params.entries()) leaves.emplace_back(std::string(e.name), e.value.data);
-  one.run();
-  replay rp(one.executor(), typegrad::detail::lowering_table<float, nodes>::kernels, leaves, threads);
-  const auto& dag = rp.dag();
-
-  // Check: the replay (each schedule) reproduces the program's loss and gradients bit for bit.
-  auto check = [&](const char* what) {
-    using outs = typename decltype(one)::outputs;
-    bool ok = true;
-    [&]<class... Outs>(graph::type_list<Outs...>) {
-      ((ok = ok && same_bits(one.value(Outs{}), rp.value(graph::index_of_v<nodes, Outs>))), ...);
-    }(outs{});
-    if (!ok) throw std::runtime_error(fmt::format("replay ({}) differs from the program's outputs", what));
-  };
-  enum mode { serial, intra, inter, both };
-  constexpr const char* mode_names[] = {"serial (1 thread)", "(b) kernel loops only", "(a) concurrent nodes only",
-                                        "(a) + (b), as the executor"};
-  auto run_mode = [&](mode m) {
-    switch (m) {
-      case serial: rp.run_topological(false); break;
-      case intra: rp.run_topological(true); break;
-      case inter: rp.run_flow(true); break;
-      case both: rp.run_flow(false); break;
-    }
-  };
-  for (mode m : {serial, intra, inter, both}) {
-    run_mode(m);
-    check(mode_names[m]);
-  }
-  std::vector<std::vector<double>> tm(4);
-  for (int r = 0; r < runs; ++r)
-    for (mode m : {serial, intra, inter, both}) tm[m].push_back(ms_per_step(steps, [&] { run_mode(m); }));
-  const auto times = rp.node_times(runs);
+  // Each node's kernel alone, as the program runs it (its fusions and elementwise regions
+  // included), on one thread: the mean over `runs` profiled runs.
+  const op_dag dag(one.executor().nodes());
+  one.set_profiling(true).reset_profile();
+  for (int r = 0; r < runs; ++r) one.run();
+  const auto times = one.profile_ms();
+  one.set_profiling(false);
   double work = 0;
-  for (auto i : dag.ops) work += times[i];
+  std::size_t kernels_run = 0;
+  for (auto i : dag.ops) {
+    work += times[i];
+    kernels_run += times[i] > 0;
+  }
   const auto critical = longest_path(dag, times);
   std::size_t adjoint = 0;
   for (auto i : dag.ops) adjoint += one.executor().nodes()[i].adjoint;
@@ -391,12 +254,14 @@ int main(int argc, char** argv) try {
   fmt::print("# inception_net training step, batch {}, {} runs of {} steps (median of per-run means), {}\n", batch,
              runs, steps, kernels::gemm_description());
   fmt::print("step_ms_1={:.2f} step_ms_{}={:.2f} speedup={:.3f}\n", step1, threads, stepn, step1 / stepn);
-  fmt::print("graph: {} op nodes ({} forward, {} adjoint); at most {} can run at the same time\n", dag.ops.size(),
-             dag.ops.size() - adjoint, adjoint, max_concurrent_nodes(dag));
-  fmt::print("serial per-node times: work {:.2f} ms, critical path {:.2f} ms, work / critical path {:.2f}\n", work,
-             critical.ms, work / critical.ms);
+  fmt::print("graph: {} op nodes ({} forward, {} adjoint); at most {} can run at the same time; {} kernels run\n",
+             dag.ops.size(), dag.ops.size() - adjoint, adjoint, max_concurrent_nodes(dag), kernels_run);
+  fmt::print("per-node kernel times, 1 thread (program.profile_ms()): work {:.2f} ms, critical path {:.2f} ms, work / "
+             "critical path {:.2f}\n",
+             work, critical.ms, work / critical.ms);
   const double scheduled = list_schedule_ms(dag, times, threads);
-  fmt::print("(a) alone on {} idle threads, from these times: at best {:.2f} ms, speed-up {:.2f} (list schedule)\n",
+  fmt::print("independent nodes at once on {} idle threads, kernels serial, from these times: at best {:.2f} ms, "
+             "speed-up {:.2f} (list schedule)\n",
              threads, scheduled, work / scheduled);
   std::vector<std::size_t> slowest = dag.ops;
   std::sort(slowest.begin(), slowest.end(), [&](auto a, auto b) { return times[a] > times[b]; });
@@ -406,11 +271,6 @@ int main(int argc, char** argv) try {
     fmt::print("  {:>7.2f} ms {:>5.1f}% {} %{} {} : {}{}\n", times[i], 100 * times[i] / work, critical.on[i] ? '*' : ' ',
                i, one.executor().nodes()[i].label, one.executor().node_shape(i),
                one.executor().nodes()[i].adjoint ? " [adjoint]" : "");
-  fmt::print("replay of the program (the loss and gradients bitwise equal to the program's in every mode), {} threads:\n",
-             threads);
-  const double base = median(tm[serial]);
-  for (mode m : {serial, intra, inter, both})
-    fmt::print("  {:<30} {:>8.2f} ms  speed-up {:.3f}\n", mode_names[m], median(tm[m]), base / median(tm[m]));
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "inception_threads: {}\n", e.what());

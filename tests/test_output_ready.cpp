@@ -8,6 +8,7 @@
 
 #include <typegrad/typegrad.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <sstream>
@@ -183,8 +184,8 @@ BOOST_AUTO_TEST_CASE(a_throwing_callback_fails_the_run_and_removing_it_restores_
 }
 
 // The profiler (program.set_profiling): every kernel that runs gets one line, slowest first, with
-// its time per run and share; the results are bitwise those of a plain run, the hook still fires,
-// and reset_profile() starts the count again.
+// its time per run and share (also by node index, profile_ms()); the results are bitwise those of
+// a plain run, the hook still fires, and reset_profile() starts the count again.
 BOOST_AUTO_TEST_CASE(profiling_times_every_kernel_without_changing_results) {
   fixture d;
   for (int threads : {1, 2}) {
@@ -222,11 +223,19 @@ BOOST_AUTO_TEST_CASE(profiling_times_every_kernel_without_changing_results) {
       });
       BOOST_TEST(kernels > 10u);
       BOOST_TEST(count_lines(table, [](const std::string& line) { return line.rfind('#', 0) != 0; }) == kernels);
+      // profile_ms(): the same times by node index, one per kernel, 0 for the rest (leaves, views).
+      const auto ms = p.profile_ms();
+      BOOST_TEST(ms.size() == p.executor().nodes().size());
+      BOOST_TEST(std::size_t(std::count_if(ms.begin(), ms.end(), [](double t) { return t > 0; })) == kernels);
+      for (std::size_t i = 0; i < ms.size(); ++i)
+        if (p.executor().nodes()[i].kind != runtime::node_kind::op) BOOST_TEST(ms[i] == 0.0);
       // Slowest first: the 64 x 128 x 256 products before the counting identity's copies.
       BOOST_TEST(table.find("matmul") < table.find("counting_identity"));
       BOOST_TEST(table.find("leaf") == std::string::npos);
       p.reset_profile();
       BOOST_TEST(p.profile().find("profile of 0 runs") != std::string::npos);
+      const auto cleared = p.profile_ms();
+      BOOST_TEST(std::all_of(cleared.begin(), cleared.end(), [](double t) { return t == 0.0; }));
       p.set_profiling(false).run();
       BOOST_TEST(p.profile().find("profile of 0 runs") != std::string::npos);
     }

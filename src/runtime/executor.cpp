@@ -1001,6 +1001,15 @@ std::string executor<T>::listing() const {
 }
 
 template <class T>
+std::vector<double> executor<T>::profile_ms() const {
+  const auto& s = *s_;
+  const double runs = double(std::max<std::size_t>(s.profiled_runs, 1));
+  std::vector<double> ms(s.nodes.size(), 0.0);
+  for (std::size_t i = 0; i < s.node_seconds.size(); ++i) ms[i] = s.node_seconds[i] * 1e3 / runs;
+  return ms;
+}
+
+template <class T>
 std::string executor<T>::profile() const {
   const auto& s = *s_;
   std::vector<std::size_t> ran;

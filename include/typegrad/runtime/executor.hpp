@@ -95,11 +95,14 @@ class executor {
   // Profiling (as PyTorch's profiler does per op, here per node of the compiled program): runs
   // the nodes one at a time in topological order, each kernel still parallel inside, and adds
   // each kernel's wall time to its node. profile() lists the nodes that ran, slowest first, with
-  // milliseconds per run and share of the kernels' total; reset_profile() starts the count again.
+  // milliseconds per run and share of the kernels' total; profile_ms() is the same per node index
+  // (0 for nodes no kernel ran for: leaves, views, values computed inside another node's kernel);
+  // reset_profile() starts the count again.
   // Off (the default), it costs nothing; on, independent nodes no longer overlap.
   void set_profiling(bool on);
   bool profiling() const;
   std::string profile() const;
+  std::vector<double> profile_ms() const;
   void reset_profile();
 
   // Output-ready hook (e.g. to start sending a gradient while the rest of the backward pass

@@ -226,12 +226,14 @@ class program<T, graph::type_list<Outs...>, graph::type_list<Vars...>> {
     return *this;
   }
   // Profiling: each node's kernel timed, nodes one at a time (runtime::executor::set_profiling);
-  // profile() is the table of milliseconds per run by node, slowest first.
+  // profile() is the table of milliseconds per run by node, slowest first; profile_ms() the same
+  // figures by node index (executor().nodes()).
   program& set_profiling(bool on = true) {
     exec_.set_profiling(on);
     return *this;
   }
   std::string profile() const { return exec_.profile(); }
+  std::vector<double> profile_ms() const { return exec_.profile_ms(); }
   program& reset_profile() {
     exec_.reset_profile();
     return *this;
