@@ -235,7 +235,7 @@ BOOST_AUTO_TEST_CASE(lists_end_with_the_reference) {
   BOOST_TEST((kernels::pool_implementations(pool_kernel::avg_pool) == names{"2x2", "2d", "general", "reference"}));
   BOOST_TEST((kernels::pool_implementations(pool_kernel::max_pool_gather) == names{"general", "reference"}));
   BOOST_TEST((kernels::pool_implementations(pool_kernel::max_pool_backward) ==
-              names{"2x2", "tiled_2d", "general", "reference"}));
+              names{"2x2", "tiled_2d", "argmax_map_2d", "general", "reference"}));
   BOOST_TEST((kernels::pool_implementations(pool_kernel::avg_pool_transpose) ==
               names{"tiled_2d", "general", "reference"}));
 }
@@ -258,7 +258,9 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       {{{32, 56, 56, 64}, pool_window_of({2, 2}, {2, 2})}, "2x2", "2x2", "general", "2x2", "tiled_2d"},
       // 2x2 over odd extents (clipped windows); 3x3 stride 2 (overlapping)
       {{{8, 7, 7, 64}, pool_window_of({2, 2}, {2, 2})}, "2d", "2d", "general", "tiled_2d", "tiled_2d"},
-      {{{8, 14, 14, 64}, pool_window_of({3, 3}, {2, 2})}, "2d", "2d", "general", "general", "general"},
+      {{{8, 14, 14, 64}, pool_window_of({3, 3}, {2, 2})}, "2d", "2d", "general", "argmax_map_2d", "general"},
+      // the Inception network's pooling branch: 3x3 stride 1, overlapping
+      {{{64, 14, 14, 32}, pool_window_of({3, 3}, {1, 1})}, "2d", "2d", "general", "argmax_map_2d", "general"},
       // 1-d and 3-d (the sequence and volume examples pool by 2)
       {{{32, 128, 32}, pool_window_of({2}, {2})}, "general", "general", "general", "general", "general"},
       {{{8, 16, 16, 16, 16}, pool_window_of({2, 2, 2}, {2, 2, 2})},
@@ -290,7 +292,7 @@ BOOST_AUTO_TEST_CASE(errors_name_the_kernel_implementation_and_shapes) {
                  "stride (2, 2)",
              not_applying);
   const std::string unknown = message("2d");
-  BOOST_TEST(unknown == "max_pool_backward: no implementation \"2d\" (there are: 2x2, tiled_2d, general, reference)",
+  BOOST_TEST(unknown == "max_pool_backward: no implementation \"2d\" (there are: 2x2, tiled_2d, argmax_map_2d, general, reference)",
              unknown);
   BOOST_CHECK_THROW((void)kernels::pool_applies<double>(pool_kernel::max_pool_gather, "2d", xs, w), error);
   BOOST_TEST(!kernels::pool_applies<float>(pool_kernel::max_pool, "2x2", xs, w));  // odd extents

@@ -16,13 +16,14 @@
 //   max_pool            2x2, 2d, general, reference
 //   avg_pool            2x2, 2d, general, reference
 //   max_pool_gather     general, reference
-//   max_pool_backward   2x2, tiled_2d, general, reference
+//   max_pool_backward   2x2, tiled_2d, argmax_map_2d, general, reference
 //   avg_pool_transpose  tiled_2d, general, reference
 //
 //   2x2        2 ordered dims, window 2x2, stride 2, even extents: a row of windows per call of the
 //              instruction set's vector passes (pass_kernels.hpp).
 //   2d         2 ordered dims: the clipped window walked directly, no odometers.
 //   tiled_2d   2 ordered dims, stride = window: each input written once, without zeroing.
+//   argmax_map_2d  2 ordered dims: every window's argmax computed once into a map, then gathered.
 //   general    any D: windows walked as runs along the last ordered dim.
 //   reference  any D: DESIGN.md's definition, output by output, sums in long double
 //              (pool_reference.cpp), the one the others are tested against.
@@ -41,6 +42,7 @@
 #include "gemm_isa.hpp"
 #include "implementation_list.hpp"
 #include "pool_reference.hpp"
+#include "scratch.hpp"
 #include "typegrad/kernels/pool.hpp"
 #include "typegrad/kernels/unary.hpp"
 
@@ -332,6 +334,71 @@ void max_pool_backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x,
   positive_only ? backward_tiled_2d<true>(dx, g_in, x, g) : backward_tiled_2d<false>(dx, g_in, x, g);
 }
 
+// Overlapping windows (s < v, an Inception block's 3x3/1 pooling branch): the gather form of the
+// general kernel finds each window's argmax once per input row the window covers (v / s times).
+// Here one pass writes every window's argmax (the window-order index per channel, as a T) into a
+// map the size of g, then each item gathers its input rows' gradients from it: the same
+// comparisons, and the same additions in the same order (windows by output row, then column), so
+// bitwise the general kernel's result.
+template <class T>
+void max_pool_backward_argmax_map_2d(view<T> dx, view<const T> g_in, view<const T> x, const pool_window& w,
+                                     bool positive_only) {
+  const geometry g(x.shape, g_in.shape, w);
+  const std::size_t C = g.channels;
+  const auto map = kernels::scratch().take<T>(g_in.size());
+  T* const k_map = map.data();
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* xb = x.data + n * g.in_batch;
+    T* krow = k_map + n * g.out_batch + o0 * g.out_step[0];
+    T* best = scratch<T>(C);
+    for_each_window_2d(g, o0, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
+      T* k_best = krow + o1 * C;
+      for (std::size_t c = 0; c < C; ++c) {
+        best[c] = -std::numeric_limits<T>::infinity();
+        k_best[c] = T(0);
+      }
+      T k = 0;
+      for (std::size_t yy = y0; yy < y1; ++yy)
+        for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
+          const T* p = xb + yy * g.in_step[0] + xx * C;
+          for (std::size_t c = 0; c < C; ++c) {
+            const bool more = p[c] > best[c];
+            best[c] = math::select(more, p[c], best[c]);
+            k_best[c] = math::select(more, k, k_best[c]);
+          }
+        }
+    });
+  });
+  const bool tiles = windows_tile(w);
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    const T* xb = x.data + n * g.in_batch;
+    T* db = dx.data + n * g.in_batch;
+    const std::size_t row_lo = g.block_begin(o0), row_hi = g.block_end(o0);
+    if (!tiles) std::fill(db + row_lo * g.in_step[0], db + row_hi * g.in_step[0], T(0));
+    for (std::size_t o = g.first_window_reaching(row_lo); o <= o0; ++o) {
+      const T* grow = g_in.data + n * g.out_batch + o * g.out_step[0];
+      const T* krow = k_map + n * g.out_batch + o * g.out_step[0];
+      for_each_window_2d(g, o, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
+        const T* gv = grow + o1 * C;
+        const T* k_best = krow + o1 * C;
+        for (std::size_t yy = std::max(y0, row_lo); yy < std::min(y1, row_hi); ++yy) {
+          T k = T((yy - y0) * (x1 - x0));
+          for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
+            T* q = db + yy * g.in_step[0] + xx * C;
+            if (tiles)
+              for (std::size_t c = 0; c < C; ++c) q[c] = math::select(k_best[c] == k, gv[c], T(0));
+            else
+              for (std::size_t c = 0; c < C; ++c) q[c] += math::select(k_best[c] == k, gv[c], T(0));
+          }
+        }
+      });
+    }
+    if (positive_only)  // the item's rows are complete: mask them by the sign of x
+      for (std::size_t e = row_lo * g.in_step[0]; e < row_hi * g.in_step[0]; ++e)
+        db[e] = math::select(xb[e] > T(0), db[e], db[e] * T(0));
+  });
+}
+
 // The CNN's 2x2 window with stride 2 over even extents (every window whole): a row of windows at
 // a time by the instruction set's vector passes (pass_kernels.hpp), the four positions folded in
 // registers with the same comparisons or additions in the same order as the 2-d kernels above, so
@@ -548,6 +615,7 @@ template <class T>
 constexpr pool_implementation<backward_run<T>> max_pool_backward_list[] = {
     {"2x2", whole_2x2_windows, max_pool_backward_2x2<T>},
     {"tiled_2d", tiled_two_dims, max_pool_backward_tiled_2d<T>},
+    {"argmax_map_2d", two_dims, max_pool_backward_argmax_map_2d<T>},
     {"general", always, max_pool_backward_general<T>},
     {"reference", always, reference_max_pool_backward<T>},
 };
