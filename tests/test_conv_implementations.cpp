@@ -299,9 +299,13 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       {same_geometry(2, 2, {64, 28, 28, 16}, {32, 3, 3, 16}), "indirect", "pairs", "narrow"},
       {same_geometry(2, 2, {64, 28, 28, 16}, {32, 1, 1, 16}), "indirect", "phases", "narrow"},
       {same_geometry(2, 2, {64, 56, 56, 3}, {32, 3, 3, 3}), "gathered", "phases", "gathered"},
-      // 1x1; K = 40 floats is no narrow width; depthwise
+      // 1x1; K = 40 floats is no narrow width, but the indirect products take it (padded weights),
+      // and dx into 12 channels; into 6 the dot products along g's channels; depthwise
       {same_geometry(2, 1, {8, 14, 14, 64}, {128, 1, 1, 64}), "pointwise", "pointwise", "pointwise"},
-      {same_geometry(2, 1, {8, 14, 14, 12}, {40, 3, 3, 12}), "packed_gemm", "few_channel_dots", "packed_gemm"},
+      {same_geometry(2, 1, {8, 14, 14, 12}, {40, 3, 3, 12}), "indirect", "indirect", "packed_gemm"},
+      {same_geometry(2, 1, {8, 14, 14, 6}, {40, 3, 3, 6}), "indirect", "few_channel_dots", "packed_gemm"},
+      // an Inception block's 3x3 branch: 24 -> 48 channels (Winograd forward, dx into 24)
+      {same_geometry(2, 1, {64, 14, 14, 24}, {48, 3, 3, 24}), "winograd", "indirect", "winograd"},
       {detail::conv_geometry_of(options(2, padding_mode::same, 1, 1, 32), {8, 14, 14, 32}, {32, 3, 3, 1}), "depthwise",
        "depthwise", "depthwise"},
   };
@@ -311,11 +315,12 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
     BOOST_TEST(kernels::conv_chosen<float>(conv_direction::input_grad, e.g) == e.input_grad, what);
     BOOST_TEST(kernels::conv_chosen<float>(conv_direction::weight_grad, e.g) == e.weight_grad, what);
   }
-  // 40 doubles are 5 blocks of 64 bytes, a narrow width: gathered forward (20 input channels); the
+  // 40 floats are 2.5 blocks of 64 bytes: the indirect forward, with padded weights. 40 doubles are 5
+  // blocks, a narrow width: gathered forward (20 input channels); the
   // weight gradient's narrow product takes at most 4 blocks (too many channels to gather there);
   // a 5x5 window, which Winograd's F(2x2, 3x3) does not take
   const auto g40 = same_geometry(2, 1, {8, 14, 14, 20}, {40, 5, 5, 20});
-  BOOST_TEST(kernels::conv_chosen<float>(conv_direction::forward, g40) == "packed_gemm");
+  BOOST_TEST(kernels::conv_chosen<float>(conv_direction::forward, g40) == "indirect");
   BOOST_TEST(kernels::conv_chosen<double>(conv_direction::forward, g40) == "gathered");
   BOOST_TEST(kernels::conv_chosen<double>(conv_direction::weight_grad, g40) == "packed_gemm");
   // 32 doubles, 4 blocks: narrow weight gradient
@@ -343,6 +348,9 @@ BOOST_AUTO_TEST_CASE(errors_name_the_implementation_direction_and_geometry) {
                  "indirect, packed_gemm, reference)",
              unknown);
   BOOST_CHECK_THROW((void)kernels::conv_applies<double>(conv_direction::weight_grad, "few_channel_dots", g), error);
-  BOOST_TEST(!kernels::conv_applies<float>(conv_direction::forward, "indirect", g));  // 40 floats
+  BOOST_TEST(kernels::conv_applies<float>(conv_direction::forward, "indirect", g));  // 40 floats, padded to 48
   BOOST_TEST(kernels::conv_applies<double>(conv_direction::forward, "indirect", g));  // 40 doubles
+  BOOST_TEST(!kernels::conv_applies<float>(conv_direction::forward, "gathered", g));  // needs whole blocks
+  const auto g136 = same_geometry(2, 1, {2, 5, 6, 12}, {136, 3, 3, 12});  // more than 8 blocks
+  BOOST_TEST(!kernels::conv_applies<float>(conv_direction::forward, "indirect", g136));
 }

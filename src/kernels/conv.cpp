@@ -41,8 +41,9 @@
 //   winograd      3x3 window, stride 1, 2-d, one group, at least 16 channels summed over, K (C for
 //                 the input gradient) narrow: F(2x2, 3x3), 2.25x fewer multiplies, in all three
 //                 directions (see below).
-//   indirect      Kg is 1 to 8 blocks of 64 bytes: the narrow kernel (narrow.hpp) reading each
-//                 window's taps in place through a pointer per (row, tap), zeros for the padding
+//   indirect      Kg fits in 8 blocks of 64 bytes (the last may be partly filled: the weights are
+//                 padded to whole blocks): the narrow kernel (narrow.hpp) reading each window's
+//                 taps in place through a pointer per (row, tap), zeros for the padding
 //                 (indirect_forward): no copy of x at all.
 //   narrow (weight grad)  Kg is 1 to 4 blocks of 64 bytes: packed patches, and the narrow kernel
 //                 instead of the packed GEMM, which is slower on such tall, narrow products.
@@ -52,9 +53,9 @@
 //                 correlation of g with the flipped kernel, dot products along g's channels.
 //   gathered_columns (weight grad)  one group, C a multiple of 64 bytes: dw = dY^T times the
 //                 patches, gathered by rows and columns from a zero-padded copy of x.
-//   indirect, gathered (input grad)  one group, stride 1, C narrow: dx is the forward conv of g
-//                 with the flipped kernel, run as the indirect forward (more than 32 channels K)
-//                 or the gathered one (no packing of g rows).
+//   indirect, gathered (input grad)  one group, stride 1: dx is the forward conv of g with the
+//                 flipped kernel, run as the indirect forward (more than 32 channels K, C as the
+//                 indirect forward's Kg) or the gathered one (C narrow; no packing of g rows).
 //   pairs (input grad)  2-d, stride 2, C of half a vector or one: phases of rows only, each
 //                 row's column pairs one row of a product 2C wide (see pairs_input_grad).
 //   phases        anything: the phase decomposition above; each product on the narrow kernel
@@ -606,13 +607,17 @@ void product(bool trans_a, std::size_t m, std::size_t n, std::size_t kk, const T
 
 // ---- forward implementations -------------------------------------------------------------------
 
-// wt = w_g^T per group (patch x Kg, contiguous over Kg): the layout the narrow kernel reads.
+// wt = w_g^T per group (patch x Kg, rows ldw >= Kg apart, zeros past Kg): the layout the narrow
+// kernel reads.
 template <class T>
-void transpose_weights(const T* w, const conv_geometry& g, T* wt) {
+void transpose_weights(const T* w, const conv_geometry& g, T* wt, std::size_t ldw) {
   const std::size_t kg = g.out_group(), patch = g.taps() * g.in_group();
-  for (std::size_t grp = 0; grp < g.groups; ++grp)
+  for (std::size_t grp = 0; grp < g.groups; ++grp) {
+    T* wg = wt + grp * ldw * patch;
+    for (std::size_t e = 0; e < patch; ++e) std::fill(wg + e * ldw + kg, wg + (e + 1) * ldw, T(0));
     for (std::size_t co = 0; co < kg; ++co)
-      for (std::size_t e = 0; e < patch; ++e) wt[grp * kg * patch + e * kg + co] = w[(grp * kg + co) * patch + e];
+      for (std::size_t e = 0; e < patch; ++e) wg[e * ldw + co] = w[(grp * kg + co) * patch + e];
+  }
 }
 
 // The gathered forward with the weights already as the narrow kernel reads them: wt = w^T
@@ -640,7 +645,7 @@ template <class T>
 void gathered_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
                       const conv_epilogue<T>& e) {
   auto wt = scratch().take<T>(w.size());
-  transpose_weights(w.data, g, wt.data());
+  transpose_weights(w.data, g, wt.data(), g.out_group());
   gathered_product_forward(out, x, wt.data(), g, e);
 }
 
@@ -719,9 +724,9 @@ void window_lines(const T** dst, T* border, const T* x, const conv_geometry& g, 
 }
 
 // The indirect forward with the weights already as the indirect product reads them: wt = w_g^T
-// per group (patch x Kg, rows in w's (tap, channel) order).
+// per group (patch x Kg, rows in w's (tap, channel) order, ldw apart: padded_columns<T>(Kg)).
 template <class T>
-void indirect_product_forward(view<T> out, view<const T> x, const T* wt, const conv_geometry& g,
+void indirect_product_forward(view<T> out, view<const T> x, const T* wt, std::size_t ldw, const conv_geometry& g,
                               const conv_epilogue<T>& e) {
   const std::size_t rows = g.batch * g.out_positions(), k = g.out_channels, taps_n = g.taps();
   const std::size_t cg = g.in_group(), kg = g.out_group(), patch = taps_n * cg;
@@ -741,7 +746,7 @@ void indirect_product_forward(view<T> out, view<const T> x, const T* wt, const c
       for (std::size_t grp = 0; grp < g.groups; ++grp) {
         if (lines) window_lines(pointers.data(), border.data(), x.data, g, taps, q0, m);
         else window_pointers(pointers.data(), x.data, zeros.data(), g, taps, q0, m, grp * cg);
-        indirect_product<T>(m, kg, per_row, run, pointers.data(), wt + grp * kg * patch, kg,
+        indirect_product<T>(m, kg, per_row, run, pointers.data(), wt + grp * ldw * patch, ldw,
                             out.data + q0 * k + grp * kg, k, false, fused && e.bias ? e.bias + grp * kg : nullptr,
                             fused && e.relu);
       }
@@ -753,9 +758,10 @@ void indirect_product_forward(view<T> out, view<const T> x, const T* wt, const c
 template <class T>
 void indirect_forward(view<T> out, view<const T> x, view<const T> w, const conv_geometry& g,
                       const conv_epilogue<T>& e) {
-  auto wt = scratch().take<T>(w.size());
-  transpose_weights(w.data, g, wt.data());
-  indirect_product_forward(out, x, wt.data(), g, e);
+  const std::size_t ldw = padded_columns<T>(g.out_group());
+  auto wt = scratch().take<T>(g.groups * g.taps() * g.in_group() * ldw);
+  transpose_weights(w.data, g, wt.data(), ldw);
+  indirect_product_forward(out, x, wt.data(), ldw, g, e);
 }
 
 // ---- Winograd F(2x2, 3x3) ---------------------------------------------------------------------------
@@ -969,18 +975,22 @@ void winograd_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const c
 // pad_low so that output p reads g at p - d j + pad_low through tap j = flip(j'). That forward
 // runs as gathered_forward: no packing of g rows (the phases' cost: a quarter of conv (f)'s input
 // gradient), A read straight from a zero-padded copy of g in runs of K channels.
-template <class T>
-bool gathers_input_grad(const conv_geometry& g) {
-  if (g.groups != 1 || !narrow_fits<T>(g.in_channels)) return false;
+bool input_grad_is_a_forward(const conv_geometry& g) {
+  if (g.groups != 1) return false;
   for (std::size_t d = 0; d < g.dims; ++d)
     if (g.stride[d] != 1 || g.pad_low[d] > g.dilation[d] * (g.window[d] - 1)) return false;
   return true;
 }
+template <class T>
+bool gathers_input_grad(const conv_geometry& g) {
+  return input_grad_is_a_forward(g) && narrow_fits<T>(g.in_channels);
+}
 
 // The forward conv that is g's input gradient (above): its geometry, and its weights, the flipped
-// kernel as the narrow kernel reads it (rows (tap, k) of the window, columns c) into wt.
+// kernel as the narrow kernel reads it (rows (tap, k) of the window, columns c, ldw >= C apart,
+// zeros past C) into wt.
 template <class T>
-conv_geometry input_grad_as_forward(const conv_geometry& g, const T* w, T* wt) {
+conv_geometry input_grad_as_forward(const conv_geometry& g, const T* w, T* wt, std::size_t ldw) {
   const std::size_t c = g.in_channels, k = g.out_channels, taps_n = g.taps();
   conv_geometry t = g;
   t.in = g.out;
@@ -989,8 +999,11 @@ conv_geometry input_grad_as_forward(const conv_geometry& g, const T* w, T* wt) {
   t.out_channels = c;
   for (std::size_t d = 0; d < g.dims; ++d) t.pad_low[d] = g.dilation[d] * (g.window[d] - 1) - g.pad_low[d];
   for_each_tap(g, [&](std::size_t tap, const per_dim&, std::size_t flipped) {
-    for (std::size_t kk = 0; kk < k; ++kk)
-      for (std::size_t ch = 0; ch < c; ++ch) wt[(tap * k + kk) * c + ch] = w[(kk * taps_n + flipped) * c + ch];
+    for (std::size_t kk = 0; kk < k; ++kk) {
+      T* row = wt + (tap * k + kk) * ldw;
+      for (std::size_t ch = 0; ch < c; ++ch) row[ch] = w[(kk * taps_n + flipped) * c + ch];
+      std::fill(row + c, row + ldw, T(0));
+    }
   });
   return t;
 }
@@ -998,20 +1011,25 @@ conv_geometry input_grad_as_forward(const conv_geometry& g, const T* w, T* wt) {
 template <class T>
 void gathered_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
   auto wt = scratch().take<T>(w.size());
-  gathered_product_forward<T>(dx, gr, wt.data(), input_grad_as_forward(g, w.data, wt.data()), {});
+  gathered_product_forward<T>(dx, gr, wt.data(), input_grad_as_forward(g, w.data, wt.data(), g.in_channels), {});
 }
 
 // The same forward on the indirect product: ahead of the gathered one from K = 64 on, as in the
 // forward (indirect_forward).
+// C need not fill whole vectors (its weights padded, indirect_fits): measured against phases, the
+// only other choice then (one core, N = 64, 3x3, GFLOP/s): C = 24, K = 48 (an Inception block's)
+// 140 / 74-102, C = 12, K = 40 106 / 76, C = 40, K = 64 155 / 115 (AMD EPYC Zen 5).
 template <class T>
 bool indirect_input_grad_applies(const conv_geometry& g) {
-  return gathers_input_grad<T>(g) && g.out_channels > max_gathered_forward_channels;
+  return input_grad_is_a_forward(g) && indirect_fits<T>(g.in_channels) &&
+         g.out_channels > max_gathered_forward_channels;
 }
 
 template <class T>
 void indirect_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_geometry& g) {
-  auto wt = scratch().take<T>(w.size());
-  indirect_product_forward<T>(dx, gr, wt.data(), input_grad_as_forward(g, w.data, wt.data()), {});
+  const std::size_t ldw = padded_columns<T>(g.in_channels);
+  auto wt = scratch().take<T>(g.taps() * g.out_channels * ldw);
+  indirect_product_forward<T>(dx, gr, wt.data(), ldw, input_grad_as_forward(g, w.data, wt.data(), ldw), {});
 }
 
 // Per tile and group: pack the patches (or, `direct`, read a pointwise geometry's x in place),
@@ -1024,7 +1042,7 @@ void patch_forward(view<T> out, view<const T> x, view<const T> w, const conv_geo
   const std::size_t tile = tile_rows_for(patch), tiles = ceil_div(rows, tile);
   const auto taps = make_taps(g);
   auto wt = scratch().take<T>(narrow ? w.size() : 0);
-  if (narrow) transpose_weights(w.data, g, wt.data());
+  if (narrow) transpose_weights(w.data, g, wt.data(), kg);
   const bool fused = narrow && epilogue_in_registers(e, k);
   parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
     auto buf = scratch().take<T>(direct ? 0 : tile * patch);
@@ -1449,9 +1467,12 @@ template <class T>  // input gradient (dx, g, w) and weight gradient (dw, x, g)
 using gradient_run = void (*)(view<T>, view<const T>, view<const T>, const conv_geometry&);
 
 bool always(const conv_geometry&) { return true; }
+// Kg need not fill whole vectors either, against packed_gemm (one core, N = 64, 14x14, 3x3,
+// GFLOP/s): C = 12, K = 40 122 / 84, C = 48, K = 24 141 / 74-100, C = 48, K = 40 159 / 91, C = 16,
+// K = 8 (28x28) 44 / 44 (AMD EPYC Zen 5).
 template <class T>
-bool narrow_fits_out_group(const conv_geometry& g) {
-  return narrow_fits<T>(g.out_group());
+bool indirect_fits_out_group(const conv_geometry& g) {
+  return indirect_fits<T>(g.out_group());
 }
 
 // The weight gradient's narrow product runs a column block (256 bytes) at a time, reading the
@@ -1468,15 +1489,23 @@ constexpr conv_implementation<forward_run<T>> forward_list[] = {
     {"pointwise", is_pointwise, pointwise_forward<T>},
     {"winograd", winograd_applies<T>, winograd_forward<T>},
     {"gathered", gathers_forward<T>, gathered_forward<T>},
-    {"indirect", narrow_fits_out_group<T>, indirect_forward<T>},
+    {"indirect", indirect_fits_out_group<T>, indirect_forward<T>},
     {"packed_gemm", always, packed_gemm_forward<T>},
     {"reference", always, reference_conv_forward<T>},
 };
 
+// Dot products along g's channels lose to the indirect input gradient from 8 channels on, where
+// that applies (one core, N = 64, 3x3, K = 48 or 40, GFLOP/s: C = 4 61 / 35, C = 6 63 / 54, C = 8
+// 70 / 72, C = 12 20 / 106; AMD EPYC Zen 5).
+template <class T>
+bool few_channel_dots_applies(const conv_geometry& g) {
+  return dots_into_few_channels<T>(g) && !(g.in_channels >= 8 && indirect_input_grad_applies<T>(g));
+}
+
 template <class T>
 constexpr conv_implementation<gradient_run<T>> input_grad_list[] = {
     {"depthwise", is_depthwise, depthwise_input_grad<T>},
-    {"few_channel_dots", dots_into_few_channels<T>, few_channel_input_grad<T>},
+    {"few_channel_dots", few_channel_dots_applies<T>, few_channel_input_grad<T>},
     {"pointwise", is_pointwise, pointwise_input_grad<T>},
     {"winograd", winograd_applies_input_grad<T>, winograd_input_grad<T>},
     {"indirect", indirect_input_grad_applies<T>, indirect_input_grad<T>},

@@ -208,8 +208,9 @@ void pack_b(bool trans, const T* b, size_t ldb, size_t kc, size_t nc, T* out) {
 
 // ---- narrow products ----------------------------------------------------------------------------
 // f.template operator()<V, R>(j, cols) for each column block [j, j + cols) of n, up to
-// sizeof...(Rows) vectors wide: a block of V vectors runs tiles of R = Rows[V - 1] rows. The
-// loop of the narrow, gathered and indirect products.
+// sizeof...(Rows) vectors wide: a block of V vectors runs tiles of R = Rows[V - 1] rows, its last
+// vector only partly stored when cols is not a whole number of vectors (the indirect product's
+// padded B). The loop of the narrow, gathered and indirect products.
 template <class T, int... Rows, class F>
 void by_column_blocks(size_t n, F&& f) {
   constexpr size_t L = lanes<T>;
@@ -217,7 +218,7 @@ void by_column_blocks(size_t n, F&& f) {
   constexpr int rows[] = {Rows...};
   for (size_t j = 0; j < n; j += max_vectors * L) {
     const size_t cols = smaller(max_vectors * L, n - j);
-    with_vectors<max_vectors>(cols / L, [&]<int V>() { f.template operator()<V, rows[V - 1]>(j, cols); });
+    with_vectors<max_vectors>((cols + L - 1) / L, [&]<int V>() { f.template operator()<V, rows[V - 1]>(j, cols); });
   }
 }
 

@@ -18,6 +18,18 @@ constexpr bool narrow_fits(std::size_t n) {
   return n > 0 && n * sizeof(T) % 64 == 0 && n * sizeof(T) <= 512;
 }
 
+// The indirect product also takes a last block that n fills only in part (24 floats, say: the
+// channels of many image models), when B's rows are readable up to padded_columns<T>(n): the
+// values there only reach accumulator lanes that are never stored.
+template <class T>
+constexpr std::size_t padded_columns(std::size_t n) {
+  return (n * sizeof(T) + 63) / 64 * 64 / sizeof(T);
+}
+template <class T>
+constexpr bool indirect_fits(std::size_t n) {
+  return n > 0 && padded_columns<T>(n) * sizeof(T) <= 512;
+}
+
 // C (m x n, rows ldc apart) = op(A) B, or C += op(A) B with `accumulate`, for narrow_fits<T>(n).
 // op(A)(i, k) is a[i * lda + k], or a[k * lda + i] with trans_a; B's row k is at b + k * ldb. Each
 // element of C is summed over k in order, then added to C when accumulating. Without
@@ -41,7 +53,8 @@ void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, con
 
 // The same with A read through an indirection buffer: A(i, t * run + s) = a[i * taps + t][s], a
 // pointer per row and tap to `run` contiguous elements (k = taps * run): conv's implicit GEMM
-// reading each window's taps where they are (in x, or a run of zeros for the padding).
+// reading each window's taps where they are (in x, or a run of zeros for the padding). For
+// indirect_fits<T>(n), B's rows (ldb apart, ldb >= padded_columns<T>(n)) read to the padded width.
 template <class T>
 void indirect_product(std::size_t m, std::size_t n, std::size_t taps, std::size_t run, const T* const* a,
                       const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate, const T* bias = nullptr,
