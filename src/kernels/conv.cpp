@@ -1015,9 +1015,8 @@ void gathered_input_grad(view<T> dx, view<const T> gr, view<const T> w, const co
 }
 
 // The same forward on the indirect product: ahead of the gathered one from K = 64 on, as in the
-// forward (indirect_forward).
-// C need not fill whole vectors (its weights padded, indirect_fits): measured against phases, the
-// only other choice then (one core, N = 64, 3x3, GFLOP/s): C = 24, K = 48 (an Inception block's)
+// forward (indirect_forward). C need not fill whole vectors (its weights padded, indirect_fits):
+// measured against phases, the only other choice then (one core, N = 64, 3x3, GFLOP/s): C = 24, K = 48 (an Inception block's)
 // 140 / 74-102, C = 12, K = 40 106 / 76, C = 40, K = 64 155 / 115 (AMD EPYC Zen 5).
 template <class T>
 bool indirect_input_grad_applies(const conv_geometry& g) {

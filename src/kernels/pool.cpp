@@ -286,6 +286,27 @@ void avg_pool_transpose_tiled_2d(view<T> dx, view<const T> g_in, const pool_wind
   });
 }
 
+// argmax_window for the 2-d kernels: the clipped window [y0, y1) x [x0, x1) walked directly.
+template <class T>
+void argmax_window_2d(const geometry& g, const T* xb, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1,
+                      T* best, T* k_best) {
+  const std::size_t C = g.channels;
+  for (std::size_t c = 0; c < C; ++c) {
+    best[c] = -std::numeric_limits<T>::infinity();
+    k_best[c] = T(0);
+  }
+  T k = 0;
+  for (std::size_t yy = y0; yy < y1; ++yy)
+    for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
+      const T* p = xb + yy * g.in_step[0] + xx * C;
+      for (std::size_t c = 0; c < C; ++c) {
+        const bool more = p[c] > best[c];
+        best[c] = math::select(more, p[c], best[c]);
+        k_best[c] = math::select(more, k, k_best[c]);
+      }
+    }
+}
+
 // Windows that tile the input (s == v): every input element belongs to one window and gets its
 // gradient or 0 in one write. best/k_best as in argmax_window: the first maximum in window order.
 template <bool PositiveOnly, class T>
@@ -298,22 +319,9 @@ void backward_tiled_2d(view<T> dx, view<const T> g_in, view<const T> x, const ge
     T* best = scratch<T>(2 * C);
     T* k_best = best + C;
     for_each_window_2d(g, o0, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
-      for (std::size_t c = 0; c < C; ++c) {
-        best[c] = -std::numeric_limits<T>::infinity();
-        k_best[c] = T(0);
-      }
-      T k = 0;
-      for (std::size_t yy = y0; yy < y1; ++yy)
-        for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
-          const T* p = xb + yy * g.in_step[0] + xx * C;
-          for (std::size_t c = 0; c < C; ++c) {
-            const bool more = p[c] > best[c];
-            best[c] = math::select(more, p[c], best[c]);
-            k_best[c] = math::select(more, k, k_best[c]);
-          }
-        }
+      argmax_window_2d(g, xb, x0, x1, y0, y1, best, k_best);
       const T* gv = grow + o1 * C;
-      k = 0;
+      T k = 0;
       for (std::size_t yy = y0; yy < y1; ++yy)
         for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
           T* q = db + yy * g.in_step[0] + xx * C;
@@ -352,21 +360,7 @@ void max_pool_backward_argmax_map_2d(view<T> dx, view<const T> g_in, view<const 
     T* krow = k_map + n * g.out_batch + o0 * g.out_step[0];
     T* best = scratch<T>(C);
     for_each_window_2d(g, o0, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
-      T* k_best = krow + o1 * C;
-      for (std::size_t c = 0; c < C; ++c) {
-        best[c] = -std::numeric_limits<T>::infinity();
-        k_best[c] = T(0);
-      }
-      T k = 0;
-      for (std::size_t yy = y0; yy < y1; ++yy)
-        for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
-          const T* p = xb + yy * g.in_step[0] + xx * C;
-          for (std::size_t c = 0; c < C; ++c) {
-            const bool more = p[c] > best[c];
-            best[c] = math::select(more, p[c], best[c]);
-            k_best[c] = math::select(more, k, k_best[c]);
-          }
-        }
+      argmax_window_2d(g, xb, x0, x1, y0, y1, best, krow + o1 * C);
     });
   });
   const bool tiles = windows_tile(w);
