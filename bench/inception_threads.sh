@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Times the Inception network's training step at 1 and 2 threads (bench/inception_threads.cpp):
-# medians, the speed-up, the graph's width and the split into concurrent nodes / kernel loops,
+# medians, the speed-up, the graph's width, and from the profiled kernel times the work, the critical
+# path and what overlapping independent nodes could add,
 # with the machine and its load before and after (the figures mean little when load > cores).
 #   bench/inception_threads.sh [options of inception_threads, e.g. --runs 21 --steps 10]
 #   BUILD_DIR   build directory holding bench/inception_threads (default: build/)
