@@ -970,6 +970,7 @@ template <class T>
 void executor<T>::set_threads(int threads) {
   s_->threads = threads;
   s_->make_arena();
+  if (s_->planned) s_->concurrent_nodes = s_->worth_concurrent_nodes();  // it depends on the threads
 }
 template <class T> void executor<T>::set_check_finite(bool on) { s_->check_finite = on; }
 template <class T> void executor<T>::set_output_ready(output_ready_fn fn) { s_->output_ready = std::move(fn); }
