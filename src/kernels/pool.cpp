@@ -211,6 +211,31 @@ void for_each_item(const geometry& g, Body&& body) {
   });
 }
 
+// The gather form of the backward kernels (the file comment): item (n, o0) owns dx's input rows
+// [lo, hi) along the first ordered dim, zeroed first unless the windows tile the input (each
+// element is then written once), and gathers into them from every output row o whose windows
+// reach them, in order: gather(n, o, lo, hi) per such row, then finish(n, lo, hi).
+template <class T, class Gather, class Finish>
+void gather_owned_rows(const geometry& g, bool tiles, T* dx, Gather&& gather, Finish&& finish) {
+  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
+    T* db = dx + n * g.in_batch;
+    const std::size_t lo = g.block_begin(o0), hi = g.block_end(o0);
+    if (!tiles) std::fill(db + lo * g.in_step[0], db + hi * g.in_step[0], T(0));
+    for (std::size_t o = g.first_window_reaching(lo); o <= o0; ++o) gather(n, o, lo, hi);
+    finish(n, lo, hi);
+  });
+}
+
+// relu's mask fused into a max pool's backward: batch item n's finished input rows [lo, hi) of dx
+// times 0 where x <= 0.
+template <class T>
+void mask_by_sign(const geometry& g, T* dx, const T* x, std::size_t n, std::size_t lo, std::size_t hi) {
+  T* db = dx + n * g.in_batch;
+  const T* xb = x + n * g.in_batch;
+  for (std::size_t e = lo * g.in_step[0]; e < hi * g.in_step[0]; ++e)
+    db[e] = math::select(xb[e] > T(0), db[e], db[e] * T(0));
+}
+
 // ---- 2-d fast paths ------------------------------------------------------------------------------
 // Images (2 ordered dims) are the common case; their kernels walk the clipped window directly,
 // without the odometers and run callbacks of the any-D code, and vectorize over the channels.
@@ -364,33 +389,30 @@ void max_pool_backward_argmax_map_2d(view<T> dx, view<const T> g_in, view<const 
     });
   });
   const bool tiles = windows_tile(w);
-  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
-    const T* xb = x.data + n * g.in_batch;
-    T* db = dx.data + n * g.in_batch;
-    const std::size_t row_lo = g.block_begin(o0), row_hi = g.block_end(o0);
-    if (!tiles) std::fill(db + row_lo * g.in_step[0], db + row_hi * g.in_step[0], T(0));
-    for (std::size_t o = g.first_window_reaching(row_lo); o <= o0; ++o) {
-      const T* grow = g_in.data + n * g.out_batch + o * g.out_step[0];
-      const T* krow = k_map + n * g.out_batch + o * g.out_step[0];
-      for_each_window_2d(g, o, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
-        const T* gv = grow + o1 * C;
-        const T* k_best = krow + o1 * C;
-        for (std::size_t yy = std::max(y0, row_lo); yy < std::min(y1, row_hi); ++yy) {
-          T k = T((yy - y0) * (x1 - x0));
-          for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
-            T* q = db + yy * g.in_step[0] + xx * C;
-            if (tiles)
-              for (std::size_t c = 0; c < C; ++c) q[c] = math::select(k_best[c] == k, gv[c], T(0));
-            else
-              for (std::size_t c = 0; c < C; ++c) q[c] += math::select(k_best[c] == k, gv[c], T(0));
+  gather_owned_rows(
+      g, tiles, dx.data,
+      [&](std::size_t n, std::size_t o, std::size_t lo, std::size_t hi) {
+        T* db = dx.data + n * g.in_batch;
+        const T* grow = g_in.data + n * g.out_batch + o * g.out_step[0];
+        const T* krow = k_map + n * g.out_batch + o * g.out_step[0];
+        for_each_window_2d(g, o, [&](std::size_t o1, std::size_t x0, std::size_t x1, std::size_t y0, std::size_t y1) {
+          const T* gv = grow + o1 * C;
+          const T* k_best = krow + o1 * C;
+          for (std::size_t yy = std::max(y0, lo); yy < std::min(y1, hi); ++yy) {
+            T k = T((yy - y0) * (x1 - x0));
+            for (std::size_t xx = x0; xx < x1; ++xx, k += 1) {
+              T* q = db + yy * g.in_step[0] + xx * C;
+              if (tiles)
+                for (std::size_t c = 0; c < C; ++c) q[c] = math::select(k_best[c] == k, gv[c], T(0));
+              else
+                for (std::size_t c = 0; c < C; ++c) q[c] += math::select(k_best[c] == k, gv[c], T(0));
+            }
           }
-        }
+        });
+      },
+      [&](std::size_t n, std::size_t lo, std::size_t hi) {
+        if (positive_only) mask_by_sign(g, dx.data, x.data, n, lo, hi);
       });
-    }
-    if (positive_only)  // the item's rows are complete: mask them by the sign of x
-      for (std::size_t e = row_lo * g.in_step[0]; e < row_hi * g.in_step[0]; ++e)
-        db[e] = math::select(xb[e] > T(0), db[e], db[e] * T(0));
-  });
 }
 
 // The CNN's 2x2 window with stride 2 over even extents (every window whole): a row of windows at
@@ -507,33 +529,32 @@ void max_pool_backward_general(view<T> dx, view<const T> g_in, view<const T> x, 
   const geometry g(x.shape, g_in.shape, w);
   const std::size_t C = g.channels;
   const bool tiles = windows_tile(w);
-  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
-    const T* xb = x.data + n * g.in_batch;
-    const T* gb = g_in.data + n * g.out_batch;
-    T* db = dx.data + n * g.in_batch;
-    const std::size_t row_lo = g.block_begin(o0), row_hi = g.block_end(o0);
-    if (!tiles) std::fill(db + row_lo * g.in_step[0], db + row_hi * g.in_step[0], T(0));
-    T* best = scratch<T>(2 * C);
-    T* k_best = best + C;
-    for (std::size_t o = g.first_window_reaching(row_lo); o <= o0; ++o)
-      for_each_output(g, o, [&](std::size_t out_off, const window_box& box) {
-        argmax_window(g, xb, box, best, k_best);
-        const T* gv = gb + out_off;
-        for_each_run(g, box, row_lo, row_hi, [&](std::size_t off, std::size_t count, std::size_t k) {
-          for (std::size_t j = 0; j < count; ++j) {
-            T* q = db + off + j * C;
-            const T kj = T(k + j);
-            if (tiles)
-              for (std::size_t c = 0; c < C; ++c) q[c] = k_best[c] == kj ? gv[c] : T(0);
-            else
-              for (std::size_t c = 0; c < C; ++c) q[c] += k_best[c] == kj ? gv[c] : T(0);
-          }
+  gather_owned_rows(
+      g, tiles, dx.data,
+      [&](std::size_t n, std::size_t o, std::size_t lo, std::size_t hi) {
+        const T* xb = x.data + n * g.in_batch;
+        const T* gb = g_in.data + n * g.out_batch;
+        T* db = dx.data + n * g.in_batch;
+        T* best = scratch<T>(2 * C);
+        T* k_best = best + C;
+        for_each_output(g, o, [&](std::size_t out_off, const window_box& box) {
+          argmax_window(g, xb, box, best, k_best);
+          const T* gv = gb + out_off;
+          for_each_run(g, box, lo, hi, [&](std::size_t off, std::size_t count, std::size_t k) {
+            for (std::size_t j = 0; j < count; ++j) {
+              T* q = db + off + j * C;
+              const T kj = T(k + j);
+              if (tiles)
+                for (std::size_t c = 0; c < C; ++c) q[c] = k_best[c] == kj ? gv[c] : T(0);
+              else
+                for (std::size_t c = 0; c < C; ++c) q[c] += k_best[c] == kj ? gv[c] : T(0);
+            }
+          });
         });
+      },
+      [&](std::size_t n, std::size_t lo, std::size_t hi) {
+        if (positive_only) mask_by_sign(g, dx.data, x.data, n, lo, hi);
       });
-    if (positive_only)  // the item's rows are complete: mask them by the sign of x
-      for (std::size_t e = row_lo * g.in_step[0]; e < row_hi * g.in_step[0]; ++e)
-        db[e] = math::select(xb[e] > T(0), db[e], db[e] * T(0));
-  });
 }
 
 template <class T>
@@ -541,26 +562,26 @@ void avg_pool_transpose_general(view<T> dx, view<const T> g_in, const pool_windo
   const geometry g(dx.shape, g_in.shape, w);
   const std::size_t C = g.channels;
   const bool tiles = windows_tile(w);
-  for_each_item<T>(g, [&](std::size_t n, std::size_t o0) {
-    const T* gb = g_in.data + n * g.out_batch;
-    T* db = dx.data + n * g.in_batch;
-    const std::size_t row_lo = g.block_begin(o0), row_hi = g.block_end(o0);
-    if (!tiles) std::fill(db + row_lo * g.in_step[0], db + row_hi * g.in_step[0], T(0));
-    for (std::size_t o = g.first_window_reaching(row_lo); o <= o0; ++o)
-      for_each_output(g, o, [&](std::size_t out_off, const window_box& box) {
-        const T* gv = gb + out_off;
-        const T inv = T(1) / T(box.volume(g.dims));
-        for_each_run(g, box, row_lo, row_hi, [&](std::size_t off, std::size_t count, std::size_t) {
-          for (std::size_t j = 0; j < count; ++j) {
-            T* q = db + off + j * C;
-            if (tiles)
-              for (std::size_t c = 0; c < C; ++c) q[c] = gv[c] * inv;
-            else
-              for (std::size_t c = 0; c < C; ++c) q[c] += gv[c] * inv;
-          }
+  gather_owned_rows(
+      g, tiles, dx.data,
+      [&](std::size_t n, std::size_t o, std::size_t lo, std::size_t hi) {
+        const T* gb = g_in.data + n * g.out_batch;
+        T* db = dx.data + n * g.in_batch;
+        for_each_output(g, o, [&](std::size_t out_off, const window_box& box) {
+          const T* gv = gb + out_off;
+          const T inv = T(1) / T(box.volume(g.dims));
+          for_each_run(g, box, lo, hi, [&](std::size_t off, std::size_t count, std::size_t) {
+            for (std::size_t j = 0; j < count; ++j) {
+              T* q = db + off + j * C;
+              if (tiles)
+                for (std::size_t c = 0; c < C; ++c) q[c] = gv[c] * inv;
+              else
+                for (std::size_t c = 0; c < C; ++c) q[c] += gv[c] * inv;
+            }
+          });
         });
-      });
-  });
+      },
+      [](std::size_t, std::size_t, std::size_t) {});
 }
 
 // ---- the implementation lists ------------------------------------------------------------------
