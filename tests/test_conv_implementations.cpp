@@ -67,8 +67,18 @@ std::vector<shape_case> shape_cases() {
   using enum padding_mode;
   std::vector<shape_case> out;
   auto add = [&](conv_params p, shape xs, shape ws) { out.push_back({p, xs, ws}); };
-  // one group, few input channels (gathered, few_channel_dots)
+  // one group, few input channels (gathered, few_channel_dots; one channel and 3x3: direct, with
+  // lines of 9, 5, 1 and 2 outputs, one to four blocks of 64 bytes, strides and dilations along
+  // the first dim only, which it takes)
   add(options(2), {2, 11, 9, 1}, {32, 3, 3, 1});
+  add(options(2, valid), {1, 6, 7, 1}, {16, 3, 3, 1});
+  add(options(2), {1, 2, 1, 1}, {64, 3, 3, 1});  // extents smaller than the window
+  {
+    auto p = options(2, explicit_pads, 1, 1, 1, 1, 2);
+    p.stride = {2, 1};
+    p.dilation = {3, 1};
+    add(p, {2, 9, 5, 1}, {48, 3, 3, 1});
+  }
   add(options(2), {1, 7, 8, 3}, {16, 5, 5, 3});
   add(options(2, same, 2), {2, 9, 10, 3}, {16, 3, 3, 3});
   add(options(1, explicit_pads, 1, 2, 1, 3, 1), {3, 13, 5}, {32, 4, 5});
@@ -263,7 +273,8 @@ BOOST_AUTO_TEST_CASE(lists_end_with_the_reference) {
   }
   using names = std::vector<std::string_view>;
   BOOST_TEST((kernels::conv_implementations(conv_direction::forward) ==
-              names{"depthwise", "pointwise", "winograd", "gathered", "indirect", "packed_gemm", "reference"}));
+              names{"depthwise", "pointwise", "winograd", "direct", "gathered", "indirect", "packed_gemm",
+                    "reference"}));
   BOOST_TEST((kernels::conv_implementations(conv_direction::weight_grad) ==
               names{"depthwise", "pointwise", "winograd", "gathered_columns", "gathered", "narrow", "packed_gemm",
                     "reference"}));
@@ -284,7 +295,7 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
   };
   const expected float_cases[] = {
       // bench_cnn a: N=64 C=1 28x28 K=32 3x3
-      {same_geometry(2, 1, {64, 28, 28, 1}, {32, 3, 3, 1}), "gathered", "few_channel_dots", "gathered"},
+      {same_geometry(2, 1, {64, 28, 28, 1}, {32, 3, 3, 1}), "direct", "few_channel_dots", "gathered"},
       // b: C=K=64 3x3; c: C=K=128 3x3 stride 2 (phases); d: 1-d C=K=64 k=7
       {same_geometry(2, 1, {32, 56, 56, 64}, {64, 3, 3, 64}), "winograd", "winograd", "winograd"},
       {same_geometry(2, 2, {32, 28, 28, 128}, {128, 3, 3, 128}), "indirect", "phases", "gathered_columns"},
@@ -344,8 +355,8 @@ BOOST_AUTO_TEST_CASE(errors_name_the_implementation_direction_and_geometry) {
              not_applying);
   const std::string unknown = message("phases");
   BOOST_TEST(unknown ==
-                 "conv forward: no implementation \"phases\" (there are: depthwise, pointwise, winograd, gathered, "
-                 "indirect, packed_gemm, reference)",
+                 "conv forward: no implementation \"phases\" (there are: depthwise, pointwise, winograd, direct, "
+                 "gathered, indirect, packed_gemm, reference)",
              unknown);
   BOOST_CHECK_THROW((void)kernels::conv_applies<double>(conv_direction::weight_grad, "few_channel_dots", g), error);
   BOOST_TEST(kernels::conv_applies<float>(conv_direction::forward, "indirect", g));  // 40 floats, padded to 48

@@ -415,6 +415,12 @@ void indirect_product(std::size_t m, std::size_t n, std::size_t taps, std::size_
 }
 
 template <class T>
+void direct_conv_3x3(std::size_t lines, std::size_t width, std::size_t n, const T* x, std::size_t line_step,
+                     std::size_t row_step, const T* w, T* out, const T* bias, bool relu) {
+  active_kernels<T>().direct_3x3(lines, width, n, x, line_step, row_step, w, out, {bias, relu});
+}
+
+template <class T>
 void gather_dot_product(std::size_t m, std::size_t c, std::size_t taps, std::size_t k, const T* a,
                         const std::size_t* ro, const std::size_t* to, const T* b, T* out, std::size_t ldo) {
   active_kernels<T>().gather_dot(m, c, taps, k, a, ro, to, b, out, ldo);
@@ -438,6 +444,8 @@ void gather_columns_product(std::size_t m, std::size_t n, std::size_t k, const T
                                   const T*, bool);                                                            \
   template void indirect_product<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T* const*,         \
                                     const T*, std::size_t, T*, std::size_t, bool, const T*, bool);              \
+  template void direct_conv_3x3<T>(std::size_t, std::size_t, std::size_t, const T*, std::size_t, std::size_t,   \
+                                   const T*, T*, const T*, bool);                                              \
   template void gather_dot_product<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T*,            \
                                       const std::size_t*, const std::size_t*, const T*, T*, std::size_t);         \
   template void gather_columns_product<T>(std::size_t, std::size_t, std::size_t, const T*, std::size_t, const T*, \

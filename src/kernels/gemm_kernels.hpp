@@ -296,6 +296,55 @@ void gather(size_t m, size_t n, size_t k, const T* a, const size_t* ro, const si
   });
 }
 
+// ---- direct 3x3 conv of one input channel ----------------------------------------------------------
+// J consecutive outputs of a line x NV vectors of channels: out[j] = the sum over ky, kx, in that
+// order, of x[ky * row_step + j + kx] w[3 ky + kx], with the 9 x NV weight vectors in registers
+// (the caller's, loaded once per column block). Per output 9 broadcasts and 9 NV FMAs, no loads of
+// B: the gathered tile's sum has only 9 terms, so its per-tile loads and stores were most of it.
+template <class T, int J, int NV>
+[[gnu::always_inline]] inline void direct_3x3_tile(const T* x, size_t row_step, const vec<T> (&w)[9][NV], T* out,
+                                                   size_t ldo, size_t cols, tile_epilogue<T> e) {
+  vec<T> acc[J][NV];
+#pragma GCC unroll 16
+  for (int j = 0; j < J; ++j)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[j][v] = vec<T>{};
+#pragma GCC unroll 3
+  for (int ky = 0; ky < 3; ++ky)
+#pragma GCC unroll 3
+    for (int kx = 0; kx < 3; ++kx)
+#pragma GCC unroll 16
+      for (int j = 0; j < J; ++j) {
+        const T xv = x[ky * row_step + j + kx];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[j][v] += xv * w[3 * ky + kx][v];
+      }
+  write_tile<T, J, NV>(acc, T(0), out, ldo, cols, e);
+}
+
+// isa_gemm::direct_3x3: columns in blocks of up to 2 vectors (18 or 9 weight vectors in registers
+// and 8 accumulators), each block over every line, 8 / NV outputs at a time.
+template <class T>
+void direct_3x3(size_t lines, size_t width, size_t n, const T* x, size_t line_step, size_t row_step, const T* w,
+                T* out, tile_epilogue<T> e) {
+  constexpr size_t L = lanes<T>;
+  by_column_blocks<T, 8, 4>(n, [&]<int NV, int J>(size_t j0, size_t cols) {
+    vec<T> wv[9][NV];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) wv[t][v] = load(w + t * n + j0 + v * L);
+    const tile_epilogue<T> ej{e.bias ? e.bias + j0 : nullptr, e.relu};
+    for (size_t l = 0; l < lines; ++l) {
+      const T* xl = x + l * line_step;
+      T* ol = out + l * width * n + j0;
+      size_t p = 0;
+      for (; p + J <= width; p += J) direct_3x3_tile<T, J, NV>(xl + p, row_step, wv, ol + p * n, n, cols, ej);
+      for (; p < width; ++p) direct_3x3_tile<T, 1, NV>(xl + p, row_step, wv, ol + p * n, n, cols, ej);
+    }
+  });
+}
+
 // ---- indirect products --------------------------------------------------------------------------
 // C's R x cols block = A (R x taps * run) B + beta C with A read through an indirection buffer:
 // A(r, t * run + s) = p[r * taps + t][s], a pointer per row and tap to `run` contiguous elements
@@ -456,7 +505,7 @@ void gather_columns(size_t m, size_t n, size_t k, const T* a, size_t lda, const 
 template <class T, int MR, int NV, int... NarrowRows>
 constexpr isa_gemm<T> make_gemm(size_t kc, size_t mc, size_t nc) {
   return {MR, NV * lanes<T>, kc, mc, nc, &pack_b<T, NV>, &multiply<T, MR, NV>, &narrow<T, NarrowRows...>,
-          &gather<T, NarrowRows...>, &indirect<T, NarrowRows...>, &gather_dot<T>,
+          &gather<T, NarrowRows...>, &indirect<T, NarrowRows...>, &direct_3x3<T>, &gather_dot<T>,
           &gather_columns<T, gather_columns_rows, gather_columns_vectors>};
 }
 

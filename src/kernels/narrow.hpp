@@ -60,6 +60,15 @@ void indirect_product(std::size_t m, std::size_t n, std::size_t taps, std::size_
                       const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate, const T* bias = nullptr,
                       bool relu = false);
 
+// A 2-d conv of one input channel with a 3x3 window and stride 1 along its lines, for
+// narrow_fits<T>(n) output channels, read from a zero-padded input in which every window lies
+// whole: `lines` lines of `width` outputs x n channels (out: rows n apart, lines width * n apart),
+// out[l][p][k] = the sum over ky, kx (in that order) of x[l * line_step + ky * row_step + p + kx]
+// w[(3 ky + kx) * n + k], then + bias[k] and relu as narrow_product's epilogue.
+template <class T>
+void direct_conv_3x3(std::size_t lines, std::size_t width, std::size_t n, const T* x, std::size_t line_step,
+                     std::size_t row_step, const T* w, T* out, const T* bias = nullptr, bool relu = false);
+
 // out (m x C, rows ldo apart) with out[i][c] = sum over taps t and k < K of a[ro[i] + to[t] + k] *
 // b[(t * C + c) * K + k]: for a right-hand side narrower than a vector (conv's input gradient into
 // a few channels), vectorized along the contiguous k. Each sum in a fixed order.
