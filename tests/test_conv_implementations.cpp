@@ -307,7 +307,7 @@ BOOST_AUTO_TEST_CASE(default_dispatch_picks_the_measured_choice) {
       // g, h, i: the small ResNet's first stage, downsampling conv and projection shortcut (strided:
       // x read in place, not gathered from a padded copy, from 8 channels on)
       {same_geometry(2, 1, {64, 28, 28, 16}, {16, 3, 3, 16}), "winograd", "winograd", "winograd"},
-      {same_geometry(2, 2, {64, 28, 28, 16}, {32, 3, 3, 16}), "indirect", "pairs", "narrow"},
+      {same_geometry(2, 2, {64, 28, 28, 16}, {32, 3, 3, 16}), "indirect", "pairs", "gathered_columns"},
       {same_geometry(2, 2, {64, 28, 28, 16}, {32, 1, 1, 16}), "indirect", "phases", "narrow"},
       {same_geometry(2, 2, {64, 56, 56, 3}, {32, 3, 3, 3}), "gathered", "phases", "gathered"},
       // 1x1; K = 40 floats is no narrow width, but the indirect products take it (padded weights),

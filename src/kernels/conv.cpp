@@ -1409,10 +1409,19 @@ void weight_grad_partials(view<T> dw, const conv_geometry& g, std::size_t tile, 
 // offsets: whole vectors of channels, each used for up to 8 output channels, where the gathered
 // product below broadcasts one input element per (tap, channel) row. Against the best of the
 // others (medians of 3, one core, Xeon model 167): (e) 98 -> 181 GFLOP/s, (d) 150 -> 174, (c)
-// 151 -> 157; Winograd stays ahead where it applies ((f) 269 against 179).
+// 151 -> 157; Winograd stays ahead where it applies ((f) 269 against 179). Strided with 16 to 31
+// channels too where the windows reach every input position, so that none of the padded copy is
+// wasted: the small ResNet's downsampling conv (h), C = 16 -> 32 3x3 stride 2, 127 -> 144-157
+// against `narrow` (one core, AMD EPYC Zen 5); not its 1x1 stride-2 shortcut (i) (59 against 88).
+bool windows_reach_every_position(const conv_geometry& g) {
+  for (std::size_t d = 0; d < g.dims; ++d)
+    if (g.dilation[d] * (g.window[d] - 1) + 1 < g.stride[d]) return false;
+  return true;
+}
 template <class T>
 bool gathers_weight_grad_columns(const conv_geometry& g) {
-  return g.groups == 1 && g.in_channels * sizeof(T) % 64 == 0 && gathering_pays_for_weight_grad(g);
+  return g.groups == 1 && g.in_channels * sizeof(T) % 64 == 0 &&
+         (gathering_pays_for_weight_grad(g) || windows_reach_every_position(g));
 }
 template <class T>
 bool gathers_weight_grad(const conv_geometry& g) {
