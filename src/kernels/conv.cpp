@@ -327,9 +327,11 @@ bool gathering_pays_for_weight_grad(const conv_geometry& g) {
   return !strided(g) || g.in_channels < 8 || g.in_channels >= 32;
 }
 
-// Zero-fills dst (batch items of batch_step elements, element strides `step` per dim) and copies
-// src (batch, extent..., channels), shifted by `low` per dim, into it line by line; batch items in
-// parallel (each task writes its own items: the copy was a serial section of every gathered conv).
+// Fills dst (batch items of batch_step elements, element strides `step` per dim) with src (batch,
+// extent..., channels), shifted by `low` per dim, and zeros around it: line by line in address
+// order, each line's copy after zeros up to it, so every element is written once (a zero fill of
+// the whole buffer first was 3% of conv (c)'s forward+backward). Batch items in parallel (each
+// task writes its own items: the copy was a serial section of every gathered conv).
 template <class T>
 void copy_padded(const T* src, T* dst, std::size_t batch, std::size_t dims, const per_dim& extent,
                  std::size_t channels, const per_dim& low,
@@ -340,13 +342,15 @@ void copy_padded(const T* src, T* dst, std::size_t batch, std::size_t dims, cons
   std::size_t lines_per_item = 1;
   for (std::size_t d = 0; d < last; ++d) lines_per_item *= extent[d];
   parallel_chunks(batch, batch_step, [&](std::size_t lo, std::size_t hi) {
-    std::fill_n(dst + lo * batch_step, (hi - lo) * batch_step, T(0));
+    T* filled = dst + lo * batch_step;  // written up to here
     grid_cursor cur(dims, lines, lo * lines_per_item);
     for (std::size_t l = lo * lines_per_item; l < hi * lines_per_item; ++l, cur.next()) {
       std::size_t at = cur.batch * batch_step + low[last] * step[last];
       for (std::size_t d = 0; d < last; ++d) at += (cur.at[d] + low[d]) * step[d];
-      std::copy_n(src + l * line, line, dst + at);
+      std::fill(filled, dst + at, T(0));
+      filled = std::copy_n(src + l * line, line, dst + at);
     }
+    std::fill(filled, dst + hi * batch_step, T(0));
   });
 }
 
