@@ -210,7 +210,7 @@ void pack_b(bool trans, const T* b, size_t ldb, size_t kc, size_t nc, T* out) {
 // f.template operator()<V, R>(j, cols) for each column block [j, j + cols) of n, up to
 // sizeof...(Rows) vectors wide: a block of V vectors runs tiles of R = Rows[V - 1] rows, its last
 // vector only partly stored when cols is not a whole number of vectors (the indirect product's
-// padded B). The loop of the narrow, gathered and indirect products.
+// padded B). The loop of the narrow, gathered, indirect and direct products.
 template <class T, int... Rows, class F>
 void by_column_blocks(size_t n, F&& f) {
   constexpr size_t L = lanes<T>;
