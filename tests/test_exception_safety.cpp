@@ -44,20 +44,24 @@ constexpr auto failing_identity(X) {
 
 // Two parallel branches, each a product followed by a nonlinearity; the second passes through
 // the failing op. Labels are bound data (checked before the run) in `loss_bound` and computed
-// (checked by the kernel inside the parallel run) in `loss_computed`.
+// (checked by the kernel inside the parallel run) in `loss_computed`. The products are 64 x 128
+// x 256, as in test_output_ready: big enough for their kernels to split, too small to fill two
+// threads alone, so at 2 and 4 threads the branches run concurrently in the executor's flow
+// graph (runtime/executor.cpp, worth_concurrent_nodes) and a failure stops a graph in flight.
 constexpr auto logits = tanh(matmul(x, w1)) + failing_identity(sigmoid(matmul(x, w2)));
 constexpr auto loss_bound = softmax_cross_entropy(logits, labels);
 constexpr auto loss_computed = softmax_cross_entropy(logits, relu(labels));
 
+constexpr std::size_t batch = 64, features = 128, classes = 256;
 struct data {
-  tensor<double, 2> xv = test_support::random_uniform<2>({16, 24}, 1);
-  tensor<double, 2> w1v = test_support::random_uniform<2>({24, 10}, 2);
-  tensor<double, 2> w2v = test_support::random_uniform<2>({24, 10}, 3);
-  tensor<double, 1> good{{16}};
-  tensor<double, 1> bad{{16}};
+  tensor<double, 2> xv = test_support::random_uniform<2>({batch, features}, 1);
+  tensor<double, 2> w1v = test_support::random_uniform<2>({features, classes}, 2, -0.05, 0.05);
+  tensor<double, 2> w2v = test_support::random_uniform<2>({features, classes}, 3, -0.05, 0.05);
+  tensor<double, 1> good{{batch}};
+  tensor<double, 1> bad{{batch}};
   data() {
-    for (std::size_t i = 0; i < 16; ++i) good[i] = bad[i] = double(i % 10);
-    bad[11] = 10;  // out of range: 10 classes
+    for (std::size_t i = 0; i < batch; ++i) good[i] = bad[i] = double(i * 7 % classes);
+    bad[11] = classes;  // out of range
   }
 };
 
@@ -103,7 +107,7 @@ BOOST_AUTO_TEST_CASE(bad_bound_label_is_reported_before_the_run_and_leaves_the_p
   for (int threads : {1, 2, 4})
     check_recovers(
         loss_bound, threads, [](auto& p, data& d) { p.bind(labels, d.bad).run(); },
-        "softmax_cross_entropy: labels[11] = 10 is not a class index");
+        "softmax_cross_entropy: labels[11] = 256 is not a class index");
 }
 
 BOOST_AUTO_TEST_CASE(bad_computed_label_thrown_inside_the_parallel_run_leaves_the_program_intact) {
@@ -111,7 +115,7 @@ BOOST_AUTO_TEST_CASE(bad_computed_label_thrown_inside_the_parallel_run_leaves_th
     check_recovers(
         loss_computed, threads, [](auto& p, data& d) { p.bind(labels, d.bad).run(); },
         // softmax_cross_entropy's kernel or its gradient's one_hot, whichever runs first
-        "labels[11] = 10 is not a class index");
+        "labels[11] = 256 is not a class index");
 }
 
 BOOST_AUTO_TEST_CASE(user_op_throwing_in_one_of_two_parallel_branches_leaves_the_program_intact) {
@@ -127,7 +131,7 @@ BOOST_AUTO_TEST_CASE(user_op_throwing_in_one_of_two_parallel_branches_leaves_the
 
 BOOST_AUTO_TEST_CASE(shape_error_then_good_runs_match_a_fresh_program) {
   for (int threads : {1, 2, 4}) {
-    tensor<double, 2> wrong = test_support::random_uniform<2>({23, 10}, 4);
+    tensor<double, 2> wrong = test_support::random_uniform<2>({features - 1, classes}, 4);
     check_recovers(
         loss_bound, threads,
         [&](auto& p, data& d) {
