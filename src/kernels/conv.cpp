@@ -1364,32 +1364,47 @@ void pairs_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
     parallel_chunks(ceil_div(rows, tile), tile * depth * k * width, [&](std::size_t lo, std::size_t hi) {
       auto pointers = scratch().take<const T*>(tile * depth);
       auto result = scratch().take<T>(tile * width);
+      auto lines = scratch().take<const T*>(row_taps);  // per row tap, g's output row (or none)
+      // f(n, y, p, count, r): the tile's rows r .. r + count - 1 are the pairs p .. p + count - 1
+      // of dx's row y in batch item n (rows in order: batch item, row of the phase, pair).
+      auto for_each_line = [&](std::size_t r0, std::size_t m, auto&& f) {
+        grid_cursor cur(2, grid, r0);
+        for (std::size_t r = 0; r < m;) {
+          const std::size_t p = cur.at[1], count = std::min(m - r, pairs - p);
+          f(cur.batch, first + 2 * cur.at[0], p, count, r);
+          r += count;
+          cur.at[1] = p + count - 1;
+          cur.next();
+        }
+      };
       for (std::size_t ti = lo; ti < hi; ++ti) {
         const std::size_t r0 = ti * tile, m = std::min(tile, rows - r0);
-        // Rows in order (batch item, row of the phase, pair).
-        grid_cursor cur(2, grid, r0);
-        for (std::size_t r = 0; r < m; ++r, cur.next()) {
-          const std::size_t n = cur.batch, y = first + 2 * cur.at[0], u = u0 + cur.at[1];
-          const T** dst = pointers.data() + r * depth;
+        for_each_line(r0, m, [&](std::size_t n, std::size_t y, std::size_t p, std::size_t count, std::size_t r) {
           for (std::size_t i = 0; i < row_taps; ++i) {
             const index oy2 = index(y + pad_y) - index(phase + 2 * i);  // 2 * the output row
-            const bool row_inside = oy2 >= 0 && oy2 / 2 < index(oh);
-            const T* line = row_inside ? gr.data + (n * oh + std::size_t(oy2 / 2)) * ow * k : nullptr;
-            for (std::size_t q = 0; q < offsets; ++q) {
-              const index ox = index(u) - index(q);
-              *dst++ = row_inside && ox >= 0 && ox < index(ow) ? line + std::size_t(ox) * k : zeros.data();
-            }
+            lines.data()[i] = oy2 >= 0 && oy2 / 2 < index(oh) ? gr.data + (n * oh + std::size_t(oy2 / 2)) * ow * k
+                                                             : nullptr;
           }
-        }
+          const T** dst = pointers.data() + r * depth;
+          for (std::size_t u = u0 + p; u < u0 + p + count; ++u)
+            for (std::size_t i = 0; i < row_taps; ++i) {
+              const T* line = lines.data()[i];
+              for (std::size_t q = 0; q < offsets; ++q) {
+                const index ox = index(u) - index(q);
+                *dst++ = line && ox >= 0 && ox < index(ow) ? line + std::size_t(ox) * k : zeros.data();
+              }
+            }
+        });
         indirect_product<T>(m, width, depth, k, pointers.data(), wr.data(), width, result.data(), width, false);
-        cur = grid_cursor(2, grid, r0);
-        for (std::size_t r = 0; r < m; ++r, cur.next()) {
-          const std::size_t n = cur.batch, y = first + 2 * cur.at[0], u = u0 + cur.at[1];
-          const index x0 = index(2 * u) - index(pad_x);  // the pair's first column
-          const std::size_t from = x0 < 0 ? 1 : 0, to = x0 + 1 < index(wd) ? 2 : 1;  // its columns in dx
-          copy_short_run(dx.data + ((n * h + y) * wd + std::size_t(x0 + index(from))) * c,
-                         result.data() + r * width + from * c, (to - from) * c);
-        }
+        // Consecutive pairs are consecutive in dx: a line's pairs are one copy, but for the
+        // columns of its first and last pair outside dx.
+        for_each_line(r0, m, [&](std::size_t n, std::size_t y, std::size_t p, std::size_t count, std::size_t r) {
+          const index x0 = index(2 * (u0 + p)) - index(pad_x);  // the first pair's first column
+          const std::size_t skip = x0 < 0 ? 1 : 0;
+          const std::size_t end = std::size_t(std::min<index>(x0 + index(2 * count), index(wd)) - x0);
+          std::copy(result.data() + r * width + skip * c, result.data() + r * width + end * c,
+                    dx.data + ((n * h + y) * wd + std::size_t(x0 + index(skip))) * c);
+        });
       }
     });
   }
