@@ -74,6 +74,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -161,6 +162,23 @@ struct grid_cursor {
   }
 };
 
+// Walks the grid positions [q0, q0 + rows) (row-major over `extent`, batch items outermost) a
+// line at a time: f(cur, count, r) per stretch of count positions along the last dim, cur at its
+// first position, r that position's index from q0. For work that depends on the leading dims once
+// per line.
+template <class F>
+void for_each_line_segment(std::size_t dims, const per_dim& extent, std::size_t q0, std::size_t rows, F&& f) {
+  const std::size_t last = dims - 1;
+  grid_cursor cur(dims, extent, q0);
+  for (std::size_t r = 0; r < rows;) {
+    const std::size_t count = std::min(rows - r, extent[last] - cur.at[last]);
+    f(std::as_const(cur), count, r);
+    r += count;
+    cur.at[last] += count - 1;
+    cur.next();
+  }
+}
+
 // f(tap, j, flipped) for every tap of g's window in row-major order: j its index per dim, flipped
 // the index of the tap mirrored in every dim (the input gradient reads w through it).
 template <class F>
@@ -244,9 +262,7 @@ void for_each_window(const conv_geometry& g, std::size_t q0, std::size_t rows, F
   const index reach = index(g.dilation[last] * (g.window[last] - 1));
   const index lo = (pad + stride - 1) / stride;                             // o * stride - pad >= 0
   const index hi = in + pad > reach ? (in + pad - reach - 1) / stride + 1 : 0;  // ... + reach < in
-  grid_cursor cur(g.dims, g.out, q0);
-  for (std::size_t r = 0; r < rows;) {
-    const std::size_t o0 = cur.at[last], n = std::min(rows - r, g.out[last] - o0);
+  for_each_line_segment(g.dims, g.out, q0, rows, [&](const grid_cursor& cur, std::size_t n, std::size_t) {
     index line = 0;  // the line's leading dims, flat
     bool inside = true;
     for (std::size_t i = 0; i < last && inside; ++i) {
@@ -256,14 +272,11 @@ void for_each_window(const conv_geometry& g, std::size_t q0, std::size_t rows, F
     }
     line = line * in - pad;
     per_dim at = cur.at;
-    for (std::size_t o = o0; o < o0 + n; ++o) {
+    for (std::size_t o = cur.at[last]; o < cur.at[last] + n; ++o) {
       at[last] = o;
       f(at, cur.batch, inside && index(o) >= lo && index(o) < hi ? line + index(o) * stride : index(-1));
     }
-    r += n;
-    cur.at[last] = o0 + n - 1;
-    cur.next();
-  }
+  });
 }
 
 // Copies the channels of one position (up to a few vectors) as an inlined loop: scattering a
@@ -1368,14 +1381,9 @@ void pairs_input_grad(view<T> dx, view<const T> gr, view<const T> w, const conv_
       // f(n, y, p, count, r): the tile's rows r .. r + count - 1 are the pairs p .. p + count - 1
       // of dx's row y in batch item n (rows in order: batch item, row of the phase, pair).
       auto for_each_line = [&](std::size_t r0, std::size_t m, auto&& f) {
-        grid_cursor cur(2, grid, r0);
-        for (std::size_t r = 0; r < m;) {
-          const std::size_t p = cur.at[1], count = std::min(m - r, pairs - p);
-          f(cur.batch, first + 2 * cur.at[0], p, count, r);
-          r += count;
-          cur.at[1] = p + count - 1;
-          cur.next();
-        }
+        for_each_line_segment(2, grid, r0, m, [&](const grid_cursor& cur, std::size_t count, std::size_t r) {
+          f(cur.batch, first + 2 * cur.at[0], cur.at[1], count, r);
+        });
       };
       for (std::size_t ti = lo; ti < hi; ++ti) {
         const std::size_t r0 = ti * tile, m = std::min(tile, rows - r0);
