@@ -573,15 +573,20 @@ void depthwise_input_grad(view<T> dx, view<const T> gr, view<const T> w, const c
 // The number of partial sums a reduction over `rows` rows of `work_per_row` multiply-adds is
 // split into: a function of the sizes only (never of the thread count), so the order in which
 // the partials are added, and the result, is the same however many threads run them.
-std::size_t partial_count(std::size_t rows, std::size_t work_per_row, std::size_t partial_size, std::size_t min_rows) {
+std::size_t partial_count(std::size_t rows, std::size_t work_per_row, std::size_t partial_bytes, std::size_t min_rows) {
   constexpr std::size_t max_partials = 16;
   // Per partial: ~0.5 ms on one core or more, and small enough that a few ms of work splits into
   // parts that two cores share evenly (conv (a)'s dW: 3 parts -> 6, 0.35 -> 0.27 ms on 2 threads).
   constexpr std::size_t min_work = std::size_t{1} << 21;
-  constexpr std::size_t max_elements = std::size_t{1} << 24;  // bound on all partial buffers together
   std::size_t p = std::min(max_partials, rows * work_per_row / min_work);
   p = std::min(p, rows / std::max<std::size_t>(min_rows, 1));
-  p = std::min(p, max_elements / std::max<std::size_t>(partial_size, 1));
+  // Partials of more than ~1 MiB together leave the caches: each one's accumulation then reads and
+  // writes memory, and the final sum reads them all back ((c)'s dW, 590 KB a partial: 16 -> 4
+  // parts, 13.6 -> 10.8 ms on one core, 6.8 -> 6.4 on two; AMD EPYC Zen 5). Then as many as fit,
+  // but at least 4 (or all there were), in multiples of 4 so that 1, 2 or 4 threads share them evenly.
+  constexpr std::size_t cache_bytes = std::size_t{1} << 20;
+  const std::size_t fit = cache_bytes / std::max<std::size_t>(partial_bytes, 1);
+  if (p > fit) p = std::max(std::min<std::size_t>(p, 4), fit / 4 * 4);
   return std::max<std::size_t>(p, 1);
 }
 
@@ -602,7 +607,7 @@ void depthwise_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const 
   const std::size_t k = g.out_channels, c = g.in_channels, mult = g.out_group(), taps_n = g.taps();
   const std::size_t rows = g.batch * g.out_positions(), in_pos = g.in_positions();
   const std::size_t size = taps_n * k;  // one partial, laid out (taps, K)
-  const std::size_t parts = partial_count(rows, taps_n * k, size, 64);
+  const std::size_t parts = partial_count(rows, taps_n * k, size * sizeof(T), 64);
   auto buf = scratch().take<T>(parts * size + size);
   T* partial = buf.data();
   const auto taps = make_taps(g);
@@ -1006,7 +1011,7 @@ void winograd_weight_grad(view<T> dw, view<const T> x, view<const T> gr, const c
   const std::size_t C = g.in_channels, K = g.out_channels, oh = g.out[0], ow = g.out[1], size = 16 * C * K;
   const winograd_tiles<T> tiles(x.data, g);
   const std::size_t block = tiles.block(), count = tiles.count(), blocks = ceil_div(count, block);
-  const std::size_t parts = std::min(blocks, partial_count(count, size, size, block));  // whole blocks each
+  const std::size_t parts = std::min(blocks, partial_count(count, size, size * sizeof(T), block));  // whole blocks each
   auto partial = scratch().take<T>(parts * size + size);
   const isa_passes<T>& passes = active_passes<T>();
   parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
@@ -1429,7 +1434,7 @@ void weight_grad_partials(view<T> dw, const conv_geometry& g, std::size_t tile, 
                           Accumulate&& accumulate) {
   const std::size_t rows = g.batch * g.out_positions(), kg = g.out_group(), patch = g.taps() * g.in_group();
   const std::size_t size = dw.size();
-  const std::size_t parts = partial_count(rows, patch * g.out_channels, size, tile);
+  const std::size_t parts = partial_count(rows, patch * g.out_channels, size * sizeof(T), tile);
   auto buf = scratch().take<T>(parts > 1 ? parts * size : 0);
   auto sum = scratch().take<T>(transposed ? size : 0);
   parallel_chunks(parts, std::size_t{1} << 20, [&](std::size_t lo, std::size_t hi) {
