@@ -119,6 +119,9 @@ std::vector<shape_case> shape_cases() {
   add(options(2), {2, 6, 7, 16}, {13, 2, 3, 16});
   add(options(1, same, 2), {1, 9, 32}, {5, 5, 32});
   add(options(2), {1, 2, 3, 16}, {8, 5, 5, 16});  // extents smaller than the window
+  // 3-d with several tiles: the gathered weight gradients copy all of x padded, where per-tile
+  // slabs would copy it 1.8 times over (2-d cases above and below take the slabs)
+  add(options(3), {1, 12, 12, 12, 16}, {16, 3, 3, 3, 16});
   // 1x1 windows (pointwise), one with a stride (not pointwise)
   add(options(2), {2, 7, 6, 32}, {16, 1, 1, 32});
   add(options(2), {2, 5, 3, 12}, {40, 1, 1, 12});
