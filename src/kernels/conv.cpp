@@ -90,6 +90,7 @@
 #include "typegrad/kernels/broadcast.hpp"
 #include "typegrad/kernels/conv.hpp"
 #include "typegrad/kernels/gemm.hpp"
+#include "typegrad/kernels/layout.hpp"
 #include "typegrad/kernels/unary.hpp"
 
 namespace typegrad::kernels {
@@ -731,6 +732,10 @@ void product(bool trans_a, std::size_t m, std::size_t n, std::size_t kk, const T
 template <class T>
 void transpose_weights(const T* w, const conv_geometry& g, T* wt, std::size_t ldw) {
   const std::size_t kg = g.out_group(), patch = g.taps() * g.in_group();
+  if (ldw == kg) {  // permute's tiled transpose: (c)'s 128 x 1152 took 2% of its forward as the loop below
+    permute(view<T>{wt, shape{g.groups, patch, kg}}, view<const T>{w, shape{g.groups, kg, patch}}, axis_values{0, 2, 1});
+    return;
+  }
   for (std::size_t grp = 0; grp < g.groups; ++grp) {
     T* wg = wt + grp * ldw * patch;
     for (std::size_t e = 0; e < patch; ++e) std::fill(wg + e * ldw + kg, wg + (e + 1) * ldw, T(0));
@@ -1510,14 +1515,8 @@ void weight_grad_partials(view<T> dw, const conv_geometry& g, std::size_t tile, 
   });
   if (parts > 1) add_partials(transposed ? sum.data() : dw.data, buf.data(), parts, size);
   if (transposed)  // (groups, patch, Kg) -> (groups, Kg, patch)
-    parallel_chunks(g.groups * kg, patch, [&](std::size_t lo, std::size_t hi) {
-      for (std::size_t row = lo; row < hi; ++row) {
-        const std::size_t grp = row / kg, co = row % kg;
-        const T* src = sum.data() + grp * kg * patch + co;
-        T* dst = dw.data + row * patch;
-        for (std::size_t e = 0; e < patch; ++e) dst[e] = src[e * kg];
-      }
-    });
+    permute(view<T>{dw.data, shape{g.groups, kg, patch}}, view<const T>{sum.data(), shape{g.groups, patch, kg}},
+            axis_values{0, 2, 1});
 }
 
 // dw (K x taps C, its own layout) = dY^T (K x positions) times the patches (positions x taps C),
