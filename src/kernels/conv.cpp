@@ -838,14 +838,15 @@ void window_pointers(const T** dst, const T* x, const T* zeros, const conv_geome
 
 // With one group and dilation 1 along the last dim, the taps of a window line are one run of
 // (last window extent) * C elements of x: window_lines gives a pointer per row and line instead
-// of per tap; a border row's lines (some tap in the padding) are copied, zeros and all, into
-// `border` (rows * taps * C elements) first, each line as one copy of its taps inside x and
-// zeros. Taken for lines of at least 1 KiB: one core, medians of 5 (Xeon model 167), (d) (k = 7,
+// of per tap; in a border row (some tap in the padding), a line partly in the padding is copied,
+// zeros and all, into `border` (rows * taps * C elements) first, as one copy of its taps inside x
+// and zeros, a line wholly outside reads `zeros` (a line's worth), one wholly inside x reads x
+// (copies were 2.8% of (c)'s forward). Taken for lines of at least 1 KiB: one core, medians of 5 (Xeon model 167), (d) (k = 7,
 // C = 64) 188 -> 203 GFLOP/s, (c) 205 -> 212; shorter lines gain nothing ((h), 48 floats per
 // line: 143 / 139; C = 8: even).
 inline constexpr std::size_t min_line_bytes = 1024;
 template <class T>
-void window_lines(const T** dst, T* border, const T* x, const conv_geometry& g, const tap_table& taps,
+void window_lines(const T** dst, T* border, const T* x, const T* zeros, const conv_geometry& g, const tap_table& taps,
                   std::size_t q0, std::size_t rows) {
   const std::size_t taps_n = g.taps(), in_pos = g.in_positions(), c = g.in_channels;
   const std::size_t last = g.dims - 1, kx = g.window[last], lines = taps_n / kx, run = kx * c;
@@ -873,6 +874,10 @@ void window_lines(const T** dst, T* border, const T* x, const conv_geometry& g, 
       const index x0 = index(at[last] * g.stride[last]) + off[last], w = index(g.in[last]);
       const index lo = inside ? std::clamp<index>(-x0, 0, index(kx)) : index(kx);
       const index hi = inside ? std::clamp<index>(w - x0, lo, index(kx)) : index(kx);
+      if (lo == hi || (lo == 0 && hi == index(kx))) {
+        row[l] = lo == hi ? zeros : xb + std::size_t(line * w + x0) * c;
+        continue;
+      }
       std::fill_n(b, std::size_t(lo) * c, T(0));
       if (hi > lo)
         std::memcpy(b + lo * c, xb + std::size_t(line * w + x0 + lo) * c, std::size_t(hi - lo) * c * sizeof(T));
@@ -894,8 +899,8 @@ void indirect_product_forward(view<T> out, view<const T> x, const T* wt, std::si
                      g.window[g.dims - 1] * cg * sizeof(T) >= min_line_bytes;
   const std::size_t run = lines ? g.window[g.dims - 1] * cg : cg, per_row = patch / run;
   const auto taps = make_taps(g);
-  auto zeros = scratch().take<T>(lines ? 0 : cg);  // (window_lines writes border rows' zeros)
-  std::fill_n(zeros.data(), lines ? 0 : cg, T(0));
+  auto zeros = scratch().take<T>(run);  // a tap's (a window line's) worth of padding
+  std::fill_n(zeros.data(), run, T(0));
   const bool fused = epilogue_in_registers(e, k);
   parallel_chunks(tiles, tile * patch * k, [&](std::size_t lo, std::size_t hi) {
     auto pointers = scratch().take<const T*>(tile * per_row);
@@ -903,7 +908,7 @@ void indirect_product_forward(view<T> out, view<const T> x, const T* wt, std::si
     for (std::size_t ti = lo; ti < hi; ++ti) {
       const std::size_t q0 = ti * tile, m = std::min(tile, rows - q0);
       for (std::size_t grp = 0; grp < g.groups; ++grp) {
-        if (lines) window_lines(pointers.data(), border.data(), x.data, g, taps, q0, m);
+        if (lines) window_lines(pointers.data(), border.data(), x.data, zeros.data(), g, taps, q0, m);
         else window_pointers(pointers.data(), x.data, zeros.data(), g, taps, q0, m, grp * cg);
         indirect_product<T>(m, kg, per_row, run, pointers.data(), wt + grp * ldw * patch, ldw,
                             out.data + q0 * k + grp * kg, k, false, fused && e.bias ? e.bias + grp * kg : nullptr,
