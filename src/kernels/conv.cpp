@@ -841,9 +841,9 @@ void window_pointers(const T** dst, const T* x, const T* zeros, const conv_geome
 // of per tap; in a border row (some tap in the padding), a line partly in the padding is copied,
 // zeros and all, into `border` (rows * taps * C elements) first, as one copy of its taps inside x
 // and zeros, a line wholly outside reads `zeros` (a line's worth), one wholly inside x reads x
-// (copies were 2.8% of (c)'s forward). Taken for lines of at least 1 KiB: one core, medians of 5 (Xeon model 167), (d) (k = 7,
-// C = 64) 188 -> 203 GFLOP/s, (c) 205 -> 212; shorter lines gain nothing ((h), 48 floats per
-// line: 143 / 139; C = 8: even).
+// (copies were 2.8% of (c)'s forward). Taken for lines of at least 1 KiB: one core, medians of 5
+// (Xeon model 167), (d) (k = 7, C = 64) 188 -> 203 GFLOP/s, (c) 205 -> 212; shorter lines gain
+// nothing ((h), 48 floats per line: 143 / 139; C = 8: even).
 inline constexpr std::size_t min_line_bytes = 1024;
 template <class T>
 void window_lines(const T** dst, T* border, const T* x, const T* zeros, const conv_geometry& g, const tap_table& taps,
