@@ -148,6 +148,7 @@ std::vector<shape_case> shape_cases() {
   add(options(2, same, 2), {2, 31, 29, 12}, {20, 3, 3, 12});
   add(options(2, same, 2), {4, 40, 41, 16}, {16, 3, 3, 16});  // pairs: tiles that end mid-line
   add(options(2), {8, 32, 32, 32}, {32, 1, 1, 32});
+  add(options(2), {1, 12, 14, 512}, {16, 3, 3, 512});  // 5 partials would take over 1 MiB: 4 instead
   add(options(2, same, 1, 1, 16), {8, 64, 64, 16}, {32, 3, 3, 1});
   return out;
 }
