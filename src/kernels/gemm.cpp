@@ -411,7 +411,13 @@ void gather_product(std::size_t m, std::size_t n, std::size_t k, const T* a, con
 template <class T>
 void indirect_product(std::size_t m, std::size_t n, std::size_t taps, std::size_t run, const T* const* a,
                       const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate, const T* bias, bool relu) {
-  active_kernels<T>().indirect(m, n, taps, run, a, b, ldb, c, ldc, accumulate, {bias, relu});
+  active_kernels<T>().indirect(m, n, taps, run, a, b, ldb, c, ldc, nullptr, accumulate, {bias, relu});
+}
+
+template <class T>
+void indirect_product_to_rows(std::size_t m, std::size_t n, std::size_t taps, std::size_t run, const T* const* a,
+                              const T* b, std::size_t ldb, T* const* c_rows) {
+  active_kernels<T>().indirect(m, n, taps, run, a, b, ldb, nullptr, 0, c_rows, false, {});
 }
 
 template <class T>
@@ -444,6 +450,8 @@ void gather_columns_product(std::size_t m, std::size_t n, std::size_t k, const T
                                   const T*, bool);                                                            \
   template void indirect_product<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T* const*,         \
                                     const T*, std::size_t, T*, std::size_t, bool, const T*, bool);              \
+  template void indirect_product_to_rows<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T* const*, \
+                                            const T*, std::size_t, T* const*);                                   \
   template void direct_conv_3x3<T>(std::size_t, std::size_t, std::size_t, const T*, std::size_t, std::size_t,   \
                                    const T*, T*, const T*, bool);                                              \
   template void gather_dot_product<T>(std::size_t, std::size_t, std::size_t, std::size_t, const T*,            \

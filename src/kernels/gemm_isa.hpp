@@ -56,7 +56,8 @@ struct isa_gemm {
                  tile_epilogue<T> epilogue);
   // The indirect product of narrow.hpp: like narrow, with A read through pointers per row and tap.
   void (*indirect)(std::size_t m, std::size_t n, std::size_t taps, std::size_t run, const T* const* a, const T* b,
-                   std::size_t ldb, T* c, std::size_t ldc, bool accumulate, tile_epilogue<T> epilogue);
+                   std::size_t ldb, T* c, std::size_t ldc, T* const* c_rows, bool accumulate,
+                   tile_epilogue<T> epilogue);
   // The direct 3x3 conv of one input channel of narrow.hpp (direct_conv_3x3).
   void (*direct_3x3)(std::size_t lines, std::size_t width, std::size_t n, const T* x, std::size_t line_step,
                      std::size_t row_step, const T* w, T* out, tile_epilogue<T> epilogue);

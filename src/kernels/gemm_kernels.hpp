@@ -51,18 +51,18 @@ inline void update(T* c, vec<T> acc, T beta) {
   store(c, acc);
 }
 
-// C's R x cols block (cols <= NV lanes, rows ldc apart) = acc + beta C, or with beta = 0 and an
+// C's R x cols block (cols <= NV lanes, row r at row(r)) = acc + beta C, or with beta = 0 and an
 // epilogue e (bias of the block's columns), relu(acc + bias): the end of the tiles.
-template <class T, int R, int NV>
-inline void write_tile(vec<T> (&acc)[R][NV], T beta, T* c, size_t ldc, size_t cols, tile_epilogue<T> e = {}) {
+template <class T, int R, int NV, class RowAt>
+inline void write_tile_rows(vec<T> (&acc)[R][NV], T beta, RowAt&& row, size_t cols, tile_epilogue<T> e = {}) {
   constexpr size_t L = lanes<T>;
   if (e.bias != nullptr) {
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       vec<T> b{};
       if (cols >= (v + 1) * L) b = load(e.bias + v * L);
-      else
-        for (size_t j = v * L; j < cols; ++j) b[j - v * L] = e.bias[j];
+      else if (cols > v * L)  // (the bound by L only tells the compiler what cols < (v + 1) L means)
+        for (size_t j = 0; j < smaller(cols - v * L, L); ++j) b[j] = e.bias[v * L + j];
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) acc[r][v] += b;
     }
@@ -76,8 +76,14 @@ inline void write_tile(vec<T> (&acc)[R][NV], T beta, T* c, size_t ldc, size_t co
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v)
-      if (cols >= (v + 1) * L) update(c + r * ldc + v * L, acc[r][v], beta);
-      else if (cols > v * L) update_part(c + r * ldc + v * L, acc[r][v], beta, cols - v * L);
+      if (cols >= (v + 1) * L) update(row(r) + v * L, acc[r][v], beta);
+      else if (cols > v * L) update_part(row(r) + v * L, acc[r][v], beta, cols - v * L);
+}
+
+// The same with rows ldc apart.
+template <class T, int R, int NV>
+inline void write_tile(vec<T> (&acc)[R][NV], T beta, T* c, size_t ldc, size_t cols, tile_epilogue<T> e = {}) {
+  write_tile_rows<T, R, NV>(acc, beta, [&](int r) { return c + r * ldc; }, cols, e);
 }
 
 // C's R x cols block (cols <= NV lanes, rows ldc apart) = A (R x kc) B (kc x NV lanes) + beta C.
@@ -352,7 +358,7 @@ void direct_3x3(size_t lines, size_t width, size_t n, const T* x, size_t line_st
 // as XNNPACK's convolutions do: no im2col copy). Per tap, R pointer loads; then per s NV vector
 // loads of B and R broadcasts. The same arithmetic order as tile.
 template <class T, int R, int NV>
-void indirect_tile(size_t taps, size_t run, const T* const* p, const T* b, size_t bs, T beta, T* c, size_t ldc,
+void indirect_tile(size_t taps, size_t run, const T* const* p, const T* b, size_t bs, T beta, T* const* c,
                    size_t cols, tile_epilogue<T> e) {
   constexpr size_t L = lanes<T>;
   vec<T> acc[R][NV];
@@ -378,11 +384,11 @@ void indirect_tile(size_t taps, size_t run, const T* const* p, const T* b, size_
       }
     }
   }
-  write_tile<T, R, NV>(acc, beta, c, ldc, cols, e);
+  write_tile_rows<T, R, NV>(acc, beta, [&](int r) { return c[r]; }, cols, e);
 }
 
 template <class T>
-using indirect_tile_fn = void (*)(size_t, size_t, const T* const*, const T*, size_t, T, T*, size_t, size_t,
+using indirect_tile_fn = void (*)(size_t, size_t, const T* const*, const T*, size_t, T, T* const*, size_t,
                                   tile_epilogue<T>);
 template <class T, int NV, class Rows>
 struct indirect_tiles_by_rows;
@@ -391,16 +397,21 @@ struct indirect_tiles_by_rows<T, NV, std::index_sequence<I...>> {
   static constexpr indirect_tile_fn<T> fn[] = {&indirect_tile<T, int(I) + 1, NV>...};
 };
 
-// isa_gemm::indirect: like narrow, with A read through the indirection buffer p (m x taps).
+// isa_gemm::indirect: like narrow, with A read through the indirection buffer p (m x taps), and
+// C's row i at c + i * ldc, or at c_rows[i] when c_rows is given. The tile takes its rows' pointers
+// (a branch per row, or the pointers in a struct by value, cost (c)'s forward 18%).
 template <class T, int... Rows>
 void indirect(size_t m, size_t n, size_t taps, size_t run, const T* const* p, const T* b, size_t ldb, T* c,
-              size_t ldc, bool accumulate, tile_epilogue<T> e) {
+              size_t ldc, T* const* c_rows, bool accumulate, tile_epilogue<T> e) {
   const T beta = accumulate ? T(1) : T(0);
   by_column_blocks<T, Rows...>(n, [&]<int V, int R>(size_t j, size_t cols) {
     constexpr const indirect_tile_fn<T>* by_rows = indirect_tiles_by_rows<T, V, std::make_index_sequence<R>>::fn;
-    for (size_t i = 0; i < m; i += R)
-      by_rows[smaller(R, m - i) - 1](taps, run, p + i * taps, b + j, ldb, beta, c + i * ldc + j, ldc, cols,
+    for (size_t i = 0; i < m; i += R) {
+      T* rows[R];  // the tile's rows of C, from column j on
+      for (size_t r = 0; r < smaller(R, m - i); ++r) rows[r] = (c_rows ? c_rows[i + r] : c + (i + r) * ldc) + j;
+      by_rows[smaller(R, m - i) - 1](taps, run, p + i * taps, b + j, ldb, beta, rows, cols,
                                      {e.bias ? e.bias + j : nullptr, e.relu});
+    }
   });
 }
 

@@ -59,6 +59,11 @@ template <class T>
 void indirect_product(std::size_t m, std::size_t n, std::size_t taps, std::size_t run, const T* const* a,
                       const T* b, std::size_t ldb, T* c, std::size_t ldc, bool accumulate, const T* bias = nullptr,
                       bool relu = false);
+// The same (C = A B) with C's row i at c_rows[i]: rows scattered over a strided tensor, written in
+// place instead of through a scratch copy.
+template <class T>
+void indirect_product_to_rows(std::size_t m, std::size_t n, std::size_t taps, std::size_t run, const T* const* a,
+                              const T* b, std::size_t ldb, T* const* c_rows);
 
 // A 2-d conv of one input channel with a 3x3 window and stride 1 along its lines, for
 // narrow_fits<T>(n) output channels, read from a zero-padded input in which every window lies
