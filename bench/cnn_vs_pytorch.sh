@@ -27,14 +27,16 @@ trap 'rm -f "$ours" "$theirs" "$peaks"' EXIT
 fma_peak="$(dirname "$bench")/fma_peak"
 machine=$(FMA_PEAK_BIN="$fma_peak" "$root/bench/machine.sh")
 echo "$machine"
-peak=$(sed -n 's/.*threads=1 gflops=\([0-9.]*\) .*/\1/p' <<<"$machine")
-[ ${#mode[@]} -eq 0 ] && peak=$(sed -n 's/.*threads=[0-9]* gflops=[0-9.]* threads=[0-9]* gflops=\([0-9.]*\).*/\1/p' <<<"$machine")
+# From fma_peak's line on stdin, the peak on the threads our run uses (1 with --cpu, else all).
+peak_of() {
+  if [ ${#mode[@]} -gt 0 ]; then sed -n 's/.*threads=1 gflops=\([0-9.]*\) .*/\1/p'
+  else sed -n 's/.*threads=[0-9]* gflops=[0-9.]* threads=[0-9]* gflops=\([0-9.]*\).*/\1/p'; fi
+}
+peak=$(peak_of <<<"$machine")
 echo "TYPEGRAD_ISA=${TYPEGRAD_ISA:-(unset)}"
-# The FMA peak on the threads our run uses (1 with --cpu, else all).
 peak_now() {
   [ -x "$fma_peak" ] || return 0
-  if [ ${#mode[@]} -gt 0 ]; then "$fma_peak" | sed -n 's/.*threads=1 gflops=\([0-9.]*\) .*/\1/p'
-  else "$fma_peak" | sed -n 's/.*threads=[0-9]* gflops=[0-9.]* threads=[0-9]* gflops=\([0-9.]*\).*/\1/p'; fi
+  "$fma_peak" | peak_of
 }
 for c in "${cases[@]}"; do
   before=$(peak_now)

@@ -420,27 +420,30 @@ void copy_padded(const T* src, T* dst, std::size_t batch, const padded_layout& p
 }
 
 // x's zero-padded copy, in which every window lies whole: x shifted by pad_low per dim, zeros
-// around it. Whole (the forward's gathered and direct implementations), or only its layout, a
-// stretch of which fill() writes on demand (the gathered weight gradients, a tile's windows at a
-// time: a slab that stays in cache, instead of a copy of all of x written to memory and read back).
+// around it. Whole (the forward's gathered and direct implementations), or, given slab_rows and
+// where slabs() pays, only its layout, the stretch that a tile of slab_rows output rows reads
+// written by fill() on demand (the gathered weight gradients: a slab that stays in cache, instead
+// of a copy of all of x written to memory and read back).
 template <class T>
 class padded_input {
  public:
-  padded_input(const T* x, const conv_geometry& g, bool whole = true)
+  padded_input(const T* x, const conv_geometry& g, std::size_t slab_rows = 0)
       : g_(g),
         x_(x),
         batch_step_(layout(g, extent_, step_)),
-        data_(scratch().take<T>(whole ? g.batch * batch_step_ : 0)),
+        slabs_(slab_rows > 0 && slabs_pay(slab_rows)),
+        data_(scratch().take<T>(slabs_ ? 0 : g.batch * batch_step_)),
         columns_(scratch().take<std::size_t>(g.taps() * g.in_channels)) {
     const std::size_t c = g.in_channels;
-    if (whole) copy_padded(x, data_.data(), g.batch, padding());
+    if (!slabs_) copy_padded(x, data_.data(), g.batch, padding());
     for_each_tap(g, [&](std::size_t t, const per_dim& j, std::size_t) {
       std::size_t off = 0;
       for (std::size_t d = 0; d < g.dims; ++d) off += j[d] * g.dilation[d] * step_[d];
       for (std::size_t ch = 0; ch < c; ++ch) columns_.data()[t * c + ch] = off + ch;
     });
   }
-  // The whole copy (constructed with `whole`).
+  // Whether the copy comes in slabs (fill()), else whole (data()).
+  bool slabs() const { return slabs_; }
   const T* data() const { return data_.data(); }
   // Elements per batch item, and between positions one apart along ordered dim d.
   std::size_t batch_step() const { return batch_step_; }
@@ -458,37 +461,35 @@ class padded_input {
     grid_offsets(g_.dims, g_.out, g_.stride, per_dim{}, step_, batch_step_, q0, m, ro);
   }
   // The elements a window reads, from its offset on: [ro, ro + window_span()).
-  std::size_t window_span() const { return window_span(g_, step_); }
+  std::size_t window_span() const {
+    std::size_t span = g_.in_channels;
+    for (std::size_t d = 0; d < g_.dims; ++d) span += g_.dilation[d] * (g_.window[d] - 1) * step_[d];
+    return span;
+  }
   // A bound on the elements the windows of m consecutive output rows read, first to last: they
   // lie in at most (m - 1) / (output positions per item) + 2 batch items.
   std::size_t span_bound(std::size_t m) const {
     return std::min(g_.batch, (std::max<std::size_t>(m, 1) - 1) / std::max<std::size_t>(g_.out_positions(), 1) + 2) *
            batch_step_;
   }
-  // Whether slabs of m output rows' windows copy at most 1.5 times the whole copy together (a
-  // 2-d conv's slab repeats the rows its windows reach past the tile's last line, a few percent;
-  // a 3-d one's whole planes: (e)'s slabs would copy x 7 times over).
-  static bool slabs_pay(const conv_geometry& g, std::size_t m) {
-    per_dim extent{}, step{};
-    const std::size_t batch_step = layout(g, extent, step), rows = g.batch * g.out_positions();
-    if (rows == 0) return false;
-    m = std::min(m, rows);
-    std::size_t last_row = 0;  // the offset of row m - 1's window (row 0's is 0)
-    grid_offsets(g.dims, g.out, g.stride, per_dim{}, step, batch_step, m - 1, 1, &last_row);
-    const double slab = double(last_row + window_span(g, step)), tiles = std::ceil(double(rows) / double(m));
-    return slab * tiles <= 1.5 * double(g.batch * batch_step);
-  }
   // Writes the copy's elements [lo, hi) to dst[0, hi - lo).
   void fill(T* dst, std::size_t lo, std::size_t hi) const { copy_padded_range(x_, dst, lo, hi, padding()); }
 
  private:
-  // Padded extents (every window whole) and element strides; returns the elements per batch item.
   padded_layout padding() const { return {g_.dims, g_.in_channels, g_.in, g_.pad_low, extent_}; }
-  static std::size_t window_span(const conv_geometry& g, const per_dim& step) {
-    std::size_t span = g.in_channels;
-    for (std::size_t d = 0; d < g.dims; ++d) span += g.dilation[d] * (g.window[d] - 1) * step[d];
-    return span;
+  // Whether slabs of m output rows' windows copy at most 1.5 times the whole copy together (a
+  // 2-d conv's slab repeats the rows its windows reach past the tile's last line, a few percent;
+  // a 3-d one's whole planes: (e)'s slabs would copy x 7 times over).
+  bool slabs_pay(std::size_t m) const {
+    const std::size_t total = g_.batch * g_.out_positions();
+    if (total == 0) return false;
+    m = std::min(m, total);
+    std::size_t last_row = 0;  // the offset of row m - 1's window (row 0's is 0)
+    rows(m - 1, 1, &last_row);
+    const double slab = double(last_row + window_span()), tiles = std::ceil(double(total) / double(m));
+    return slab * tiles <= 1.5 * double(g_.batch * batch_step_);
   }
+  // Padded extents (every window whole) and element strides; returns the elements per batch item.
   static std::size_t layout(const conv_geometry& g, per_dim& extent, per_dim& step) {
     std::size_t positions = 1;
     for (std::size_t d = g.dims; d-- > 0;) {
@@ -503,6 +504,7 @@ class padded_input {
   const T* x_;
   per_dim extent_{}, step_{};
   std::size_t batch_step_ = 0;
+  bool slabs_ = false;
   scratch_pool::lease<T> data_;
   scratch_pool::lease<std::size_t> columns_;
 };
@@ -1560,7 +1562,7 @@ bool gathers_weight_grad(const conv_geometry& g) {
 
 // The weight gradient over tiles of output positions [q0, q0 + m): product(acc, xs, co, ro, q0, m,
 // accumulate) adds one tile's terms, its windows at offsets ro into xs, x's zero-padded copy (co:
-// the (tap, channel) offsets in a window). Where the slabs pay (padded_input::slabs_pay), xs is
+// the (tap, channel) offsets in a window). Where slabs pay (padded_input::slabs()), xs is
 // the stretch of the copy that the tile's windows read, written per tile into cache and read from
 // it: (c)'s dW 13.1 -> 10.5 ms on one core against a copy of all of x first, written to memory and
 // read back (medians of 3 alternated runs, AMD EPYC Zen 5; bench_cnn --impl: 175 -> 184 GFLOP/s).
@@ -1568,8 +1570,8 @@ template <class T, class Product>
 void gathered_weight_grad_tiles(view<T> dw, view<const T> x, const conv_geometry& g, bool transposed,
                                 Product&& product) {
   const std::size_t tile = tile_rows_for(g.taps() * g.in_channels, std::size_t{1} << 17);
-  const bool slabs = padded_input<T>::slabs_pay(g, tile);
-  const padded_input<T> xp(x.data, g, !slabs);
+  const padded_input<T> xp(x.data, g, tile);
+  const bool slabs = xp.slabs();
   const std::size_t span = slabs ? xp.span_bound(tile) : 0, window = xp.window_span();
   weight_grad_partials(dw, g, tile, transposed, [&](T* acc, std::size_t q_begin, std::size_t q_end) {
     auto ro = scratch().take<std::size_t>(tile);
